@@ -1,0 +1,4 @@
+//! Benchmarks behind `emofuse bench`. They print times and ratios against a reference measured
+//! in the same process; they never assert speed.
+
+pub mod backends;

@@ -1,0 +1,88 @@
+//! The `emofuse` command line.
+
+use crate::config::{BackendKind, DEFAULT_EXPERIMENT, Experiment, QUICKSTART_TOML};
+use crate::training;
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+
+/// Speech and multimodal emotion recognition, trained with burn.
+#[derive(Debug, Parser)]
+#[command(name = "emofuse", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train an experiment, evaluate it and write its report.
+    Train(TrainArgs),
+    /// Benchmarks (times and ratios against a reference run in the same process).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `emofuse bench` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Compare the compiled-in CPU backends on a transformer-sized workload.
+    Backends(crate::bench::backends::BackendBenchArgs),
+}
+
+/// Arguments of `emofuse train`.
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Experiment file (TOML). Default: experiments/quickstart.toml (built in when the file is
+    /// not there).
+    pub experiment: Option<PathBuf>,
+    /// Override a key, e.g. `--set training.epochs=2` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Backend to run on (overrides `run.backend`).
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendKind>,
+    /// Validate the experiment, load the data, print counts and class weights, then stop.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Resolves the experiment of `emofuse train`.
+pub fn resolve_experiment(args: &TrainArgs) -> Result<Experiment> {
+    let mut overrides = args.overrides.clone();
+    if let Some(backend) = args.backend {
+        overrides.push(format!("run.backend=\"{}\"", backend.as_str()));
+    }
+    match &args.experiment {
+        Some(path) => Experiment::load(path, &overrides),
+        None if Path::new(DEFAULT_EXPERIMENT).exists() => {
+            Experiment::load(Path::new(DEFAULT_EXPERIMENT), &overrides)
+        }
+        None => {
+            let mut experiment =
+                Experiment::from_toml_str(QUICKSTART_TOML, &overrides, "built-in quickstart")?;
+            experiment
+                .output
+                .name
+                .get_or_insert_with(|| "quickstart".into());
+            Ok(experiment)
+        }
+    }
+}
+
+/// Runs the command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(args) => {
+            let experiment = resolve_experiment(&args)?;
+            training::train(&experiment, args.dry_run)?;
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Backends(args)) => {
+            crate::bench::backends::run(&args);
+            Ok(())
+        }
+    }
+}

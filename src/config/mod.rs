@@ -1,0 +1,379 @@
+//! Experiment files: one TOML file per experiment, with `[data]`, `[model]`, `[training]`,
+//! `[evaluation]`, `[output]` and `[run]` sections.
+//!
+//! Every key has a default, unknown keys are errors, and `--set section.key=value` overrides any
+//! key from the command line. The fully resolved experiment is saved with every run
+//! (`runs/<name>/config.toml`), so a run can always be repeated exactly.
+
+mod overrides;
+mod validate;
+
+use anyhow::{Context, Result, anyhow};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub use overrides::apply_override;
+
+/// The experiment `emofuse train` runs when given no file.
+pub const DEFAULT_EXPERIMENT: &str = "experiments/quickstart.toml";
+
+/// The quickstart experiment, compiled into the binary so that `emofuse train` works from any
+/// directory (the file in `experiments/` is the same text and is preferred when present).
+pub const QUICKSTART_TOML: &str = include_str!("../../experiments/quickstart.toml");
+
+/// A whole experiment, as read from its TOML file and resolved with defaults and overrides.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Experiment {
+    /// Which data to train and evaluate on.
+    pub data: DataConfig,
+    /// The model architecture.
+    pub model: ModelConfig,
+    /// Optimisation settings.
+    pub training: TrainingConfig,
+    /// What to evaluate after training.
+    pub evaluation: EvaluationConfig,
+    /// Where outputs go.
+    pub output: OutputConfig,
+    /// Seed and backend.
+    pub run: RunConfig,
+}
+
+/// Datasets emofuse can read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DatasetKind {
+    /// The built-in synthetic text + speech corpus (see [`crate::data::synthetic`]).
+    #[default]
+    Synthetic,
+}
+
+/// `[data]`: the dataset and its audio front end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// Dataset to use.
+    pub dataset: DatasetKind,
+    /// Seed of the synthetic corpus; defaults to `run.seed`.
+    pub seed: Option<u64>,
+    /// Number of training utterances (synthetic only).
+    pub train_size: usize,
+    /// Number of validation utterances (synthetic only).
+    pub valid_size: usize,
+    /// Number of test utterances (synthetic only).
+    pub test_size: usize,
+    /// Audio sample rate in Hz.
+    pub sample_rate: u32,
+    /// Clips are cut or zero-padded to this many seconds.
+    pub clip_seconds: f32,
+    /// Mel bands of the log-mel features.
+    pub n_mels: usize,
+    /// FFT size of the log-mel features, in samples.
+    pub n_fft: usize,
+    /// Hop between frames, in samples.
+    pub hop_length: usize,
+    /// Texts are cut to this many tokens (the first one is `[CLS]`).
+    pub max_tokens: usize,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            dataset: DatasetKind::Synthetic,
+            seed: None,
+            train_size: 2400,
+            valid_size: 400,
+            test_size: 800,
+            sample_rate: 16_000,
+            clip_seconds: 1.5,
+            n_mels: 40,
+            n_fft: 400,
+            hop_length: 160,
+            max_tokens: 24,
+        }
+    }
+}
+
+/// A modality the model reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Modality {
+    /// The transcript.
+    Text,
+    /// The speech audio.
+    Audio,
+}
+
+/// `[model]`: the late-fusion model (see [`crate::models::fusion`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// Modalities to fuse: `["text", "audio"]`, `["text"]` or `["audio"]`.
+    pub modalities: Vec<Modality>,
+    /// Width of the text encoder (token embedding size).
+    pub text_dim: usize,
+    /// Transformer layers of the text encoder.
+    pub text_layers: usize,
+    /// Attention heads of the text encoder.
+    pub text_heads: usize,
+    /// Channels of the audio encoder's convolutions.
+    pub audio_channels: usize,
+    /// Size each modality vector is projected to before fusion.
+    pub projection_dim: usize,
+    /// Hidden size of the classifier MLP.
+    pub hidden_dim: usize,
+    /// Dropout probability in encoders, projections and classifier.
+    pub dropout: f64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            modalities: vec![Modality::Text, Modality::Audio],
+            text_dim: 64,
+            text_layers: 1,
+            text_heads: 4,
+            audio_channels: 64,
+            projection_dim: 64,
+            hidden_dim: 64,
+            dropout: 0.1,
+        }
+    }
+}
+
+impl ModelConfig {
+    /// Whether the model reads `modality`.
+    pub fn uses(&self, modality: Modality) -> bool {
+        self.modalities.contains(&modality)
+    }
+}
+
+/// How classes are weighted in the loss.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClassWeighting {
+    /// `n_samples / (n_classes * count_c)` from the training split (scikit-learn's "balanced").
+    #[default]
+    InverseFrequency,
+    /// Every class weighs 1.
+    None,
+}
+
+/// `[training]`: optimisation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainingConfig {
+    /// Passes over the training split.
+    pub epochs: usize,
+    /// Utterances per step.
+    pub batch_size: usize,
+    /// AdamW learning rate.
+    pub learning_rate: f64,
+    /// AdamW decoupled weight decay.
+    pub weight_decay: f32,
+    /// Gradients are rescaled so that their global L2 norm is at most this (0 disables).
+    pub grad_clip_norm: f32,
+    /// Class weighting of the cross-entropy loss.
+    pub class_weights: ClassWeighting,
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 20,
+            batch_size: 32,
+            learning_rate: 1e-3,
+            weight_decay: 1e-4,
+            grad_clip_norm: 1.0,
+            class_weights: ClassWeighting::InverseFrequency,
+        }
+    }
+}
+
+/// Which checkpoint is evaluated after training.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckpointChoice {
+    /// The epoch with the lowest validation loss.
+    #[default]
+    Best,
+    /// The last epoch.
+    Last,
+}
+
+/// A split of a dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SplitName {
+    /// Training split.
+    Train,
+    /// Validation split (checkpoint selection).
+    Valid,
+    /// Test split (reporting only).
+    Test,
+}
+
+impl SplitName {
+    /// The split's name as written in files and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SplitName::Train => "train",
+            SplitName::Valid => "valid",
+            SplitName::Test => "test",
+        }
+    }
+}
+
+impl std::fmt::Display for SplitName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `[evaluation]`: what is measured after training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvaluationConfig {
+    /// Splits to evaluate and report.
+    pub splits: Vec<SplitName>,
+    /// Checkpoint to evaluate.
+    pub checkpoint: CheckpointChoice,
+}
+
+impl Default for EvaluationConfig {
+    fn default() -> Self {
+        Self {
+            splits: vec![SplitName::Valid, SplitName::Test],
+            checkpoint: CheckpointChoice::Best,
+        }
+    }
+}
+
+/// `[output]`: where runs and reports go.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputConfig {
+    /// Name of the run folders; defaults to the experiment file's stem.
+    pub name: Option<String>,
+    /// Runs go to `<runs_dir>/<name>/` (config, checkpoints, metrics).
+    pub runs_dir: PathBuf,
+    /// Reports go to `<reports_dir>/<name>/` (report.md and figures).
+    pub reports_dir: PathBuf,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        Self {
+            name: None,
+            runs_dir: PathBuf::from("runs"),
+            reports_dir: PathBuf::from("reports"),
+        }
+    }
+}
+
+/// Compute backends emofuse knows about.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// burn-flex on the CPU (always compiled in).
+    #[default]
+    Cpu,
+    /// burn-wgpu (Vulkan, Metal, DX12); needs the `wgpu` cargo feature.
+    Wgpu,
+    /// burn-cuda on NVIDIA GPUs; needs the `cuda` cargo feature.
+    Cuda,
+}
+
+impl BackendKind {
+    /// The name used in files and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Cpu => "cpu",
+            BackendKind::Wgpu => "wgpu",
+            BackendKind::Cuda => "cuda",
+        }
+    }
+}
+
+/// `[run]`: reproducibility and hardware.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// Seed of every random source: data, initialisation, dropout, shuffling.
+    pub seed: u64,
+    /// Backend to train on.
+    pub backend: BackendKind,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            seed: 42,
+            backend: BackendKind::Cpu,
+        }
+    }
+}
+
+impl Experiment {
+    /// Reads an experiment file, applies `--set` overrides (`section.key=value`) and validates.
+    ///
+    /// Errors name the file, the key and what is allowed.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            anyhow!(
+                "cannot read experiment file {}: {e}\n  hint: experiment files live in `experiments/`; run `ls experiments` to see them",
+                path.display()
+            )
+        })?;
+        let mut experiment = Self::from_toml_str(&text, overrides, &path.display().to_string())?;
+        if experiment.output.name.is_none() {
+            experiment.output.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        }
+        Ok(experiment)
+    }
+
+    /// Parses experiment text; `origin` names the file in error messages.
+    pub fn from_toml_str(text: &str, overrides: &[String], origin: &str) -> Result<Self> {
+        let mut table: toml::Table = text
+            .parse()
+            .with_context(|| format!("{origin}: not valid TOML"))?;
+        for item in overrides {
+            apply_override(&mut table, item).with_context(|| format!("{origin}: --set {item}"))?;
+        }
+        let deserializer = toml::Value::Table(table);
+        let experiment: Experiment =
+            serde_path_to_error::deserialize(deserializer).map_err(|err| {
+                let key = err.path().to_string();
+                anyhow!("{origin}: key `{key}`: {}", err.into_inner())
+            })?;
+        experiment
+            .validate()
+            .map_err(|e| anyhow!("{origin}: {e}"))?;
+        Ok(experiment)
+    }
+
+    /// The run's name (folder name under `runs/` and `reports/`).
+    pub fn name(&self) -> &str {
+        self.output.name.as_deref().unwrap_or("experiment")
+    }
+
+    /// Seed of the dataset: `data.seed`, or `run.seed` when absent.
+    pub fn data_seed(&self) -> u64 {
+        self.data.seed.unwrap_or(self.run.seed)
+    }
+
+    /// `<runs_dir>/<name>`.
+    pub fn run_dir(&self) -> PathBuf {
+        self.output.runs_dir.join(self.name())
+    }
+
+    /// `<reports_dir>/<name>`.
+    pub fn report_dir(&self) -> PathBuf {
+        self.output.reports_dir.join(self.name())
+    }
+
+    /// The resolved experiment as TOML (what `config.toml` in a run holds).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("an experiment always serialises")
+    }
+}

@@ -1,0 +1,218 @@
+//! Model-ready examples (token ids, normalised log-mel frames) and the burn batcher that stacks
+//! them into tensors.
+
+use crate::config::Experiment;
+use crate::data::Utterance;
+use crate::data::text::{PAD, WordTokenizer};
+use crate::features::{LogMel, LogMelConfig};
+use burn::data::dataloader::batcher::Batcher;
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// One utterance, ready for the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    /// `[CLS]` + word ids, at most `data.max_tokens` long.
+    pub tokens: Vec<u32>,
+    /// Normalised log-mel features, `[n_mels][frames]`, padded to the clip length.
+    pub features: Vec<f32>,
+    /// Frames that cover real audio; the rest is padding.
+    pub valid_frames: usize,
+    /// Class index.
+    pub label: usize,
+}
+
+/// Global mean and standard deviation of the log-mel features (dB), from the training split.
+///
+/// One scalar pair rather than per-utterance statistics: loudness is an emotion cue.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FeatureNorm {
+    /// Mean, in dB.
+    pub mean: f32,
+    /// Standard deviation, in dB.
+    pub std: f32,
+}
+
+/// Turns utterances into examples: tokenises, pads audio to the clip length, computes log-mels.
+pub struct FrontEnd {
+    /// Word tokenizer.
+    pub tokenizer: WordTokenizer,
+    /// Feature normalisation.
+    pub norm: FeatureNorm,
+    logmel: LogMel,
+    clip_samples: usize,
+    max_tokens: usize,
+    hop_length: usize,
+    n_mels: usize,
+}
+
+impl FrontEnd {
+    /// Fits the tokenizer and the feature normalisation on the training split.
+    pub fn fit(train: &[Utterance], experiment: &Experiment) -> Self {
+        let tokenizer = WordTokenizer::fit(train.iter().map(|u| u.text.as_str()), 1);
+        let mut front = Self::new(
+            tokenizer,
+            FeatureNorm {
+                mean: 0.0,
+                std: 1.0,
+            },
+            experiment,
+        );
+        // Statistics over valid frames only, so padding does not pull the mean down.
+        let (sum, sum_sq, count) = train
+            .par_iter()
+            .map(|u| {
+                let (raw, valid) = front.raw_features(&u.audio);
+                let frames = front.frames();
+                let mut acc = (0.0f64, 0.0f64, 0usize);
+                for band in 0..front.n_mels {
+                    for &x in &raw[band * frames..band * frames + valid] {
+                        acc.0 += f64::from(x);
+                        acc.1 += f64::from(x) * f64::from(x);
+                        acc.2 += 1;
+                    }
+                }
+                acc
+            })
+            .reduce(|| (0.0, 0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
+        let mean = sum / count.max(1) as f64;
+        let var = (sum_sq / count.max(1) as f64 - mean * mean).max(1e-6);
+        front.norm = FeatureNorm {
+            mean: mean as f32,
+            std: var.sqrt() as f32,
+        };
+        front
+    }
+
+    /// A front end with a known tokenizer and normalisation (for evaluation and prediction).
+    pub fn new(tokenizer: WordTokenizer, norm: FeatureNorm, experiment: &Experiment) -> Self {
+        let d = &experiment.data;
+        Self {
+            tokenizer,
+            norm,
+            logmel: LogMel::new(LogMelConfig {
+                sample_rate: d.sample_rate,
+                n_fft: d.n_fft,
+                hop_length: d.hop_length,
+                n_mels: d.n_mels,
+                amin: 1e-10,
+            }),
+            clip_samples: (d.clip_seconds * d.sample_rate as f32).round() as usize,
+            max_tokens: d.max_tokens,
+            hop_length: d.hop_length,
+            n_mels: d.n_mels,
+        }
+    }
+
+    /// Frames per (padded) clip.
+    pub fn frames(&self) -> usize {
+        self.logmel.frames(self.clip_samples)
+    }
+
+    /// Number of mel bands.
+    pub fn n_mels(&self) -> usize {
+        self.n_mels
+    }
+
+    /// Log-mel of the clip cut or zero-padded to the clip length, and its valid frame count.
+    fn raw_features(&self, audio: &[f32]) -> (Vec<f32>, usize) {
+        let valid = audio.len().min(self.clip_samples);
+        let mut clip = audio[..valid].to_vec();
+        clip.resize(self.clip_samples, 0.0);
+        let features = self.logmel.compute(&clip);
+        // A frame is valid when its centre lies on real audio.
+        let valid_frames = (valid.div_ceil(self.hop_length)).clamp(1, self.frames());
+        (features, valid_frames)
+    }
+
+    /// Builds the example of one utterance.
+    pub fn example(&self, utterance: &Utterance) -> Example {
+        self.example_from_parts(&utterance.text, &utterance.audio, utterance.label)
+    }
+
+    /// Builds an example from a transcript and audio samples (label is carried through).
+    pub fn example_from_parts(&self, text: &str, audio: &[f32], label: usize) -> Example {
+        let (mut features, valid_frames) = self.raw_features(audio);
+        for x in &mut features {
+            *x = (*x - self.norm.mean) / self.norm.std;
+        }
+        Example {
+            tokens: self.tokenizer.encode(text, self.max_tokens),
+            features,
+            valid_frames,
+            label,
+        }
+    }
+
+    /// Builds the examples of many utterances in parallel (order kept).
+    pub fn examples(&self, utterances: &[Utterance]) -> Vec<Example> {
+        utterances.par_iter().map(|u| self.example(u)).collect()
+    }
+}
+
+/// A batch of examples as tensors.
+#[derive(Debug, Clone)]
+pub struct FusionBatch {
+    /// Token ids, `[batch, tokens]`, padded with `[PAD]`.
+    pub tokens: Tensor<2, Int>,
+    /// `true` where a token is padding, `[batch, tokens]`.
+    pub token_padding: Tensor<2, Bool>,
+    /// Log-mel features, `[batch, n_mels, frames]`.
+    pub audio: Tensor<3>,
+    /// 1 for frames on real audio, 0 for padding, `[batch, frames]`.
+    pub audio_mask: Tensor<2>,
+    /// Class indices, `[batch]`.
+    pub targets: Tensor<1, Int>,
+}
+
+/// Stacks examples into a [`FusionBatch`].
+#[derive(Debug, Clone)]
+pub struct FusionBatcher {
+    n_mels: usize,
+    frames: usize,
+}
+
+impl FusionBatcher {
+    /// A batcher for features of `n_mels` bands and `frames` frames.
+    pub fn new(n_mels: usize, frames: usize) -> Self {
+        Self { n_mels, frames }
+    }
+}
+
+impl Batcher<Example, FusionBatch> for FusionBatcher {
+    fn batch(&self, items: Vec<Example>, device: &Device) -> FusionBatch {
+        let batch = items.len();
+        let width = items
+            .iter()
+            .map(|e| e.tokens.len())
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let mut tokens = Vec::with_capacity(batch * width);
+        let mut padding = Vec::with_capacity(batch * width);
+        let mut audio = Vec::with_capacity(batch * self.n_mels * self.frames);
+        let mut mask = Vec::with_capacity(batch * self.frames);
+        let mut targets = Vec::with_capacity(batch);
+        for item in &items {
+            for i in 0..width {
+                let id = item.tokens.get(i).copied();
+                tokens.push(i64::from(id.unwrap_or(PAD)));
+                padding.push(id.is_none());
+            }
+            audio.extend_from_slice(&item.features);
+            mask.extend((0..self.frames).map(|f| if f < item.valid_frames { 1.0f32 } else { 0.0 }));
+            targets.push(item.label as i64);
+        }
+        FusionBatch {
+            tokens: Tensor::from_data(TensorData::new(tokens, [batch, width]), device),
+            token_padding: Tensor::from_data(TensorData::new(padding, [batch, width]), device),
+            audio: Tensor::from_data(
+                TensorData::new(audio, [batch, self.n_mels, self.frames]),
+                device,
+            ),
+            audio_mask: Tensor::from_data(TensorData::new(mask, [batch, self.frames]), device),
+            targets: Tensor::from_data(TensorData::new(targets, [batch]), device),
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! Loading the corpus an experiment names.
+
+use crate::config::{DatasetKind, Experiment};
+use crate::data::Corpus;
+use crate::data::synthetic::{self, SyntheticOptions};
+
+/// Loads (or, for `synthetic`, generates) the experiment's corpus.
+pub fn load_corpus(experiment: &Experiment) -> anyhow::Result<Corpus> {
+    let d = &experiment.data;
+    match d.dataset {
+        DatasetKind::Synthetic => Ok(synthetic::generate(&SyntheticOptions {
+            seed: experiment.data_seed(),
+            train_size: d.train_size,
+            valid_size: d.valid_size,
+            test_size: d.test_size,
+            sample_rate: d.sample_rate,
+            max_seconds: d.clip_seconds,
+        })),
+    }
+}

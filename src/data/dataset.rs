@@ -1,0 +1,59 @@
+//! In-memory corpora: utterances with their transcript, audio and label, grouped in splits.
+
+use crate::config::SplitName;
+use crate::data::LabelMap;
+
+/// One utterance: what a dataset reader yields for every row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Utterance {
+    /// Unique id within the corpus (e.g. `train-0042`).
+    pub id: String,
+    /// The transcript.
+    pub text: String,
+    /// Mono audio samples in [-1, 1] at the corpus sample rate.
+    pub audio: Vec<f32>,
+    /// Class index into the corpus label map.
+    pub label: usize,
+    /// Speaker id.
+    pub speaker: u32,
+}
+
+/// A dataset with its train, validation and test splits and its label map.
+#[derive(Debug, Clone)]
+pub struct Corpus {
+    /// Class names.
+    pub labels: LabelMap,
+    /// Audio sample rate, in Hz.
+    pub sample_rate: u32,
+    /// Training split.
+    pub train: Vec<Utterance>,
+    /// Validation split.
+    pub valid: Vec<Utterance>,
+    /// Test split.
+    pub test: Vec<Utterance>,
+}
+
+impl Corpus {
+    /// The utterances of one split.
+    pub fn split(&self, split: SplitName) -> &[Utterance] {
+        match split {
+            SplitName::Train => &self.train,
+            SplitName::Valid => &self.valid,
+            SplitName::Test => &self.test,
+        }
+    }
+
+    /// Per-class counts of a split, in label-map order.
+    pub fn class_counts(&self, split: SplitName) -> Vec<usize> {
+        class_counts(self.split(split), self.labels.len())
+    }
+}
+
+/// Per-class counts of utterances.
+pub fn class_counts(utterances: &[Utterance], num_classes: usize) -> Vec<usize> {
+    let mut counts = vec![0; num_classes];
+    for u in utterances {
+        counts[u.label] += 1;
+    }
+    counts
+}

@@ -1,0 +1,6 @@
+//! Evaluation: metrics compatible with scikit-learn, and prediction loops.
+
+pub mod metrics;
+pub mod predict;
+
+pub use metrics::{ClassMetrics, SplitMetrics, classification_report, evaluate};

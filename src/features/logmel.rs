@@ -1,0 +1,136 @@
+//! Log-mel spectrograms, following librosa's definitions: centred frames zero-padded by
+//! `n_fft / 2` on both sides, periodic Hann window, power spectrum, Slaney mel scale with Slaney
+//! (area) normalisation, then `10 * log10(max(amin, S))`.
+
+use rustfft::{FftPlanner, num_complex::Complex32};
+use std::f32::consts::PI;
+use std::sync::Arc;
+
+/// Parameters of the log-mel front end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogMelConfig {
+    /// Sample rate of the input, in Hz.
+    pub sample_rate: u32,
+    /// FFT size (also the window length), in samples.
+    pub n_fft: usize,
+    /// Hop between frames, in samples.
+    pub hop_length: usize,
+    /// Number of mel bands.
+    pub n_mels: usize,
+    /// Floor of the power before the logarithm.
+    pub amin: f32,
+}
+
+/// A reusable log-mel extractor (the FFT plan and mel filters are built once).
+pub struct LogMel {
+    config: LogMelConfig,
+    window: Vec<f32>,
+    filters: Vec<Vec<(usize, f32)>>,
+    fft: Arc<dyn rustfft::Fft<f32>>,
+}
+
+impl LogMel {
+    /// Builds the extractor.
+    pub fn new(config: LogMelConfig) -> Self {
+        let n = config.n_fft;
+        let window = (0..n)
+            .map(|i| 0.5 - 0.5 * (2.0 * PI * i as f32 / n as f32).cos())
+            .collect();
+        let filters = mel_filters(config.sample_rate, n, config.n_mels);
+        let fft = FftPlanner::new().plan_fft_forward(n);
+        Self {
+            config,
+            window,
+            filters,
+            fft,
+        }
+    }
+
+    /// Number of frames for a clip of `samples` samples.
+    pub fn frames(&self, samples: usize) -> usize {
+        1 + samples / self.config.hop_length
+    }
+
+    /// Log-mel spectrogram in dB, laid out `[n_mels][frames]` (row-major, band first).
+    pub fn compute(&self, audio: &[f32]) -> Vec<f32> {
+        let n = self.config.n_fft;
+        let pad = n / 2;
+        let frames = self.frames(audio.len());
+        let bins = n / 2 + 1;
+        let mut out = vec![0.0; self.config.n_mels * frames];
+        let mut buffer = vec![Complex32::new(0.0, 0.0); n];
+        let mut power = vec![0.0f32; bins];
+        for frame in 0..frames {
+            let start = frame * self.config.hop_length;
+            for (i, slot) in buffer.iter_mut().enumerate() {
+                // Index into the zero-padded signal.
+                let x = (start + i)
+                    .checked_sub(pad)
+                    .and_then(|j| audio.get(j))
+                    .copied()
+                    .unwrap_or(0.0);
+                *slot = Complex32::new(x * self.window[i], 0.0);
+            }
+            self.fft.process(&mut buffer);
+            for (p, c) in power.iter_mut().zip(&buffer[..bins]) {
+                *p = c.norm_sqr();
+            }
+            for (band, filter) in self.filters.iter().enumerate() {
+                let energy: f32 = filter.iter().map(|&(bin, w)| w * power[bin]).sum();
+                out[band * frames + frame] = 10.0 * energy.max(self.config.amin).log10();
+            }
+        }
+        out
+    }
+}
+
+fn hz_to_mel(hz: f64) -> f64 {
+    // Slaney: linear below 1 kHz, logarithmic above.
+    let f_sp = 200.0 / 3.0;
+    let min_log_hz = 1000.0;
+    let min_log_mel = min_log_hz / f_sp;
+    let logstep = 6.4f64.ln() / 27.0;
+    if hz >= min_log_hz {
+        min_log_mel + (hz / min_log_hz).ln() / logstep
+    } else {
+        hz / f_sp
+    }
+}
+
+fn mel_to_hz(mel: f64) -> f64 {
+    let f_sp = 200.0 / 3.0;
+    let min_log_hz = 1000.0;
+    let min_log_mel = min_log_hz / f_sp;
+    let logstep = 6.4f64.ln() / 27.0;
+    if mel >= min_log_mel {
+        min_log_hz * (logstep * (mel - min_log_mel)).exp()
+    } else {
+        f_sp * mel
+    }
+}
+
+/// Triangular Slaney-normalised mel filters as sparse (bin, weight) lists, fmin 0, fmax sr/2.
+fn mel_filters(sample_rate: u32, n_fft: usize, n_mels: usize) -> Vec<Vec<(usize, f32)>> {
+    let bins = n_fft / 2 + 1;
+    let fft_freqs: Vec<f64> = (0..bins)
+        .map(|i| i as f64 * sample_rate as f64 / n_fft as f64)
+        .collect();
+    let max_mel = hz_to_mel(sample_rate as f64 / 2.0);
+    let mel_points: Vec<f64> = (0..n_mels + 2)
+        .map(|i| mel_to_hz(max_mel * i as f64 / (n_mels + 1) as f64))
+        .collect();
+    (0..n_mels)
+        .map(|m| {
+            let (lo, centre, hi) = (mel_points[m], mel_points[m + 1], mel_points[m + 2]);
+            let norm = 2.0 / (hi - lo);
+            fft_freqs
+                .iter()
+                .enumerate()
+                .filter_map(|(bin, &f)| {
+                    let w = ((f - lo) / (centre - lo)).min((hi - f) / (hi - centre));
+                    (w > 0.0).then_some((bin, (w * norm) as f32))
+                })
+                .collect()
+        })
+        .collect()
+}

@@ -1,0 +1,21 @@
+//! emofuse: speech and multimodal (text + speech) emotion recognition, trained with burn.
+//!
+//! The crate is organised by job, one folder each:
+//! - [`config`]: experiment files (TOML), overrides and validation;
+//! - [`data`]: label maps, datasets (the built-in `synthetic` corpus), tokenisation, batching;
+//! - [`features`]: audio features (log-mel spectrograms);
+//! - [`models`]: encoders and the late-fusion classifier;
+//! - [`training`]: backend selection, the burn-train learner, class weights, gradient clipping;
+//! - [`evaluation`]: metrics (scikit-learn compatible) and prediction loops;
+//! - [`reports`]: `report.md`, confusion matrices and curves rendered with plotters;
+//! - [`cli`]: the `emofuse` command line; [`bench`]: benchmarks behind `emofuse bench`.
+
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod data;
+pub mod evaluation;
+pub mod features;
+pub mod models;
+pub mod reports;
+pub mod training;

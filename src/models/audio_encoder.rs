@@ -1,0 +1,75 @@
+//! A small convolutional encoder over log-mel frames (the quickstart's audio branch).
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::conv::{Conv1d, Conv1dConfig};
+use burn::nn::{Dropout, DropoutConfig, Gelu, PaddingConfig1d};
+use burn::tensor::{Device, Tensor};
+
+/// Configuration of [`AudioEncoder`].
+#[derive(Config, Debug)]
+pub struct AudioEncoderConfig {
+    /// Input mel bands.
+    pub n_mels: usize,
+    /// Channels of every convolution (also the output size).
+    pub channels: usize,
+    /// Dropout probability.
+    #[config(default = 0.1)]
+    pub dropout: f64,
+}
+
+/// Three 1-D convolutions over time (kernel 5, dilations 1, 2, 4), then the mean over the valid
+/// frames.
+#[derive(Module, Debug)]
+pub struct AudioEncoder {
+    convs: Vec<Conv1d>,
+    activation: Gelu,
+    dropout: Dropout,
+}
+
+impl AudioEncoderConfig {
+    /// Builds the encoder with freshly initialised weights.
+    pub fn init(&self, device: &Device) -> AudioEncoder {
+        let convs = [1, 2, 4]
+            .iter()
+            .enumerate()
+            .map(|(i, &dilation)| {
+                let input = if i == 0 { self.n_mels } else { self.channels };
+                Conv1dConfig::new(input, self.channels, 5)
+                    .with_dilation(dilation)
+                    .with_padding(PaddingConfig1d::Explicit(2 * dilation, 2 * dilation))
+                    .init(device)
+            })
+            .collect();
+        AudioEncoder {
+            convs,
+            activation: Gelu::new(),
+            dropout: DropoutConfig::new(self.dropout).init(),
+        }
+    }
+}
+
+impl AudioEncoder {
+    /// Encodes features `[batch, n_mels, frames]` with a frame mask `[batch, frames]` (1 valid,
+    /// 0 padding) into utterance vectors `[batch, channels]`.
+    pub fn forward(&self, features: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
+        let mut x = features;
+        for conv in &self.convs {
+            x = self
+                .dropout
+                .forward(self.activation.forward(conv.forward(x)));
+        }
+        masked_mean(x, mask)
+    }
+}
+
+/// Mean over time of `[batch, channels, frames]` counting only frames where `mask` is 1.
+pub fn masked_mean(x: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
+    let [batch, _, frames] = x.dims();
+    let mask = mask.reshape([batch, 1, frames]);
+    let count = mask.clone().sum_dim(2).clamp_min(1.0);
+    let summed = (x * mask).sum_dim(2);
+    let pooled = summed / count;
+    let [_, channels, _] = pooled.dims();
+    pooled.reshape([batch, channels])
+}

@@ -1,0 +1,10 @@
+//! Training: backend selection, class weights, gradient clipping, progress display and the
+//! burn-train learner that ties them together.
+
+pub mod backend;
+pub mod clip;
+pub mod renderer;
+pub mod run;
+pub mod weights;
+
+pub use run::{RunSummary, train};

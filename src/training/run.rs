@@ -1,0 +1,403 @@
+//! One training run, end to end: data, model, burn-train learner, checkpoint selection,
+//! evaluation, `metrics.json` and the report.
+
+use crate::config::{CheckpointChoice, Experiment, SplitName};
+use crate::data::Corpus;
+use crate::data::batch::{Example, FrontEnd, FusionBatcher};
+use crate::data::corpus::load_corpus;
+use crate::evaluation::predict::predict;
+use crate::evaluation::{SplitMetrics, evaluate};
+use crate::models::LateFusionConfig;
+use crate::reports::markdown::ReportInput;
+use crate::reports::{EpochRecord, write_confusion_matrix, write_curves, write_report};
+use crate::training::backend;
+use crate::training::renderer::ProgressRenderer;
+use crate::training::weights::class_weights;
+use anyhow::{Context, Result, bail};
+use burn::data::dataloader::DataLoaderBuilder;
+use burn::data::dataset::InMemDataset;
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::AdamWConfig;
+use burn::store::ModuleRecord;
+use burn::tensor::Tensor;
+use burn::train::metric::{AccuracyMetric, LossMetric};
+use burn::train::{Learner, LearnerSummary, SupervisedTraining};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What a finished run produced.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// `runs/<name>`.
+    pub run_dir: PathBuf,
+    /// `reports/<name>`.
+    pub report_dir: PathBuf,
+    /// Metrics of each evaluated split.
+    pub results: Vec<(SplitName, SplitMetrics)>,
+    /// Per-epoch history.
+    pub history: Vec<EpochRecord>,
+    /// Training wall time, in seconds.
+    pub train_seconds: f64,
+}
+
+/// Prints per-split, per-class counts and the class weights.
+fn print_data_summary(experiment: &Experiment, corpus: &Corpus, weights: &[f32]) {
+    let names = corpus.labels.names();
+    let width = names.iter().map(|n| n.len()).max().unwrap_or(5).max(8);
+    println!(
+        "data: {:?}, {} Hz, clips up to {} s",
+        experiment.data.dataset, corpus.sample_rate, experiment.data.clip_seconds
+    );
+    print!("{:<6}", "split");
+    for name in names {
+        print!(" {name:>width$}");
+    }
+    println!(" {:>width$}", "total");
+    for split in [SplitName::Train, SplitName::Valid, SplitName::Test] {
+        let counts = corpus.class_counts(split);
+        print!("{:<6}", split.as_str());
+        for c in &counts {
+            print!(" {c:>width$}");
+        }
+        println!(" {:>width$}", counts.iter().sum::<usize>());
+    }
+    print!("{:<6}", "weight");
+    for w in weights {
+        print!(" {w:>width$.3}");
+    }
+    println!(
+        "   (class weights, {:?}, from the train split)",
+        experiment.training.class_weights
+    );
+}
+
+/// Counts (trainable, total) parameters.
+pub fn parameter_counts<M: Module>(model: &M) -> (usize, usize) {
+    struct Counter {
+        trainable: usize,
+        total: usize,
+    }
+    impl ModuleVisitor for Counter {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let n = param.lazy_shape().num_elements();
+            self.total += n;
+            if param.val().is_require_grad() {
+                self.trainable += n;
+            }
+        }
+    }
+    let mut counter = Counter {
+        trainable: 0,
+        total: 0,
+    };
+    model.visit(&mut counter);
+    (counter.trainable, counter.total)
+}
+
+/// Runs an experiment. With `dry_run`, stops after printing the data summary.
+pub fn train(experiment: &Experiment, dry_run: bool) -> Result<Option<RunSummary>> {
+    let device = backend::device(experiment.run.backend)?;
+    println!(
+        "experiment `{}`: backend {}, seed {}, modalities {:?}",
+        experiment.name(),
+        experiment.run.backend.as_str(),
+        experiment.run.seed,
+        experiment.model.modalities
+    );
+    let started = Instant::now();
+    let corpus = load_corpus(experiment)?;
+    println!(
+        "loaded {} utterances in {:.1} s",
+        corpus.train.len() + corpus.valid.len() + corpus.test.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let train_counts = corpus.class_counts(SplitName::Train);
+    let weights = class_weights(&train_counts, experiment.training.class_weights);
+    print_data_summary(experiment, &corpus, &weights);
+    if dry_run {
+        println!("dry run: experiment and data are valid; nothing trained");
+        return Ok(None);
+    }
+
+    let run_dir = experiment.run_dir();
+    let report_dir = experiment.report_dir();
+    if run_dir.exists() {
+        println!("replacing the previous run in {}", run_dir.display());
+        std::fs::remove_dir_all(&run_dir)
+            .with_context(|| format!("cannot remove {}", run_dir.display()))?;
+    }
+    for dir in [&run_dir, &report_dir] {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let config_toml = experiment.to_toml();
+    std::fs::write(run_dir.join("config.toml"), &config_toml)?;
+
+    let started = Instant::now();
+    let front = FrontEnd::fit(&corpus.train, experiment);
+    let examples = |split| front.examples(corpus.split(split));
+    let (train_set, valid_set) = (examples(SplitName::Train), examples(SplitName::Valid));
+    front.tokenizer.save(&run_dir.join("vocab.json"))?;
+    std::fs::write(
+        run_dir.join("front_end.json"),
+        serde_json::to_string_pretty(
+            &json!({ "feature_norm": front.norm, "labels": corpus.labels }),
+        )?,
+    )?;
+    println!(
+        "features: {} mel bands x {} frames, vocabulary {} tokens ({:.1} s)",
+        front.n_mels(),
+        front.frames(),
+        front.tokenizer.vocab_size(),
+        started.elapsed().as_secs_f64()
+    );
+
+    device.seed(experiment.run.seed);
+    let model_config = LateFusionConfig::from_experiment(
+        experiment,
+        front.tokenizer.vocab_size(),
+        weights.clone(),
+        corpus.labels.len(),
+    );
+    let train_device = device.clone().autodiff();
+    let model = model_config.init(&train_device);
+    let parameters = parameter_counts(&model);
+    println!(
+        "model: {} trainable / {} parameters",
+        parameters.0, parameters.1
+    );
+
+    let batcher = FusionBatcher::new(front.n_mels(), front.frames());
+    let t = &experiment.training;
+    let train_loader = DataLoaderBuilder::new(batcher.clone())
+        .batch_size(t.batch_size)
+        .shuffle(experiment.run.seed)
+        .set_device(train_device.clone())
+        .build(InMemDataset::new(train_set));
+    let valid_loader = DataLoaderBuilder::new(batcher.clone())
+        .batch_size(t.batch_size)
+        .set_device(device.clone())
+        .build(InMemDataset::new(valid_set));
+    let optimizer = AdamWConfig::new().with_weight_decay(t.weight_decay).init();
+
+    let training = SupervisedTraining::new(&run_dir, train_loader, valid_loader)
+        .metric_train_numeric(LossMetric::new())
+        .metric_valid_numeric(LossMetric::new())
+        .metric_train_numeric(AccuracyMetric::new())
+        .metric_valid_numeric(AccuracyMetric::new())
+        .with_default_checkpointers()
+        .renderer(Box::new(ProgressRenderer::new()))
+        .num_epochs(t.epochs);
+    let started = Instant::now();
+    let result = training.launch(Learner::new(model, optimizer, t.learning_rate));
+    let train_seconds = started.elapsed().as_secs_f64();
+    if let Some(error) = result.error {
+        bail!("training stopped: {error}");
+    }
+    println!("trained {} epochs in {train_seconds:.1} s", t.epochs);
+
+    let history = read_history(&run_dir)?;
+    let (epoch, why) = choose_checkpoint(&history, experiment.evaluation.checkpoint)?;
+    let checkpoint = run_dir
+        .join("checkpoint")
+        .join(format!("model-{epoch}.bpk"));
+    let record = ModuleRecord::load(&checkpoint)
+        .map_err(|e| anyhow::anyhow!("cannot load checkpoint {}: {e:?}", checkpoint.display()))?;
+    let model = result.model.load_record(record).valid();
+    model
+        .clone()
+        .save_file(run_dir.join("model.bpk"))
+        .map_err(|e| anyhow::anyhow!("cannot save the model: {e:?}"))?;
+    println!("evaluating epoch {epoch} ({why})");
+
+    let mut results = Vec::new();
+    for &split in &experiment.evaluation.splits {
+        let set: Vec<Example> = examples(split);
+        let predictions = predict(&model, &batcher, &set, 2 * t.batch_size, &device);
+        let y_true: Vec<usize> = set.iter().map(|e| e.label).collect();
+        let metrics = evaluate(&y_true, &predictions.classes, &corpus.labels);
+        println!(
+            "{split:<5}  accuracy {:.2}%  weighted F1 {:.2}%  macro F1 {:.2}%  ({} utterances)",
+            100.0 * metrics.accuracy,
+            100.0 * metrics.weighted_f1,
+            100.0 * metrics.macro_f1,
+            metrics.support
+        );
+        results.push((split, metrics));
+    }
+
+    write_outputs(
+        experiment,
+        &corpus,
+        &weights,
+        &history,
+        (epoch, why),
+        &results,
+        train_seconds,
+        parameters,
+        &config_toml,
+    )?;
+    println!(
+        "run saved to {}, report to {}",
+        run_dir.display(),
+        report_dir.join("report.md").display()
+    );
+    Ok(Some(RunSummary {
+        run_dir,
+        report_dir,
+        results,
+        history,
+        train_seconds,
+    }))
+}
+
+/// Per-epoch loss and accuracy, read back from burn-train's metric logs.
+fn read_history(run_dir: &Path) -> Result<Vec<EpochRecord>> {
+    let summary = LearnerSummary::new(run_dir, &["Loss", "Accuracy"]).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read the training logs in {}: {e}",
+            run_dir.display()
+        )
+    })?;
+    let find = |list: &[burn::train::MetricSummary], name: &str| -> Vec<f64> {
+        list.iter()
+            .find(|m| m.name == name)
+            .map(|m| m.entries.iter().map(|e| e.value).collect())
+            .unwrap_or_default()
+    };
+    let m = &summary.metrics;
+    let (tl, ta) = (find(&m.train, "Loss"), find(&m.train, "Accuracy"));
+    let (vl, va) = (find(&m.valid, "Loss"), find(&m.valid, "Accuracy"));
+    let epochs = tl.len().min(vl.len()).min(ta.len()).min(va.len());
+    if epochs == 0 {
+        bail!(
+            "training logs in {} hold no complete epoch",
+            run_dir.display()
+        );
+    }
+    Ok((0..epochs)
+        .map(|i| EpochRecord {
+            epoch: i + 1,
+            train_loss: tl[i],
+            // burn's accuracy metric is a percentage.
+            train_accuracy: ta[i] / 100.0,
+            valid_loss: vl[i],
+            valid_accuracy: va[i] / 100.0,
+        })
+        .collect())
+}
+
+/// The epoch to evaluate: lowest validation loss, or the last.
+fn choose_checkpoint(
+    history: &[EpochRecord],
+    choice: CheckpointChoice,
+) -> Result<(usize, &'static str)> {
+    let last = history.last().context("no epoch finished")?;
+    Ok(match choice {
+        CheckpointChoice::Last => (last.epoch, "last epoch"),
+        CheckpointChoice::Best => {
+            let best = history
+                .iter()
+                .min_by(|a, b| a.valid_loss.total_cmp(&b.valid_loss))
+                .expect("history is not empty");
+            (best.epoch, "lowest validation loss")
+        }
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_outputs(
+    experiment: &Experiment,
+    corpus: &Corpus,
+    weights: &[f32],
+    history: &[EpochRecord],
+    checkpoint: (usize, &str),
+    results: &[(SplitName, SplitMetrics)],
+    train_seconds: f64,
+    parameters: (usize, usize),
+    config_toml: &str,
+) -> Result<()> {
+    let run_dir = experiment.run_dir();
+    let report_dir = experiment.report_dir();
+    let names = corpus.labels.names();
+
+    let mut csv = String::from("epoch,train_loss,train_accuracy,valid_loss,valid_accuracy\n");
+    for r in history {
+        csv += &format!(
+            "{},{},{},{},{}\n",
+            r.epoch, r.train_loss, r.train_accuracy, r.valid_loss, r.valid_accuracy
+        );
+    }
+    std::fs::write(run_dir.join("metrics.csv"), csv)?;
+
+    let splits: serde_json::Map<String, serde_json::Value> = results
+        .iter()
+        .map(|(s, m)| {
+            (
+                s.as_str().to_string(),
+                serde_json::to_value(m).expect("serialisable"),
+            )
+        })
+        .collect();
+    let metrics = json!({
+        "experiment": experiment.name(),
+        "splits": splits,
+        "trainable_parameters": parameters.0,
+        "total_parameters": parameters.1,
+        "train_seconds": train_seconds,
+        "checkpoint_epoch": checkpoint.0,
+        "checkpoint_rule": checkpoint.1,
+        "class_weights": names.iter().cloned().zip(weights.iter().map(|w| json!(w))).collect::<serde_json::Map<_, _>>(),
+        "history": history,
+        "seed": experiment.run.seed,
+        "backend": experiment.run.backend.as_str(),
+    });
+    std::fs::write(
+        run_dir.join("metrics.json"),
+        serde_json::to_string_pretty(&metrics)?,
+    )?;
+
+    write_curves(&report_dir.join("curves.png"), history)?;
+    for (split, m) in results {
+        write_confusion_matrix(
+            &report_dir.join(format!("confusion_matrix_{split}")),
+            &format!("{} - {split} split", experiment.name()),
+            &m.confusion_matrix,
+            names,
+        )?;
+    }
+    // The headline matrix is the test split's when it was evaluated.
+    let headline = results
+        .iter()
+        .find(|(s, _)| *s == SplitName::Test)
+        .or(results.last())
+        .map(|(s, _)| *s)
+        .context("no split evaluated")?;
+    for ext in ["png", "svg"] {
+        std::fs::copy(
+            report_dir.join(format!("confusion_matrix_{headline}.{ext}")),
+            report_dir.join(format!("confusion_matrix.{ext}")),
+        )?;
+    }
+    let counts: Vec<(SplitName, Vec<usize>)> =
+        [SplitName::Train, SplitName::Valid, SplitName::Test]
+            .into_iter()
+            .map(|s| (s, corpus.class_counts(s)))
+            .collect();
+    write_report(
+        &report_dir,
+        &ReportInput {
+            name: experiment.name(),
+            labels: &corpus.labels,
+            counts: &counts,
+            class_weights: weights,
+            history,
+            checkpoint,
+            results,
+            train_seconds,
+            parameters,
+            backend: experiment.run.backend.as_str(),
+            config_toml,
+        },
+    )
+}

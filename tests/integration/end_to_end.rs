@@ -1,0 +1,125 @@
+//! Tiny training runs: reports, metrics.json, determinism, better than the majority class.
+
+use crate::scratch_dir;
+use emofuse::config::{Experiment, SplitName};
+use serde_json::Value;
+use std::path::Path;
+use std::sync::Mutex;
+
+/// The backend's random generator is process-wide (`Device::seed`), so runs that must be
+/// reproducible cannot overlap in one process: the tests take turns.
+static ONE_RUN_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// A tiny experiment writing into `dir`.
+fn tiny(dir: &Path, name: &str, extra: &[&str]) -> Experiment {
+    let mut sets: Vec<String> = [
+        "data.train_size=1200",
+        "data.valid_size=160",
+        "data.test_size=240",
+        "model.text_dim=32",
+        "model.audio_channels=32",
+        "model.projection_dim=32",
+        "model.hidden_dim=32",
+        "training.epochs=8",
+        "training.learning_rate=3e-3",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    sets.push(format!(
+        "output.runs_dir=\"{}\"",
+        dir.join("runs").display()
+    ));
+    sets.push(format!(
+        "output.reports_dir=\"{}\"",
+        dir.join("reports").display()
+    ));
+    sets.push(format!("output.name=\"{name}\""));
+    sets.extend(extra.iter().map(|s| s.to_string()));
+    Experiment::from_toml_str("", &sets, "tiny").unwrap()
+}
+
+fn metrics(dir: &Path, name: &str) -> Value {
+    let text = std::fs::read_to_string(dir.join("runs").join(name).join("metrics.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn tiny_run_writes_reports_and_beats_the_majority_class() {
+    let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch_dir("e2e-report");
+    let experiment = tiny(&dir, "tiny", &[]);
+    let summary = emofuse::training::train(&experiment, false)
+        .unwrap()
+        .unwrap();
+    for file in [
+        "report.md",
+        "confusion_matrix.png",
+        "confusion_matrix.svg",
+        "curves.png",
+    ] {
+        let path = summary.report_dir.join(file);
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        assert!(size > 1000, "{} missing or tiny", path.display());
+    }
+    for file in ["config.toml", "metrics.csv", "model.bpk", "vocab.json"] {
+        assert!(summary.run_dir.join(file).exists(), "{file} missing");
+    }
+    // The saved config is the resolved one and loads back to the same experiment.
+    let saved = std::fs::read_to_string(summary.run_dir.join("config.toml")).unwrap();
+    assert_eq!(
+        Experiment::from_toml_str(&saved, &[], "saved").unwrap(),
+        experiment
+    );
+    let csv = std::fs::read_to_string(summary.run_dir.join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 8, "header + one line per epoch");
+
+    let m = metrics(&dir, "tiny");
+    for key in ["trainable_parameters", "total_parameters", "train_seconds"] {
+        assert!(m[key].as_f64().unwrap() > 0.0, "{key}");
+    }
+    let test = &m["splits"]["test"];
+    for key in ["accuracy", "weighted_f1", "macro_f1"] {
+        assert!(test[key].is_f64(), "{key}");
+    }
+    let cm: Vec<Vec<usize>> = serde_json::from_value(test["confusion_matrix"].clone()).unwrap();
+    let supports: Vec<usize> = cm.iter().map(|r| r.iter().sum()).collect();
+    assert_eq!(supports.iter().sum::<usize>(), 240);
+    assert_eq!(
+        test["per_class"]["neutral"]["support"].as_u64().unwrap() as usize,
+        supports[0]
+    );
+    let majority = *supports.iter().max().unwrap() as f64 / 240.0;
+    let accuracy = test["accuracy"].as_f64().unwrap();
+    assert!(
+        accuracy > majority,
+        "test accuracy {accuracy:.3} <= majority share {majority:.3}"
+    );
+
+    let report = std::fs::read_to_string(summary.report_dir.join("report.md")).unwrap();
+    assert!(report.contains("weighted avg") && report.contains("| test |"));
+    assert_eq!(summary.results[1].0, SplitName::Test);
+}
+
+#[test]
+fn same_seed_gives_the_same_metrics() {
+    let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch_dir("e2e-determinism");
+    let sets = ["training.epochs=1", "data.train_size=320"];
+    for name in ["a", "b"] {
+        emofuse::training::train(&tiny(&dir, name, &sets), false).unwrap();
+    }
+    let (a, b) = (metrics(&dir, "a"), metrics(&dir, "b"));
+    assert_eq!(a["splits"], b["splits"]);
+    assert_eq!(a["history"], b["history"]);
+    emofuse::training::train(
+        &tiny(&dir, "c", &[&sets[..], &["run.seed=7"]].concat()),
+        false,
+    )
+    .unwrap();
+    let c = metrics(&dir, "c");
+    assert_ne!(
+        a["history"], c["history"],
+        "another seed should train differently"
+    );
+}

@@ -1,0 +1,28 @@
+//! emofuse's test suite, in one binary so the library is linked once.
+
+mod cli;
+mod clip;
+mod config;
+mod end_to_end;
+mod labels;
+mod metrics;
+mod synthetic;
+
+use std::path::PathBuf;
+
+/// A fresh, empty folder for one test.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("emofuse-tests")
+        .join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).expect("can clear scratch dir");
+    }
+    std::fs::create_dir_all(&dir).expect("can create scratch dir");
+    dir
+}
+
+/// Path of a file in the repository.
+pub fn repo_path(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
