@@ -16,29 +16,32 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Export the built-in synthetic corpus as 16-bit WAV files and manifests.
-    Synthetic {
-        /// Output folder.
-        #[arg(long)]
-        out: PathBuf,
-        /// Seed of the corpus.
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Training utterances.
-        #[arg(long, default_value_t = 2400)]
-        train_size: usize,
-        /// Validation utterances.
-        #[arg(long, default_value_t = 400)]
-        valid_size: usize,
-        /// Test utterances.
-        #[arg(long, default_value_t = 800)]
-        test_size: usize,
-        /// Sample rate in Hz.
-        #[arg(long, default_value_t = 16_000)]
-        sample_rate: u32,
-        /// Longest clip in seconds.
-        #[arg(long, default_value_t = 1.5)]
-        max_seconds: f32,
-    },
+    Synthetic(SyntheticArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SyntheticArgs {
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// Seed of the corpus.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Training utterances.
+    #[arg(long, default_value_t = 2400)]
+    train_size: usize,
+    /// Validation utterances.
+    #[arg(long, default_value_t = 400)]
+    valid_size: usize,
+    /// Test utterances.
+    #[arg(long, default_value_t = 800)]
+    test_size: usize,
+    /// Sample rate in Hz.
+    #[arg(long, default_value_t = 16_000)]
+    sample_rate: u32,
+    /// Longest clip in seconds.
+    #[arg(long, default_value_t = 1.5)]
+    max_seconds: f32,
 }
 
 fn main() {
@@ -50,29 +53,21 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Synthetic {
-            out,
-            seed,
-            train_size,
-            valid_size,
-            test_size,
-            sample_rate,
-            max_seconds,
-        } => {
+        Command::Synthetic(args) => {
             let options = SyntheticOptions {
-                seed,
-                train_size,
-                valid_size,
-                test_size,
-                sample_rate,
-                max_seconds,
+                seed: args.seed,
+                train_size: args.train_size,
+                valid_size: args.valid_size,
+                test_size: args.test_size,
+                sample_rate: args.sample_rate,
+                max_seconds: args.max_seconds,
             };
-            let summary = data_prep::synthetic::export(&options, &out)?;
+            let summary = data_prep::synthetic::export(&options, &args.out)?;
             println!(
                 "wrote {} clips, kept {} already present; manifests: {}/{{train,valid,test}}.csv",
                 summary.written,
                 summary.skipped,
-                out.display()
+                args.out.display()
             );
             Ok(())
         }

@@ -185,6 +185,7 @@ fn draw_curve<DB: DrawingBackend>(
     y_label: &str,
     train: &[(f64, f64)],
     valid: &[(f64, f64)],
+    legend: SeriesLabelPosition,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let all = train.iter().chain(valid).map(|p| p.1);
     let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| {
@@ -220,6 +221,7 @@ fn draw_curve<DB: DrawingBackend>(
     }
     chart
         .configure_series_labels()
+        .position(legend)
         .label_font((FAMILY, 14.0))
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
@@ -243,6 +245,8 @@ pub fn write_curves(path: &Path, history: &[EpochRecord]) -> Result<()> {
             "weighted cross-entropy",
             &series(|r| r.train_loss),
             &series(|r| r.valid_loss),
+            // Losses fall: the top right corner is usually empty.
+            SeriesLabelPosition::UpperRight,
         )?;
         draw_curve(
             &panels[1],
@@ -250,6 +254,7 @@ pub fn write_curves(path: &Path, history: &[EpochRecord]) -> Result<()> {
             "accuracy",
             &series(|r| r.train_accuracy),
             &series(|r| r.valid_accuracy),
+            SeriesLabelPosition::LowerRight,
         )?;
         root.present()
     })();

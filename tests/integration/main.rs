@@ -7,6 +7,8 @@ mod end_to_end;
 mod labels;
 mod metrics;
 mod synthetic;
+#[cfg(feature = "wgpu")]
+mod wgpu;
 
 use std::path::PathBuf;
 
