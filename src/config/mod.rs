@@ -344,7 +344,10 @@ impl Experiment {
         let experiment: Experiment =
             serde_path_to_error::deserialize(deserializer).map_err(|err| {
                 let key = err.path().to_string();
-                anyhow!("{origin}: key `{key}`: {}", err.into_inner())
+                // toml appends "in `<key>`" on later lines; the key is already named here.
+                let message = err.into_inner().to_string();
+                let message = message.lines().next().unwrap_or_default().to_string();
+                anyhow!("{origin}: key `{key}`: {message}")
             })?;
         experiment
             .validate()

@@ -41,13 +41,22 @@ pub struct RunSummary {
     pub train_seconds: f64,
 }
 
+/// A config value as it is written in experiment files (`"inverse_frequency"`, `["text"]`).
+fn toml_name<T: serde::Serialize>(value: &T) -> String {
+    toml::Value::try_from(value)
+        .map(|v| v.to_string().replace('"', ""))
+        .unwrap_or_else(|_| "?".into())
+}
+
 /// Prints per-split, per-class counts and the class weights.
 fn print_data_summary(experiment: &Experiment, corpus: &Corpus, weights: &[f32]) {
     let names = corpus.labels.names();
     let width = names.iter().map(|n| n.len()).max().unwrap_or(5).max(8);
     println!(
-        "data: {:?}, {} Hz, clips up to {} s",
-        experiment.data.dataset, corpus.sample_rate, experiment.data.clip_seconds
+        "data: {}, {} Hz, clips up to {} s",
+        toml_name(&experiment.data.dataset),
+        corpus.sample_rate,
+        experiment.data.clip_seconds
     );
     print!("{:<6}", "split");
     for name in names {
@@ -67,8 +76,8 @@ fn print_data_summary(experiment: &Experiment, corpus: &Corpus, weights: &[f32])
         print!(" {w:>width$.3}");
     }
     println!(
-        "   (class weights, {:?}, from the train split)",
-        experiment.training.class_weights
+        "   (class weights: {}, from the train split)",
+        toml_name(&experiment.training.class_weights)
     );
 }
 
@@ -99,11 +108,11 @@ pub fn parameter_counts<M: Module>(model: &M) -> (usize, usize) {
 pub fn train(experiment: &Experiment, dry_run: bool) -> Result<Option<RunSummary>> {
     let device = backend::device(experiment.run.backend)?;
     println!(
-        "experiment `{}`: backend {}, seed {}, modalities {:?}",
+        "experiment `{}`: backend {}, seed {}, modalities {}",
         experiment.name(),
         experiment.run.backend.as_str(),
         experiment.run.seed,
-        experiment.model.modalities
+        toml_name(&experiment.model.modalities)
     );
     let started = Instant::now();
     let corpus = load_corpus(experiment)?;
