@@ -48,26 +48,26 @@ pub struct FrontEnd {
 }
 
 impl FrontEnd {
-    /// Fits the tokenizer and the feature normalisation on the training split.
-    pub fn fit(train: &[Utterance], experiment: &Experiment) -> Self {
+    /// Fits the tokenizer and the feature normalisation on the training split, and returns the
+    /// training examples built on the way (their log-mels are computed once).
+    pub fn fit_transform(train: &[Utterance], experiment: &Experiment) -> (Self, Vec<Example>) {
         let tokenizer = WordTokenizer::fit(train.iter().map(|u| u.text.as_str()), 1);
-        let mut front = Self::new(
-            tokenizer,
-            FeatureNorm {
-                mean: 0.0,
-                std: 1.0,
-            },
-            experiment,
-        );
+        let identity = FeatureNorm {
+            mean: 0.0,
+            std: 1.0,
+        };
+        let mut front = Self::new(tokenizer, identity, experiment);
+        let mut examples = front.examples(train);
         // Statistics over valid frames only, so padding does not pull the mean down.
-        let (sum, sum_sq, count) = train
+        let frames = front.frames();
+        // Per-example partial sums in parallel, then a fixed-order total: the result does not
+        // depend on the number of threads.
+        let partials: Vec<(f64, f64, usize)> = examples
             .par_iter()
-            .map(|u| {
-                let (raw, valid) = front.raw_features(&u.audio);
-                let frames = front.frames();
+            .map(|e| {
                 let mut acc = (0.0f64, 0.0f64, 0usize);
-                for band in 0..front.n_mels {
-                    for &x in &raw[band * frames..band * frames + valid] {
+                for band in e.features.chunks(frames) {
+                    for &x in &band[..e.valid_frames] {
                         acc.0 += f64::from(x);
                         acc.1 += f64::from(x) * f64::from(x);
                         acc.2 += 1;
@@ -75,14 +75,20 @@ impl FrontEnd {
                 }
                 acc
             })
-            .reduce(|| (0.0, 0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
+            .collect();
+        let (sum, sum_sq, count) = partials
+            .iter()
+            .fold((0.0, 0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
         let mean = sum / count.max(1) as f64;
         let var = (sum_sq / count.max(1) as f64 - mean * mean).max(1e-6);
         front.norm = FeatureNorm {
             mean: mean as f32,
             std: var.sqrt() as f32,
         };
-        front
+        examples
+            .par_iter_mut()
+            .for_each(|e| front.normalise(&mut e.features));
+        (front, examples)
     }
 
     /// A front end with a known tokenizer and normalisation (for evaluation and prediction).
@@ -134,14 +140,18 @@ impl FrontEnd {
     /// Builds an example from a transcript and audio samples (label is carried through).
     pub fn example_from_parts(&self, text: &str, audio: &[f32], label: usize) -> Example {
         let (mut features, valid_frames) = self.raw_features(audio);
-        for x in &mut features {
-            *x = (*x - self.norm.mean) / self.norm.std;
-        }
+        self.normalise(&mut features);
         Example {
             tokens: self.tokenizer.encode(text, self.max_tokens),
             features,
             valid_frames,
             label,
+        }
+    }
+
+    fn normalise(&self, features: &mut [f32]) {
+        for x in features {
+            *x = (*x - self.norm.mean) / self.norm.std;
         }
     }
 

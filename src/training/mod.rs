@@ -3,6 +3,8 @@
 
 pub mod backend;
 pub mod clip;
+pub mod history;
+pub mod outputs;
 pub mod renderer;
 pub mod run;
 pub mod weights;

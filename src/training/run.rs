@@ -1,16 +1,18 @@
 //! One training run, end to end: data, model, burn-train learner, checkpoint selection,
 //! evaluation, `metrics.json` and the report.
 
-use crate::config::{CheckpointChoice, Experiment, SplitName};
+use crate::config::{Experiment, SplitName};
 use crate::data::Corpus;
 use crate::data::batch::{Example, FrontEnd, FusionBatcher};
 use crate::data::corpus::load_corpus;
 use crate::evaluation::predict::predict;
 use crate::evaluation::{SplitMetrics, evaluate};
 use crate::models::LateFusionConfig;
+use crate::reports::EpochRecord;
 use crate::reports::markdown::ReportInput;
-use crate::reports::{EpochRecord, write_confusion_matrix, write_curves, write_report};
 use crate::training::backend;
+use crate::training::history::{choose_checkpoint, read_history};
+use crate::training::outputs::write_outputs;
 use crate::training::renderer::ProgressRenderer;
 use crate::training::weights::class_weights;
 use anyhow::{Context, Result, bail};
@@ -21,9 +23,9 @@ use burn::optim::AdamWConfig;
 use burn::store::ModuleRecord;
 use burn::tensor::Tensor;
 use burn::train::metric::{AccuracyMetric, LossMetric};
-use burn::train::{Learner, LearnerSummary, SupervisedTraining};
+use burn::train::{Learner, SupervisedTraining};
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// What a finished run produced.
@@ -143,9 +145,8 @@ pub fn train(experiment: &Experiment, dry_run: bool) -> Result<Option<RunSummary
     std::fs::write(run_dir.join("config.toml"), &config_toml)?;
 
     let started = Instant::now();
-    let front = FrontEnd::fit(&corpus.train, experiment);
-    let examples = |split| front.examples(corpus.split(split));
-    let (train_set, valid_set) = (examples(SplitName::Train), examples(SplitName::Valid));
+    let (front, train_set) = FrontEnd::fit_transform(&corpus.train, experiment);
+    let valid_set = front.examples(&corpus.valid);
     front.tokenizer.save(&run_dir.join("vocab.json"))?;
     std::fs::write(
         run_dir.join("front_end.json"),
@@ -182,11 +183,11 @@ pub fn train(experiment: &Experiment, dry_run: bool) -> Result<Option<RunSummary
         .batch_size(t.batch_size)
         .shuffle(experiment.run.seed)
         .set_device(train_device.clone())
-        .build(InMemDataset::new(train_set));
+        .build(InMemDataset::new(train_set.clone()));
     let valid_loader = DataLoaderBuilder::new(batcher.clone())
         .batch_size(t.batch_size)
         .set_device(device.clone())
-        .build(InMemDataset::new(valid_set));
+        .build(InMemDataset::new(valid_set.clone()));
     let optimizer = AdamWConfig::new().with_weight_decay(t.weight_decay).init();
 
     let training = SupervisedTraining::new(&run_dir, train_loader, valid_loader)
@@ -221,8 +222,17 @@ pub fn train(experiment: &Experiment, dry_run: bool) -> Result<Option<RunSummary
 
     let mut results = Vec::new();
     for &split in &experiment.evaluation.splits {
-        let set: Vec<Example> = examples(split);
-        let predictions = predict(&model, &batcher, &set, 2 * t.batch_size, &device);
+        // Train and valid examples already exist; test ones are built only when asked for.
+        let test_set;
+        let set: &[Example] = match split {
+            SplitName::Train => &train_set,
+            SplitName::Valid => &valid_set,
+            SplitName::Test => {
+                test_set = front.examples(&corpus.test);
+                &test_set
+            }
+        };
+        let predictions = predict(&model, &batcher, set, 2 * t.batch_size, &device);
         let y_true: Vec<usize> = set.iter().map(|e| e.label).collect();
         let metrics = evaluate(&y_true, &predictions.classes, &corpus.labels);
         println!(
@@ -235,16 +245,26 @@ pub fn train(experiment: &Experiment, dry_run: bool) -> Result<Option<RunSummary
         results.push((split, metrics));
     }
 
+    let counts: Vec<(SplitName, Vec<usize>)> =
+        [SplitName::Train, SplitName::Valid, SplitName::Test]
+            .into_iter()
+            .map(|s| (s, corpus.class_counts(s)))
+            .collect();
     write_outputs(
         experiment,
-        &corpus,
-        &weights,
-        &history,
-        (epoch, why),
-        &results,
-        train_seconds,
-        parameters,
-        &config_toml,
+        &ReportInput {
+            name: experiment.name(),
+            labels: &corpus.labels,
+            counts: &counts,
+            class_weights: &weights,
+            history: &history,
+            checkpoint: (epoch, why),
+            results: &results,
+            train_seconds,
+            parameters,
+            backend: experiment.run.backend.as_str(),
+            config_toml: &config_toml,
+        },
     )?;
     println!(
         "run saved to {}, report to {}",
@@ -258,155 +278,4 @@ pub fn train(experiment: &Experiment, dry_run: bool) -> Result<Option<RunSummary
         history,
         train_seconds,
     }))
-}
-
-/// Per-epoch loss and accuracy, read back from burn-train's metric logs.
-fn read_history(run_dir: &Path) -> Result<Vec<EpochRecord>> {
-    let summary = LearnerSummary::new(run_dir, &["Loss", "Accuracy"]).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot read the training logs in {}: {e}",
-            run_dir.display()
-        )
-    })?;
-    let find = |list: &[burn::train::MetricSummary], name: &str| -> Vec<f64> {
-        list.iter()
-            .find(|m| m.name == name)
-            .map(|m| m.entries.iter().map(|e| e.value).collect())
-            .unwrap_or_default()
-    };
-    let m = &summary.metrics;
-    let (tl, ta) = (find(&m.train, "Loss"), find(&m.train, "Accuracy"));
-    let (vl, va) = (find(&m.valid, "Loss"), find(&m.valid, "Accuracy"));
-    let epochs = tl.len().min(vl.len()).min(ta.len()).min(va.len());
-    if epochs == 0 {
-        bail!(
-            "training logs in {} hold no complete epoch",
-            run_dir.display()
-        );
-    }
-    Ok((0..epochs)
-        .map(|i| EpochRecord {
-            epoch: i + 1,
-            train_loss: tl[i],
-            // burn's accuracy metric is a percentage.
-            train_accuracy: ta[i] / 100.0,
-            valid_loss: vl[i],
-            valid_accuracy: va[i] / 100.0,
-        })
-        .collect())
-}
-
-/// The epoch to evaluate: lowest validation loss, or the last.
-fn choose_checkpoint(
-    history: &[EpochRecord],
-    choice: CheckpointChoice,
-) -> Result<(usize, &'static str)> {
-    let last = history.last().context("no epoch finished")?;
-    Ok(match choice {
-        CheckpointChoice::Last => (last.epoch, "last epoch"),
-        CheckpointChoice::Best => {
-            let best = history
-                .iter()
-                .min_by(|a, b| a.valid_loss.total_cmp(&b.valid_loss))
-                .expect("history is not empty");
-            (best.epoch, "lowest validation loss")
-        }
-    })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn write_outputs(
-    experiment: &Experiment,
-    corpus: &Corpus,
-    weights: &[f32],
-    history: &[EpochRecord],
-    checkpoint: (usize, &str),
-    results: &[(SplitName, SplitMetrics)],
-    train_seconds: f64,
-    parameters: (usize, usize),
-    config_toml: &str,
-) -> Result<()> {
-    let run_dir = experiment.run_dir();
-    let report_dir = experiment.report_dir();
-    let names = corpus.labels.names();
-
-    let mut csv = String::from("epoch,train_loss,train_accuracy,valid_loss,valid_accuracy\n");
-    for r in history {
-        csv += &format!(
-            "{},{},{},{},{}\n",
-            r.epoch, r.train_loss, r.train_accuracy, r.valid_loss, r.valid_accuracy
-        );
-    }
-    std::fs::write(run_dir.join("metrics.csv"), csv)?;
-
-    let splits: serde_json::Map<String, serde_json::Value> = results
-        .iter()
-        .map(|(s, m)| {
-            (
-                s.as_str().to_string(),
-                serde_json::to_value(m).expect("serialisable"),
-            )
-        })
-        .collect();
-    let metrics = json!({
-        "experiment": experiment.name(),
-        "splits": splits,
-        "trainable_parameters": parameters.0,
-        "total_parameters": parameters.1,
-        "train_seconds": train_seconds,
-        "checkpoint_epoch": checkpoint.0,
-        "checkpoint_rule": checkpoint.1,
-        "class_weights": names.iter().cloned().zip(weights.iter().map(|w| json!(w))).collect::<serde_json::Map<_, _>>(),
-        "history": history,
-        "seed": experiment.run.seed,
-        "backend": experiment.run.backend.as_str(),
-    });
-    std::fs::write(
-        run_dir.join("metrics.json"),
-        serde_json::to_string_pretty(&metrics)?,
-    )?;
-
-    write_curves(&report_dir.join("curves.png"), history)?;
-    for (split, m) in results {
-        write_confusion_matrix(
-            &report_dir.join(format!("confusion_matrix_{split}")),
-            &format!("{} - {split} split", experiment.name()),
-            &m.confusion_matrix,
-            names,
-        )?;
-    }
-    // The headline matrix is the test split's when it was evaluated.
-    let headline = results
-        .iter()
-        .find(|(s, _)| *s == SplitName::Test)
-        .or(results.last())
-        .map(|(s, _)| *s)
-        .context("no split evaluated")?;
-    for ext in ["png", "svg"] {
-        std::fs::copy(
-            report_dir.join(format!("confusion_matrix_{headline}.{ext}")),
-            report_dir.join(format!("confusion_matrix.{ext}")),
-        )?;
-    }
-    let counts: Vec<(SplitName, Vec<usize>)> =
-        [SplitName::Train, SplitName::Valid, SplitName::Test]
-            .into_iter()
-            .map(|s| (s, corpus.class_counts(s)))
-            .collect();
-    write_report(
-        &report_dir,
-        &ReportInput {
-            name: experiment.name(),
-            labels: &corpus.labels,
-            counts: &counts,
-            class_weights: weights,
-            history,
-            checkpoint,
-            results,
-            train_seconds,
-            parameters,
-            backend: experiment.run.backend.as_str(),
-            config_toml,
-        },
-    )
 }

@@ -27,7 +27,7 @@ fn wgpu_forward_matches_cpu() {
         sample_rate: 16_000,
         max_seconds: 1.5,
     });
-    let front = FrontEnd::fit(&corpus.train, &experiment);
+    let (front, _) = FrontEnd::fit_transform(&corpus.train, &experiment);
     let examples = front.examples(&corpus.test);
     let batcher = FusionBatcher::new(front.n_mels(), front.frames());
 
