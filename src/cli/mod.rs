@@ -47,6 +47,10 @@ pub struct TrainArgs {
     /// Validate the experiment, load the data, print counts and class weights, then stop.
     #[arg(long)]
     pub dry_run: bool,
+    /// Continue the experiment's run from its last complete checkpoint (after an interruption,
+    /// or with a larger `training.epochs` to train longer).
+    #[arg(long, conflicts_with = "dry_run")]
+    pub resume: bool,
 }
 
 /// Resolves the experiment of `emofuse train`.
@@ -77,7 +81,11 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(args) => {
             let experiment = resolve_experiment(&args)?;
-            training::train(&experiment, args.dry_run)?;
+            let options = training::TrainOptions {
+                dry_run: args.dry_run,
+                resume: args.resume,
+            };
+            training::train(&experiment, options)?;
             Ok(())
         }
         Command::Bench(BenchCommand::Backends(args)) => {

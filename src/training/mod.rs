@@ -6,7 +6,8 @@ pub mod clip;
 pub mod history;
 pub mod outputs;
 pub mod renderer;
+pub mod resume;
 pub mod run;
 pub mod weights;
 
-pub use run::{RunSummary, train};
+pub use run::{RunSummary, TrainOptions, train};

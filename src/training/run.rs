@@ -14,6 +14,7 @@ use crate::training::backend;
 use crate::training::history::{choose_checkpoint, read_history};
 use crate::training::outputs::write_outputs;
 use crate::training::renderer::ProgressRenderer;
+use crate::training::resume::resume_point;
 use crate::training::weights::class_weights;
 use anyhow::{Context, Result, bail};
 use burn::data::dataloader::DataLoaderBuilder;
@@ -106,8 +107,18 @@ pub fn parameter_counts<M: Module>(model: &M) -> (usize, usize) {
     (counter.trainable, counter.total)
 }
 
-/// Runs an experiment. With `dry_run`, stops after printing the data summary.
-pub fn train(experiment: &Experiment, dry_run: bool) -> Result<Option<RunSummary>> {
+/// How `train` starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrainOptions {
+    /// Stop after printing the data summary.
+    pub dry_run: bool,
+    /// Continue the run in the run folder from its last complete checkpoint.
+    pub resume: bool,
+}
+
+/// Runs an experiment: trains, evaluates, writes `runs/<name>` and `reports/<name>`. Returns
+/// `None` for a dry run.
+pub fn train(experiment: &Experiment, options: TrainOptions) -> Result<Option<RunSummary>> {
     let device = backend::device(experiment.run.backend)?;
     println!(
         "experiment `{}`: backend {}, seed {}, modalities {}",
@@ -126,14 +137,25 @@ pub fn train(experiment: &Experiment, dry_run: bool) -> Result<Option<RunSummary
     let train_counts = corpus.class_counts(SplitName::Train);
     let weights = class_weights(&train_counts, experiment.training.class_weights);
     print_data_summary(experiment, &corpus, &weights);
-    if dry_run {
+    if options.dry_run {
         println!("dry run: experiment and data are valid; nothing trained");
         return Ok(None);
     }
 
     let run_dir = experiment.run_dir();
     let report_dir = experiment.report_dir();
-    if run_dir.exists() {
+    let resume_from = if options.resume {
+        resume_point(experiment, &run_dir)?
+    } else {
+        0
+    };
+    if resume_from > 0 {
+        println!(
+            "resuming {} after epoch {resume_from} of {}",
+            run_dir.display(),
+            experiment.training.epochs
+        );
+    } else if run_dir.exists() {
         println!("replacing the previous run in {}", run_dir.display());
         std::fs::remove_dir_all(&run_dir)
             .with_context(|| format!("cannot remove {}", run_dir.display()))?;
@@ -162,7 +184,9 @@ pub fn train(experiment: &Experiment, dry_run: bool) -> Result<Option<RunSummary
         started.elapsed().as_secs_f64()
     );
 
-    device.seed(experiment.run.seed);
+    // A resumed run reseeds per segment, so it is reproducible but not bit-identical to an
+    // uninterrupted one (dropout and shuffling draws differ after the resume point).
+    device.seed(experiment.run.seed.wrapping_add(resume_from as u64));
     let model_config = LateFusionConfig::from_experiment(
         experiment,
         front.tokenizer.vocab_size(),
@@ -198,6 +222,11 @@ pub fn train(experiment: &Experiment, dry_run: bool) -> Result<Option<RunSummary
         .with_default_checkpointers()
         .renderer(Box::new(ProgressRenderer::new()))
         .num_epochs(t.epochs);
+    let training = if resume_from > 0 {
+        training.checkpoint(resume_from)
+    } else {
+        training
+    };
     let started = Instant::now();
     let result = training.launch(Learner::new(model, optimizer, t.learning_rate));
     let train_seconds = started.elapsed().as_secs_f64();

@@ -2,6 +2,7 @@
 
 use crate::scratch_dir;
 use emofuse::config::{Experiment, SplitName};
+use emofuse::training::TrainOptions;
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Mutex;
@@ -49,7 +50,7 @@ fn tiny_run_writes_reports_and_beats_the_majority_class() {
     let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = scratch_dir("e2e-report");
     let experiment = tiny(&dir, "tiny", &[]);
-    let summary = emofuse::training::train(&experiment, false)
+    let summary = emofuse::training::train(&experiment, TrainOptions::default())
         .unwrap()
         .unwrap();
     for file in [
@@ -107,14 +108,14 @@ fn same_seed_gives_the_same_metrics() {
     let dir = scratch_dir("e2e-determinism");
     let sets = ["training.epochs=1", "data.train_size=320"];
     for name in ["a", "b"] {
-        emofuse::training::train(&tiny(&dir, name, &sets), false).unwrap();
+        emofuse::training::train(&tiny(&dir, name, &sets), TrainOptions::default()).unwrap();
     }
     let (a, b) = (metrics(&dir, "a"), metrics(&dir, "b"));
     assert_eq!(a["splits"], b["splits"]);
     assert_eq!(a["history"], b["history"]);
     emofuse::training::train(
         &tiny(&dir, "c", &[&sets[..], &["run.seed=7"]].concat()),
-        false,
+        TrainOptions::default(),
     )
     .unwrap();
     let c = metrics(&dir, "c");
@@ -122,4 +123,50 @@ fn same_seed_gives_the_same_metrics() {
         a["history"], c["history"],
         "another seed should train differently"
     );
+}
+
+#[test]
+fn resume_continues_from_the_last_checkpoint() {
+    let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch_dir("e2e-resume");
+    let base = ["data.train_size=320", "training.learning_rate=3e-3"];
+    let run = |extra: &[&str], resume| {
+        let experiment = tiny(&dir, "r", &[&base[..], extra].concat());
+        emofuse::training::train(
+            &experiment,
+            TrainOptions {
+                dry_run: false,
+                resume,
+            },
+        )
+    };
+    run(&["training.epochs=2"], false).unwrap();
+    let before = metrics(&dir, "r")["history"].as_array().unwrap().clone();
+    assert_eq!(before.len(), 2);
+
+    // Train one epoch more: the first two epochs are kept, not redone.
+    run(&["training.epochs=3"], true).unwrap();
+    let after = metrics(&dir, "r")["history"].as_array().unwrap().clone();
+    assert_eq!(after.len(), 3);
+    assert_eq!(after[..2], before[..]);
+    let saved = std::fs::read_to_string(dir.join("runs/r/config.toml")).unwrap();
+    assert!(
+        saved.contains("epochs = 3"),
+        "the saved config follows the resumed run"
+    );
+
+    // Anything else changed is refused, naming the section.
+    let err = format!(
+        "{:#}",
+        run(&["training.epochs=3", "model.hidden_dim=16"], true).unwrap_err()
+    );
+    assert!(
+        err.contains("[model]") && err.contains("only training.epochs"),
+        "{err}"
+    );
+    let err = format!(
+        "{:#}",
+        run(&["training.epochs=3", "output.name=\"nothing\""], true).unwrap_err()
+    );
+    assert!(err.contains("no run to resume"), "{err}");
 }
