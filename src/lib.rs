@@ -10,6 +10,8 @@
 //! - [`reports`]: `report.md`, confusion matrices and curves rendered with plotters;
 //! - [`cli`]: the `emofuse` command line; [`bench`]: benchmarks behind `emofuse bench`.
 
+#![warn(missing_docs)]
+
 pub mod bench;
 pub mod cli;
 pub mod config;
