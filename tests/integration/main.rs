@@ -7,6 +7,7 @@ mod end_to_end;
 mod labels;
 mod metrics;
 mod synthetic;
+mod text;
 #[cfg(feature = "wgpu")]
 mod wgpu;
 
