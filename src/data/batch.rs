@@ -9,6 +9,7 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::borrow::Borrow;
 
 /// One utterance, ready for the model.
 #[derive(Debug, Clone, PartialEq)]
@@ -190,8 +191,11 @@ impl FusionBatcher {
     }
 }
 
-impl Batcher<Example, FusionBatch> for FusionBatcher {
-    fn batch(&self, items: Vec<Example>, device: &Device) -> FusionBatch {
+/// Batches owned examples or shared ones (`Arc<Example>`), so training and evaluation can use
+/// the same examples without copying their features.
+impl<E: Borrow<Example> + Send + Sync> Batcher<E, FusionBatch> for FusionBatcher {
+    fn batch(&self, items: Vec<E>, device: &Device) -> FusionBatch {
+        let items: Vec<&Example> = items.iter().map(Borrow::borrow).collect();
         let batch = items.len();
         let width = items
             .iter()
@@ -204,7 +208,7 @@ impl Batcher<Example, FusionBatch> for FusionBatcher {
         let mut audio = Vec::with_capacity(batch * self.n_mels * self.frames);
         let mut mask = Vec::with_capacity(batch * self.frames);
         let mut targets = Vec::with_capacity(batch);
-        for item in &items {
+        for item in items {
             for i in 0..width {
                 let id = item.tokens.get(i).copied();
                 tokens.push(i64::from(id.unwrap_or(PAD)));

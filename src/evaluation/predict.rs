@@ -5,6 +5,7 @@ use crate::models::LateFusion;
 use burn::data::dataloader::batcher::Batcher;
 use burn::tensor::Device;
 use burn::tensor::activation::softmax;
+use std::borrow::Borrow;
 
 /// Predictions of a model: class index and class probabilities per example.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,12 +16,12 @@ pub struct Predictions {
     pub probabilities: Vec<Vec<f32>>,
 }
 
-/// Predicts every example, `batch_size` at a time, in order. The model should be in eval mode
-/// (`Module::valid`) so that dropout is off.
-pub fn predict(
+/// Predicts every example (owned or `Arc`-shared), `batch_size` at a time, in order. The model
+/// should be in eval mode (`Module::valid`) so that dropout is off.
+pub fn predict<E: Borrow<Example> + Clone + Send + Sync>(
     model: &LateFusion,
     batcher: &FusionBatcher,
-    examples: &[Example],
+    examples: &[E],
     batch_size: usize,
     device: &Device,
 ) -> Predictions {

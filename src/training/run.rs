@@ -27,6 +27,7 @@ use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{Learner, SupervisedTraining};
 use serde_json::json;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// What a finished run produced.
@@ -52,7 +53,12 @@ fn toml_name<T: serde::Serialize>(value: &T) -> String {
 }
 
 /// Prints per-split, per-class counts and the class weights.
-fn print_data_summary(experiment: &Experiment, corpus: &Corpus, weights: &[f32]) {
+fn print_data_summary(
+    experiment: &Experiment,
+    corpus: &Corpus,
+    counts: &[(SplitName, Vec<usize>)],
+    weights: &[f32],
+) {
     let names = corpus.labels.names();
     let width = names.iter().map(|n| n.len()).max().unwrap_or(5).max(8);
     println!(
@@ -66,10 +72,9 @@ fn print_data_summary(experiment: &Experiment, corpus: &Corpus, weights: &[f32])
         print!(" {name:>width$}");
     }
     println!(" {:>width$}", "total");
-    for split in [SplitName::Train, SplitName::Valid, SplitName::Test] {
-        let counts = corpus.class_counts(split);
+    for (split, counts) in counts {
         print!("{:<6}", split.as_str());
-        for c in &counts {
+        for c in counts {
             print!(" {c:>width$}");
         }
         println!(" {:>width$}", counts.iter().sum::<usize>());
@@ -134,9 +139,13 @@ pub fn train(experiment: &Experiment, options: TrainOptions) -> Result<Option<Ru
         corpus.train.len() + corpus.valid.len() + corpus.test.len(),
         started.elapsed().as_secs_f64()
     );
-    let train_counts = corpus.class_counts(SplitName::Train);
-    let weights = class_weights(&train_counts, experiment.training.class_weights);
-    print_data_summary(experiment, &corpus, &weights);
+    let counts: Vec<(SplitName, Vec<usize>)> =
+        [SplitName::Train, SplitName::Valid, SplitName::Test]
+            .into_iter()
+            .map(|s| (s, corpus.class_counts(s)))
+            .collect();
+    let weights = class_weights(&counts[0].1, experiment.training.class_weights);
+    print_data_summary(experiment, &corpus, &counts, &weights);
     if options.dry_run {
         println!("dry run: experiment and data are valid; nothing trained");
         return Ok(None);
@@ -167,8 +176,10 @@ pub fn train(experiment: &Experiment, options: TrainOptions) -> Result<Option<Ru
     std::fs::write(run_dir.join("config.toml"), &config_toml)?;
 
     let started = Instant::now();
+    // Shared between the data loaders and the evaluation below, without copying features.
+    let share = |examples: Vec<Example>| examples.into_iter().map(Arc::new).collect::<Vec<_>>();
     let (front, train_set) = FrontEnd::fit_transform(&corpus.train, experiment);
-    let valid_set = front.examples(&corpus.valid);
+    let (train_set, valid_set) = (share(train_set), share(front.examples(&corpus.valid)));
     front.tokenizer.save(&run_dir.join("vocab.json"))?;
     std::fs::write(
         run_dir.join("front_end.json"),
@@ -253,11 +264,11 @@ pub fn train(experiment: &Experiment, options: TrainOptions) -> Result<Option<Ru
     for &split in &experiment.evaluation.splits {
         // Train and valid examples already exist; test ones are built only when asked for.
         let test_set;
-        let set: &[Example] = match split {
+        let set: &[Arc<Example>] = match split {
             SplitName::Train => &train_set,
             SplitName::Valid => &valid_set,
             SplitName::Test => {
-                test_set = front.examples(&corpus.test);
+                test_set = share(front.examples(&corpus.test));
                 &test_set
             }
         };
@@ -274,11 +285,6 @@ pub fn train(experiment: &Experiment, options: TrainOptions) -> Result<Option<Ru
         results.push((split, metrics));
     }
 
-    let counts: Vec<(SplitName, Vec<usize>)> =
-        [SplitName::Train, SplitName::Valid, SplitName::Test]
-            .into_iter()
-            .map(|s| (s, corpus.class_counts(s)))
-            .collect();
     write_outputs(
         experiment,
         &ReportInput {
