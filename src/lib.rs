@@ -4,6 +4,7 @@
 //! - [`config`]: experiment files (TOML), overrides and validation;
 //! - [`data`]: label maps, datasets (the built-in `synthetic` corpus), tokenisation, batching;
 //! - [`features`]: audio features (log-mel spectrograms);
+//! - [`io`]: file formats (safetensors arrays: weights, model inputs/outputs, features);
 //! - [`models`]: encoders and the late-fusion classifier;
 //! - [`training`]: backend selection, the burn-train learner, class weights, gradient clipping;
 //! - [`evaluation`]: metrics (scikit-learn compatible) and prediction loops;
@@ -18,6 +19,7 @@ pub mod config;
 pub mod data;
 pub mod evaluation;
 pub mod features;
+pub mod io;
 pub mod models;
 pub mod reports;
 pub mod training;

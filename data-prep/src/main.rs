@@ -17,6 +17,28 @@ struct Cli {
 enum Command {
     /// Export the built-in synthetic corpus as 16-bit WAV files and manifests.
     Synthetic(SyntheticArgs),
+    /// Extract MELD's clips to 16 kHz mono WAV and write one manifest per split, listing every
+    /// row without usable audio in problems.csv. Re-running skips finished clips.
+    Meld(MeldArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct MeldArgs {
+    /// Folder with the raw media (MELD.Raw extracted; searched recursively).
+    #[arg(long)]
+    raw: PathBuf,
+    /// Folder with train_sent_emo.csv, dev_sent_emo.csv and test_sent_emo.csv.
+    #[arg(long)]
+    csv: PathBuf,
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// Output sample rate in Hz.
+    #[arg(long, default_value_t = 16_000)]
+    sample_rate: u32,
+    /// Clips longer than this many seconds are kept but listed as suspicious.
+    #[arg(long, default_value_t = 30.0)]
+    long_clip_seconds: f64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -68,6 +90,23 @@ fn run(cli: Cli) -> Result<()> {
                 summary.written,
                 summary.skipped,
                 args.out.display()
+            );
+            Ok(())
+        }
+        Command::Meld(args) => {
+            let options = data_prep::meld::MeldOptions {
+                raw: args.raw,
+                csv: args.csv,
+                out: args.out,
+                sample_rate: args.sample_rate,
+                long_clip_seconds: args.long_clip_seconds,
+            };
+            let summary = data_prep::meld::prepare(&options)?;
+            println!("{}", summary.render());
+            println!(
+                "manifests: {0}/{{train,dev,test}}.csv; problems: {0}/problems.csv; summary: \
+                 {0}/summary.json",
+                options.out.display()
             );
             Ok(())
         }

@@ -1,6 +1,7 @@
 //! `data-prep synthetic`: writes the built-in synthetic corpus as WAV files and manifests.
 
 use crate::manifest::{ManifestRow, to_csv};
+use crate::wav::write_wav16;
 use anyhow::{Context, Result};
 use emofuse::config::SplitName;
 use emofuse::data::synthetic::{SyntheticOptions, generate};
@@ -31,12 +32,6 @@ pub fn export(options: &SyntheticOptions, out: &Path) -> Result<ExportSummary> {
             .expect("valid template")
             .progress_chars("=> "),
     );
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: corpus.sample_rate,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
     let mut summary = ExportSummary::default();
     for split in [SplitName::Train, SplitName::Valid, SplitName::Test] {
         bar.set_message(split.as_str());
@@ -50,15 +45,7 @@ pub fn export(options: &SyntheticOptions, out: &Path) -> Result<ExportSummary> {
             if path.exists() {
                 summary.skipped += 1;
             } else {
-                // Write to a temporary name first so an interrupted run leaves no half file.
-                let partial = dir.join(format!("{file}.partial"));
-                let mut writer = hound::WavWriter::create(&partial, spec)
-                    .with_context(|| format!("cannot create {}", partial.display()))?;
-                for &x in &u.audio {
-                    writer.write_sample((x.clamp(-1.0, 1.0) * 32767.0).round() as i16)?;
-                }
-                writer.finalize()?;
-                std::fs::rename(&partial, &path)?;
+                write_wav16(&path, &u.audio, corpus.sample_rate)?;
                 summary.written += 1;
             }
             rows.push(ManifestRow {

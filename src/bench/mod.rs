@@ -2,3 +2,4 @@
 //! in the same process; they never assert speed.
 
 pub mod backends;
+pub mod text;

@@ -1,5 +1,8 @@
 //! The `emofuse` command line.
 
+pub mod features;
+pub mod forward;
+
 use crate::config::{BackendKind, DEFAULT_EXPERIMENT, Experiment, QUICKSTART_TOML};
 use crate::training;
 use anyhow::Result;
@@ -20,6 +23,11 @@ pub struct Cli {
 pub enum Command {
     /// Train an experiment, evaluate it and write its report.
     Train(TrainArgs),
+    /// Compute waveforms, log-mel spectrograms or MFCCs of audio files (librosa definitions).
+    Features(features::FeaturesArgs),
+    /// Run a pretrained encoder on inputs and save its outputs (safetensors).
+    #[command(subcommand)]
+    Forward(forward::ForwardCommand),
     /// Benchmarks (times and ratios against a reference run in the same process).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -30,6 +38,9 @@ pub enum Command {
 pub enum BenchCommand {
     /// Compare the compiled-in CPU backends on a transformer-sized workload.
     Backends(crate::bench::backends::BackendBenchArgs),
+    /// Forward throughput of a roberta-base-sized text encoder (see
+    /// benches/text_forward_vs_torch.py for the comparison with PyTorch).
+    Text(crate::bench::text::TextBenchArgs),
 }
 
 /// Arguments of `emofuse train`.
@@ -86,6 +97,12 @@ pub fn run(cli: Cli) -> Result<()> {
                 resume: args.resume,
             };
             training::train(&experiment, options)?;
+            Ok(())
+        }
+        Command::Features(args) => features::run(&args),
+        Command::Forward(command) => forward::run(&command),
+        Command::Bench(BenchCommand::Text(args)) => {
+            crate::bench::text::run(&args);
             Ok(())
         }
         Command::Bench(BenchCommand::Backends(args)) => {

@@ -8,6 +8,7 @@
 mod overrides;
 mod validate;
 
+use crate::data::audio::AugmentConfig;
 use anyhow::{Context, Result, anyhow};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -74,6 +75,8 @@ pub struct DataConfig {
     pub hop_length: usize,
     /// Texts are cut to this many tokens (the first one is `[CLS]`).
     pub max_tokens: usize,
+    /// `[data.augment]`: augmented copies of training clips (off by default).
+    pub augment: AugmentConfig,
 }
 
 impl Default for DataConfig {
@@ -90,6 +93,7 @@ impl Default for DataConfig {
             n_fft: 400,
             hop_length: 160,
             max_tokens: 24,
+            augment: AugmentConfig::default(),
         }
     }
 }

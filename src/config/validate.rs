@@ -45,6 +45,15 @@ impl Experiment {
             );
         }
 
+        d.augment.validate()?;
+        let labels = crate::data::LabelMap::meld();
+        if let Some(unknown) = d.augment.classes.iter().find(|c| labels.index(c).is_err()) {
+            bail!(
+                "key `data.augment.classes` names `{unknown}`: allowed class names are {}",
+                labels.names().join(", ")
+            );
+        }
+
         let m = &self.model;
         if m.modalities.is_empty() {
             bail!(

@@ -2,11 +2,14 @@
 //! them into tensors.
 
 use crate::config::Experiment;
-use crate::data::Utterance;
+use crate::data::audio::AugmentConfig;
 use crate::data::text::{PAD, WordTokenizer};
+use crate::data::{LabelMap, Utterance};
 use crate::features::{LogMel, LogMelConfig};
 use burn::data::dataloader::batcher::Batcher;
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::borrow::Borrow;
@@ -103,7 +106,9 @@ impl FrontEnd {
                 n_fft: d.n_fft,
                 hop_length: d.hop_length,
                 n_mels: d.n_mels,
-                amin: 1e-10,
+                // Per-feature standardisation follows, so no clip-relative clamp.
+                top_db: None,
+                ..LogMelConfig::librosa(d.sample_rate)
             }),
             clip_samples: (d.clip_seconds * d.sample_rate as f32).round() as usize,
             max_tokens: d.max_tokens,
@@ -159,6 +164,41 @@ impl FrontEnd {
     /// Builds the examples of many utterances in parallel (order kept).
     pub fn examples(&self, utterances: &[Utterance]) -> Vec<Example> {
         utterances.par_iter().map(|u| self.example(u)).collect()
+    }
+
+    /// Augmented copies of the training utterances (`augment.copies` per utterance of the
+    /// chosen classes). Each copy's transforms and noise come from an RNG seeded with
+    /// `(seed, utterance index, copy)`, so the copies do not depend on the thread count.
+    pub fn augmented_examples(
+        &self,
+        train: &[Utterance],
+        labels: &LabelMap,
+        augment: &AugmentConfig,
+        sample_rate: u32,
+        seed: u64,
+    ) -> anyhow::Result<Vec<Example>> {
+        if !augment.enabled() {
+            return Ok(Vec::new());
+        }
+        let jobs: Vec<(usize, usize)> = train
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| augment.applies_to(labels.name(u.label)))
+            .flat_map(|(i, _)| (0..augment.copies).map(move |c| (i, c)))
+            .collect();
+        jobs.par_iter()
+            .map(|&(i, copy)| {
+                let u = &train[i];
+                let stream = ((i as u64) << 16) | copy as u64;
+                let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xA06_u64.rotate_left(40));
+                rng.set_stream(stream);
+                let augmentation = augment.draw(&mut rng);
+                let audio = augmentation
+                    .apply(&u.audio, sample_rate, &mut rng)
+                    .map_err(|e| e.context(format!("augmenting {}", u.id)))?;
+                Ok(self.example_from_parts(&u.text, &audio, u.label))
+            })
+            .collect()
     }
 }
 

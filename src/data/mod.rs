@@ -1,11 +1,13 @@
-//! Data: label maps, datasets, tokenisation and batching.
+//! Data: label maps, datasets, the audio front end, tokenisation and batching.
 
+pub mod audio;
 pub mod batch;
 pub mod corpus;
 pub mod dataset;
 pub mod labels;
 pub mod synthetic;
 pub mod text;
+pub mod tokenizer;
 
 pub use dataset::{Corpus, Utterance};
 pub use labels::LabelMap;

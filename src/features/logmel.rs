@@ -1,12 +1,14 @@
-//! Log-mel spectrograms, following librosa's definitions: centred frames zero-padded by
-//! `n_fft / 2` on both sides, periodic Hann window, power spectrum, Slaney mel scale with Slaney
-//! (area) normalisation, then `10 * log10(max(amin, S))`.
+//! Log-mel spectrograms with librosa's definitions (`librosa.feature.melspectrogram` followed
+//! by `librosa.power_to_db`): centred frames zero-padded by `n_fft / 2` on both sides
+//! (librosa 0.11's `pad_mode="constant"`), periodic Hann window, |STFT|^power, Slaney mel scale
+//! with Slaney (area) normalisation, then `10 * log10(max(amin, S) / ref)` clamped to
+//! `top_db` below the clip-wide maximum.
 
 use rustfft::{FftPlanner, num_complex::Complex32};
 use std::f32::consts::PI;
 use std::sync::Arc;
 
-/// Parameters of the log-mel front end.
+/// Parameters of the log-mel front end. [`LogMelConfig::librosa`] gives librosa's defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogMelConfig {
     /// Sample rate of the input, in Hz.
@@ -17,8 +19,34 @@ pub struct LogMelConfig {
     pub hop_length: usize,
     /// Number of mel bands.
     pub n_mels: usize,
+    /// Lowest filter edge in Hz.
+    pub fmin: f32,
+    /// Highest filter edge in Hz (`None`: sample_rate / 2).
+    pub fmax: Option<f32>,
+    /// Exponent of the magnitude (2: power, 1: magnitude).
+    pub power: f32,
     /// Floor of the power before the logarithm.
     pub amin: f32,
+    /// Clamp to this many dB below the clip's maximum (`None`: no clamp).
+    pub top_db: Option<f32>,
+}
+
+impl LogMelConfig {
+    /// librosa's defaults at `sample_rate`: n_fft 2048, hop 512, 128 mels, fmin 0, fmax sr/2,
+    /// power 2, amin 1e-10, top_db 80.
+    pub fn librosa(sample_rate: u32) -> Self {
+        Self {
+            sample_rate,
+            n_fft: 2048,
+            hop_length: 512,
+            n_mels: 128,
+            fmin: 0.0,
+            fmax: None,
+            power: 2.0,
+            amin: 1e-10,
+            top_db: Some(80.0),
+        }
+    }
 }
 
 /// A reusable log-mel extractor (the FFT plan and mel filters are built once).
@@ -36,7 +64,8 @@ impl LogMel {
         let window = (0..n)
             .map(|i| 0.5 - 0.5 * (2.0 * PI * i as f32 / n as f32).cos())
             .collect();
-        let filters = mel_filters(config.sample_rate, n, config.n_mels);
+        let fmax = config.fmax.unwrap_or(config.sample_rate as f32 / 2.0);
+        let filters = mel_filters(config.sample_rate, n, config.n_mels, config.fmin, fmax);
         let fft = FftPlanner::new().plan_fft_forward(n);
         Self {
             config,
@@ -46,20 +75,27 @@ impl LogMel {
         }
     }
 
+    /// The parameters.
+    pub fn config(&self) -> &LogMelConfig {
+        &self.config
+    }
+
     /// Number of frames for a clip of `samples` samples.
     pub fn frames(&self, samples: usize) -> usize {
         1 + samples / self.config.hop_length
     }
 
-    /// Log-mel spectrogram in dB, laid out `[n_mels][frames]` (row-major, band first).
-    pub fn compute(&self, audio: &[f32]) -> Vec<f32> {
+    /// Mel spectrogram (power, before the logarithm), laid out `[n_mels][frames]`.
+    pub fn mel_power(&self, audio: &[f32]) -> Vec<f32> {
         let n = self.config.n_fft;
         let pad = n / 2;
         let frames = self.frames(audio.len());
         let bins = n / 2 + 1;
         let mut out = vec![0.0; self.config.n_mels * frames];
         let mut buffer = vec![Complex32::new(0.0, 0.0); n];
-        let mut power = vec![0.0f32; bins];
+        let mut scratch = vec![Complex32::new(0.0, 0.0); self.fft.get_inplace_scratch_len()];
+        let mut spectrum = vec![0.0f32; bins];
+        let power = self.config.power;
         for frame in 0..frames {
             let start = frame * self.config.hop_length;
             for (i, slot) in buffer.iter_mut().enumerate() {
@@ -71,16 +107,44 @@ impl LogMel {
                     .unwrap_or(0.0);
                 *slot = Complex32::new(x * self.window[i], 0.0);
             }
-            self.fft.process(&mut buffer);
-            for (p, c) in power.iter_mut().zip(&buffer[..bins]) {
-                *p = c.norm_sqr();
+            self.fft.process_with_scratch(&mut buffer, &mut scratch);
+            for (p, c) in spectrum.iter_mut().zip(&buffer[..bins]) {
+                let energy = c.norm_sqr();
+                *p = if power == 2.0 {
+                    energy
+                } else {
+                    energy.sqrt().powf(power)
+                };
             }
             for (band, filter) in self.filters.iter().enumerate() {
-                let energy: f32 = filter.iter().map(|&(bin, w)| w * power[bin]).sum();
-                out[band * frames + frame] = 10.0 * energy.max(self.config.amin).log10();
+                let energy: f32 = filter.iter().map(|&(bin, w)| w * spectrum[bin]).sum();
+                out[band * frames + frame] = energy;
             }
         }
         out
+    }
+
+    /// Log-mel spectrogram in dB, laid out `[n_mels][frames]` (row-major, band first).
+    pub fn compute(&self, audio: &[f32]) -> Vec<f32> {
+        let mut out = self.mel_power(audio);
+        power_to_db(&mut out, self.config.amin, self.config.top_db);
+        out
+    }
+}
+
+/// `librosa.power_to_db` with `ref = 1.0`, in place: `10 * log10(max(amin, S))`, then values
+/// more than `top_db` below the maximum of the whole array are raised to that floor.
+pub fn power_to_db(values: &mut [f32], amin: f32, top_db: Option<f32>) {
+    let mut max = f32::NEG_INFINITY;
+    for v in values.iter_mut() {
+        *v = 10.0 * v.max(amin).log10();
+        max = max.max(*v);
+    }
+    if let Some(top_db) = top_db {
+        let floor = max - top_db;
+        for v in values.iter_mut() {
+            *v = v.max(floor);
+        }
     }
 }
 
@@ -109,15 +173,22 @@ fn mel_to_hz(mel: f64) -> f64 {
     }
 }
 
-/// Triangular Slaney-normalised mel filters as sparse (bin, weight) lists, fmin 0, fmax sr/2.
-fn mel_filters(sample_rate: u32, n_fft: usize, n_mels: usize) -> Vec<Vec<(usize, f32)>> {
+/// Triangular Slaney-normalised mel filters between `fmin` and `fmax`, as sparse
+/// (bin, weight) lists (`librosa.filters.mel` with `htk=False, norm="slaney"`).
+fn mel_filters(
+    sample_rate: u32,
+    n_fft: usize,
+    n_mels: usize,
+    fmin: f32,
+    fmax: f32,
+) -> Vec<Vec<(usize, f32)>> {
     let bins = n_fft / 2 + 1;
     let fft_freqs: Vec<f64> = (0..bins)
         .map(|i| i as f64 * sample_rate as f64 / n_fft as f64)
         .collect();
-    let max_mel = hz_to_mel(sample_rate as f64 / 2.0);
+    let (min_mel, max_mel) = (hz_to_mel(fmin as f64), hz_to_mel(fmax as f64));
     let mel_points: Vec<f64> = (0..n_mels + 2)
-        .map(|i| mel_to_hz(max_mel * i as f64 / (n_mels + 1) as f64))
+        .map(|i| mel_to_hz(min_mel + (max_mel - min_mel) * i as f64 / (n_mels + 1) as f64))
         .collect();
     (0..n_mels)
         .map(|m| {

@@ -2,6 +2,8 @@
 
 pub mod audio_encoder;
 pub mod fusion;
+pub mod hub;
+pub mod roberta;
 pub mod text_encoder;
 
 pub use fusion::{LateFusion, LateFusionConfig};

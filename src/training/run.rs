@@ -178,7 +178,28 @@ pub fn train(experiment: &Experiment, options: TrainOptions) -> Result<Option<Ru
     let started = Instant::now();
     // Shared between the data loaders and the evaluation below, without copying features.
     let share = |examples: Vec<Example>| examples.into_iter().map(Arc::new).collect::<Vec<_>>();
-    let (front, train_set) = FrontEnd::fit_transform(&corpus.train, experiment);
+    let (front, mut train_set) = FrontEnd::fit_transform(&corpus.train, experiment);
+    let augment = &experiment.data.augment;
+    if augment.enabled() {
+        let copies = front.augmented_examples(
+            &corpus.train,
+            &corpus.labels,
+            augment,
+            experiment.data.sample_rate,
+            experiment.run.seed,
+        )?;
+        println!(
+            "augmentation: {} copies added to {} training clips ({})",
+            copies.len(),
+            train_set.len(),
+            if augment.classes.is_empty() {
+                "all classes".to_string()
+            } else {
+                format!("classes {}", augment.classes.join(", "))
+            }
+        );
+        train_set.extend(copies);
+    }
     let (train_set, valid_set) = (share(train_set), share(front.examples(&corpus.valid)));
     front.tokenizer.save(&run_dir.join("vocab.json"))?;
     std::fs::write(

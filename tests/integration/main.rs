@@ -1,13 +1,18 @@
 //! emofuse's test suite, in one binary so the library is linked once.
 
+mod audio;
+mod augment;
 mod cli;
 mod clip;
 mod config;
 mod end_to_end;
+mod features;
 mod labels;
 mod metrics;
+mod roberta;
 mod synthetic;
 mod text;
+mod tokenizer;
 #[cfg(feature = "wgpu")]
 mod wgpu;
 

@@ -1,0 +1,96 @@
+//! `emofuse bench text`: forward throughput of a roberta-base-sized encoder (random weights) on
+//! the CPU backend, for `benches/text_forward_vs_torch.py`, which runs PyTorch on the same
+//! workload in the same script and prints the ratio.
+//!
+//! Prints a human-readable line and a last line `RESULT {json}` with `ms_per_forward` (mean),
+//! `ms_min`, `sequences_per_s`, `tokens_per_s` and `peak_rss_mib` (the process's peak resident
+//! memory, `VmHWM`).
+
+use crate::models::roberta::{RobertaConfig, RobertaInput};
+use burn::tensor::{Device, Distribution, Int, Tensor};
+use std::time::Instant;
+
+/// Workload sizes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TextBenchArgs {
+    /// Sequences per batch.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Tokens per sequence.
+    #[arg(long, default_value_t = 128)]
+    pub tokens: usize,
+    /// Transformer layers (roberta-base: 12).
+    #[arg(long, default_value_t = 12)]
+    pub layers: usize,
+    /// Timed repetitions (after `--warmup` untimed ones).
+    #[arg(long, default_value_t = 5)]
+    pub repeats: usize,
+    /// Untimed warm-up repetitions.
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
+}
+
+/// Runs the benchmark and prints its result.
+pub fn run(args: &TextBenchArgs) {
+    let device = Device::flex();
+    device.seed(0);
+    let mut config = RobertaConfig::roberta_base();
+    config.num_layers = args.layers;
+    let model = config.init(&device);
+    let ids = Tensor::<2>::random(
+        [args.batch, args.tokens],
+        Distribution::Uniform(3.0, (config.vocab_size - 1) as f64),
+        &device,
+    )
+    .int();
+    let mask = Tensor::<2, Int>::ones([args.batch, args.tokens], &device);
+    let forward = || {
+        let out = model.forward(RobertaInput::new(ids.clone(), mask.clone()));
+        // Reading a value back waits for the work to finish.
+        let _ = out.pooled.sum().into_scalar::<f32>();
+    };
+    for _ in 0..args.warmup {
+        forward();
+    }
+    let mut times = Vec::with_capacity(args.repeats);
+    for _ in 0..args.repeats.max(1) {
+        let start = Instant::now();
+        forward();
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    let mean = times.iter().sum::<f64>() / times.len() as f64;
+    let min = times.iter().copied().fold(f64::INFINITY, f64::min);
+    let sequences = args.batch as f64 / (mean / 1000.0);
+    let peak = peak_rss_mib();
+    println!(
+        "emofuse (burn-flex, {} threads): roberta-base-sized, {} layers, batch {} x {} tokens: \
+         {mean:.1} ms per forward (min {min:.1}), {sequences:.1} sequences/s, peak RSS {}",
+        rayon::current_num_threads(),
+        args.layers,
+        args.batch,
+        args.tokens,
+        peak.map_or("unknown".into(), |p| format!("{p:.0} MiB"))
+    );
+    println!(
+        "RESULT {}",
+        serde_json::json!({
+            "ms_per_forward": mean,
+            "ms_min": min,
+            "sequences_per_s": sequences,
+            "tokens_per_s": sequences * args.tokens as f64,
+            "peak_rss_mib": peak,
+            "threads": rayon::current_num_threads(),
+            "batch": args.batch,
+            "tokens": args.tokens,
+            "layers": args.layers,
+        })
+    );
+}
+
+/// Peak resident memory of this process in MiB (Linux `VmHWM`), if known.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}

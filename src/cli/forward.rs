@@ -1,0 +1,219 @@
+//! `emofuse forward`: run a pretrained encoder on inputs and save its outputs (safetensors), for
+//! parity checks against transformers and for feature extraction.
+
+use crate::config::BackendKind;
+use crate::data::tokenizer::{DEFAULT_MAX_LEN, HfTokenizer};
+use crate::io::safetensors::{NamedArray, SafetensorsFile, write};
+use crate::models::roberta::{RobertaConfig, RobertaInput, RobertaModel};
+use crate::training::backend;
+use anyhow::{Result, bail};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use std::path::{Path, PathBuf};
+
+/// `emofuse forward` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum ForwardCommand {
+    /// A RoBERTa / BERT encoder from a HuggingFace folder (config.json, model.safetensors,
+    /// tokenizer.json). Writes `last_hidden_state` [batch, tokens, hidden], `hidden_states`
+    /// [layers + 1, batch, tokens, hidden] (embedding output first) and `pooled` [batch, hidden]
+    /// (first-token vector) as f32; with --text also the `input_ids` and `attention_mask` used.
+    Text(ForwardTextArgs),
+}
+
+/// Arguments of `emofuse forward text`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["inputs", "text"])))]
+pub struct ForwardTextArgs {
+    /// Model folder in the HuggingFace layout.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Safetensors file with int64 `input_ids` and `attention_mask` [batch, tokens] (and
+    /// optionally `token_type_ids`).
+    #[arg(long)]
+    pub inputs: Option<PathBuf>,
+    /// Text to encode with the model's tokenizer (repeat for a batch).
+    #[arg(long, num_args = 1..)]
+    pub text: Vec<String>,
+    /// Output file (safetensors).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Maximum tokens per text with --text, special tokens included.
+    #[arg(long, default_value_t = DEFAULT_MAX_LEN)]
+    pub max_len: usize,
+    /// Rows run through the model at once.
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// Backend to run on.
+    #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
+    pub backend: BackendKind,
+    /// Also print the checkpoint keys the model did not use.
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+/// Model inputs, row-major `[batch, tokens]`.
+struct Inputs {
+    shape: [usize; 2],
+    ids: Vec<i64>,
+    mask: Vec<i64>,
+    token_types: Option<Vec<i64>>,
+}
+
+/// Runs `emofuse forward`.
+pub fn run(command: &ForwardCommand) -> Result<()> {
+    match command {
+        ForwardCommand::Text(args) => text(args),
+    }
+}
+
+fn text(args: &ForwardTextArgs) -> Result<()> {
+    if args.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    let device = backend::device(args.backend)?;
+    let (model, config, report) = RobertaModel::from_pretrained(&args.model, &device)?;
+    eprintln!(
+        "loaded {} tensors from {} ({} unused{})",
+        report.loaded.len(),
+        report.file.display(),
+        report.unused.len(),
+        report
+            .stripped_prefix
+            .as_ref()
+            .map(|p| format!(", prefix `{p}.` stripped"))
+            .unwrap_or_default()
+    );
+    if args.verbose && !report.unused.is_empty() {
+        eprintln!("unused keys: {}", report.unused.join(", "));
+    }
+    let (inputs, source) = match &args.inputs {
+        Some(path) => (read_inputs(path)?, path.display().to_string()),
+        None => {
+            let tokenizer = HfTokenizer::from_dir(&args.model)?;
+            let batch = tokenizer.encode_batch(&args.text, args.max_len)?;
+            let inputs = Inputs {
+                shape: [batch.batch, batch.tokens],
+                ids: batch.input_ids,
+                mask: batch.attention_mask,
+                token_types: None,
+            };
+            (inputs, "--text".to_string())
+        }
+    };
+    config.check_inputs(
+        &inputs.shape,
+        &inputs.ids,
+        &inputs.mask,
+        inputs.token_types.as_deref(),
+        &source,
+    )?;
+    let mut arrays = encode(&model, &config, &inputs, args.batch_size, &device);
+    if args.inputs.is_none() {
+        arrays.push(NamedArray::i64(
+            "input_ids",
+            inputs.shape.to_vec(),
+            inputs.ids,
+        ));
+        arrays.push(NamedArray::i64(
+            "attention_mask",
+            inputs.shape.to_vec(),
+            inputs.mask,
+        ));
+    }
+    write(&args.out, &arrays)?;
+    eprintln!(
+        "wrote {} ({} x {} tokens, {} hidden states)",
+        args.out.display(),
+        inputs.shape[0],
+        inputs.shape[1],
+        config.num_layers + 1
+    );
+    Ok(())
+}
+
+fn read_inputs(path: &Path) -> Result<Inputs> {
+    let file = SafetensorsFile::open(path)?;
+    let (shape, ids) = file.i64("input_ids")?;
+    let Ok(shape): Result<[usize; 2], _> = shape.clone().try_into() else {
+        bail!(
+            "{}: input_ids must be [batch, tokens], found shape {shape:?}",
+            path.display()
+        );
+    };
+    let (mask_shape, mask) = file.i64("attention_mask")?;
+    if mask_shape != shape {
+        bail!(
+            "{}: attention_mask has shape {mask_shape:?}, input_ids {shape:?}; they must match",
+            path.display()
+        );
+    }
+    let token_types = if file.contains("token_type_ids") {
+        let (types_shape, types) = file.i64("token_type_ids")?;
+        if types_shape != shape {
+            bail!(
+                "{}: token_type_ids has shape {types_shape:?}, input_ids {shape:?}; they must \
+                 match",
+                path.display()
+            );
+        }
+        Some(types)
+    } else {
+        None
+    };
+    Ok(Inputs {
+        shape,
+        ids,
+        mask,
+        token_types,
+    })
+}
+
+/// Runs the model over `inputs` in chunks of rows; returns the output arrays.
+fn encode(
+    model: &RobertaModel,
+    config: &RobertaConfig,
+    inputs: &Inputs,
+    batch_size: usize,
+    device: &Device,
+) -> Vec<NamedArray> {
+    let [batch, tokens] = inputs.shape;
+    let hidden = config.hidden_size;
+    let states = config.num_layers + 1;
+    let mut per_state: Vec<Vec<f32>> = vec![Vec::with_capacity(batch * tokens * hidden); states];
+    let mut pooled = Vec::with_capacity(batch * hidden);
+    let int = |values: &[i64], rows: usize| {
+        Tensor::<2, Int>::from_data(TensorData::new(values.to_vec(), [rows, tokens]), device)
+    };
+    for start in (0..batch).step_by(batch_size) {
+        let rows = batch_size.min(batch - start);
+        let range = start * tokens..(start + rows) * tokens;
+        let mut input = RobertaInput::new(
+            int(&inputs.ids[range.clone()], rows),
+            int(&inputs.mask[range.clone()], rows),
+        )
+        .with_hidden_states(true);
+        if let Some(types) = &inputs.token_types {
+            input = input.with_token_type_ids(int(&types[range], rows));
+        }
+        let output = model.forward(input);
+        for (all, state) in per_state.iter_mut().zip(output.hidden_states) {
+            all.extend(to_vec(state.into_data()));
+        }
+        pooled.extend(to_vec(output.pooled.into_data()));
+    }
+    let last = per_state.last().cloned().unwrap_or_default();
+    vec![
+        NamedArray::f32("last_hidden_state", vec![batch, tokens, hidden], last),
+        NamedArray::f32(
+            "hidden_states",
+            vec![states, batch, tokens, hidden],
+            per_state.concat(),
+        ),
+        NamedArray::f32("pooled", vec![batch, hidden], pooled),
+    ]
+}
+
+fn to_vec(data: TensorData) -> Vec<f32> {
+    data.try_into_vec::<f32>()
+        .expect("the encoder computes in f32")
+}

@@ -1,0 +1,192 @@
+//! Decoding audio files with symphonia: WAV (8/16/24/32-bit integer and float), FLAC, MP3,
+//! OGG/Vorbis and MP4/M4A with AAC, downmixed to mono by averaging the channels.
+
+use super::mp4;
+use anyhow::{Context, Result, anyhow, bail};
+use std::fs::File;
+use std::path::Path;
+use symphonia::core::audio::SampleBuffer;
+use symphonia::core::codecs::{CODEC_TYPE_NULL, DecoderOptions};
+use symphonia::core::errors::Error as SymphoniaError;
+use symphonia::core::formats::FormatOptions;
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+
+/// A decoded clip: mono samples in [-1, 1] at the file's own sample rate.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    /// Mono samples (the mean of all channels).
+    pub samples: Vec<f32>,
+    /// Sample rate of the file, in Hz.
+    pub sample_rate: u32,
+    /// Channels in the file (before the downmix).
+    pub channels: usize,
+    /// Things worth reporting that did not stop decoding (skipped corrupt packets, a file
+    /// shorter than its header says).
+    pub warnings: Vec<String>,
+}
+
+impl Decoded {
+    /// Duration in seconds.
+    pub fn duration_s(&self) -> f64 {
+        self.samples.len() as f64 / self.sample_rate as f64
+    }
+}
+
+/// Decodes `path` to mono. Picks the first track with a supported audio codec (MP4 files from
+/// video sources carry the video track first), and trims the encoder priming samples that an
+/// MP4 edit list marks, as ffmpeg and librosa do.
+///
+/// Errors name the file and say why: missing, empty, not audio, unsupported codec, no samples.
+pub fn decode_file(path: &Path) -> Result<Decoded> {
+    decode(path).with_context(|| format!("cannot decode audio file {}", path.display()))
+}
+
+fn decode(path: &Path) -> Result<Decoded> {
+    let file = File::open(path).context("cannot open the file")?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if size == 0 {
+        bail!("the file is empty (0 bytes)");
+    }
+    let stream = MediaSourceStream::new(Box::new(file), Default::default());
+    let mut hint = Hint::new();
+    if let Some(extension) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(extension);
+    }
+    // Gapless mode makes the MP3 reader trim the LAME encoder delay and padding, as ffmpeg does.
+    let format_options = FormatOptions {
+        enable_gapless: true,
+        ..Default::default()
+    };
+    let probed = symphonia::default::get_probe()
+        .format(&hint, stream, &format_options, &MetadataOptions::default())
+        .map_err(|e| match e {
+            SymphoniaError::Unsupported(_) => anyhow!(
+                "not a supported audio container (supported: WAV, FLAC, MP3, OGG/Vorbis, MP4/M4A \
+                 with AAC); is it an audio file?"
+            ),
+            other => anyhow!("unreadable or corrupt container: {other}"),
+        })?;
+    let mut reader = probed.format;
+
+    let codecs = symphonia::default::get_codecs();
+    let track = reader
+        .tracks()
+        .iter()
+        .find(|t| {
+            t.codec_params.codec != CODEC_TYPE_NULL
+                && codecs.get_codec(t.codec_params.codec).is_some()
+        })
+        .ok_or_else(|| {
+            anyhow!(
+                "no audio track with a supported codec ({} track(s) in the file; supported codecs: \
+                 PCM, FLAC, MP3, Vorbis, AAC)",
+                reader.tracks().len()
+            )
+        })?;
+    let track_id = track.id;
+    let params = track.codec_params.clone();
+    let declared_frames = params.n_frames;
+    let mut decoder = codecs
+        .make(&params, &DecoderOptions::default())
+        .map_err(|e| anyhow!("cannot create the decoder: {e}"))?;
+
+    let mut sample_rate = params.sample_rate;
+    let mut channels = params.channels.map(|c| c.count()).unwrap_or(0);
+    let mut samples = Vec::new();
+    let mut buffer: Option<SampleBuffer<f32>> = None;
+    let mut buffer_layout = (0usize, 0usize);
+    let mut warnings = Vec::new();
+    let mut bad_packets = 0usize;
+    let mut frames_read = 0u64;
+    loop {
+        let packet = match reader.next_packet() {
+            Ok(packet) => packet,
+            Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                break;
+            }
+            Err(SymphoniaError::ResetRequired) => break,
+            Err(e) => {
+                warnings.push(format!("stopped reading at a corrupt packet: {e}"));
+                break;
+            }
+        };
+        if packet.track_id() != track_id {
+            continue;
+        }
+        let decoded = match decoder.decode(&packet) {
+            Ok(decoded) => decoded,
+            Err(SymphoniaError::DecodeError(_)) => {
+                bad_packets += 1;
+                continue;
+            }
+            Err(SymphoniaError::IoError(_)) => {
+                bad_packets += 1;
+                continue;
+            }
+            Err(e) => bail!("decoding failed: {e}"),
+        };
+        let spec = *decoded.spec();
+        sample_rate = Some(spec.rate);
+        channels = spec.channels.count();
+        let frames = decoded.frames();
+        frames_read += frames as u64;
+        if frames == 0 || channels == 0 {
+            continue;
+        }
+        // A buffer sized for the largest packet so far, rebuilt if the layout changes.
+        if buffer_layout != (channels, decoded.capacity()) {
+            buffer = None;
+        }
+        let buf = buffer.get_or_insert_with(|| {
+            buffer_layout = (channels, decoded.capacity());
+            SampleBuffer::new(decoded.capacity() as u64, spec)
+        });
+        buf.copy_interleaved_ref(decoded);
+        downmix_into(buf.samples(), channels, &mut samples);
+    }
+    if bad_packets > 0 {
+        warnings.push(format!("{bad_packets} corrupt packet(s) skipped"));
+    }
+    let sample_rate = sample_rate.ok_or_else(|| anyhow!("the file declares no sample rate"))?;
+    if let Some(declared) = declared_frames
+        && frames_read + 1 < declared
+        && params.codec != symphonia::core::codecs::CODEC_TYPE_AAC
+    {
+        warnings.push(format!(
+            "truncated: the header declares {declared} frames but only {frames_read} could be \
+             read ({:.2} s of {:.2} s)",
+            frames_read as f64 / sample_rate as f64,
+            declared as f64 / sample_rate as f64
+        ));
+    }
+    if mp4::looks_like_mp4(path)
+        && let Some(edit) = mp4::audio_edit(path, track_id)?
+    {
+        edit.apply(&mut samples, sample_rate);
+    }
+    if samples.is_empty() {
+        bail!("the file holds no audio samples (zero-length audio)");
+    }
+    Ok(Decoded {
+        samples,
+        sample_rate,
+        channels,
+        warnings,
+    })
+}
+
+/// Appends the per-frame mean of interleaved `channels`-channel samples to `out`.
+fn downmix_into(interleaved: &[f32], channels: usize, out: &mut Vec<f32>) {
+    if channels == 1 {
+        out.extend_from_slice(interleaved);
+        return;
+    }
+    let scale = 1.0 / channels as f32;
+    out.extend(
+        interleaved
+            .chunks_exact(channels)
+            .map(|frame| frame.iter().sum::<f32>() * scale),
+    );
+}
