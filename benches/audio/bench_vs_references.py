@@ -330,7 +330,7 @@ def main():
         sys.exit("ffmpeg not found on PATH (apt-get install -y ffmpeg)")
     cache = a.cache_dir / f"aac48k_n{a.clips}_seed{a.seed}"
     clips, wavs = ensure_clips(cache, a.clips, a.seed)
-    clip_dir = cache / "clips"
+    clip_dir, wav_dir = cache / "clips", cache / "wav16k"
     audio_s = 0.0
     ys = []
     import soundfile as sf
@@ -381,6 +381,21 @@ def main():
         add("emofuse waveform", "decode AAC + resample 16k mono (+ pad/mask), all clips, 1 process", emo_w)
         emo_m = best_of(a.repeat, lambda: bench_emofuse(binary, "mfcc", clip_dir, cache))
         add("emofuse mfcc", "decode + resample + MFCC, all clips, 1 process", emo_m)
+        add("emofuse wav16k+MFCC", "read 16k wav + MFCC, all clips, 1 process",
+            best_of(a.repeat, lambda: bench_emofuse(binary, "mfcc", wav_dir, cache)))
+        # MFCC only, on audio already in memory (as the 'librosa MFCC only' rows).
+        out = subprocess.run([str(binary), "bench", "features", "--input", str(wav_dir),
+                              "--n-mfcc", "13", "--n-fft", "400", "--hop-length", "160",
+                              "--n-mels", "40"], capture_output=True, text=True)
+        result = next((json.loads(l[7:]) for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
+        if result is None:
+            print(f"[emofuse] bench features failed: {out.stderr.strip()[-500:]}")
+        else:
+            rss = int((result.get("peak_rss_mib") or 0) * 1024)
+            add("emofuse MFCC only 1 thread", "mfcc on in-memory 16k audio, 1 thread",
+                {"wall_s": result["seconds_single_thread"], "peak_rss_kib": rss})
+            add(f"emofuse MFCC only x{result['threads']}", "same, all threads (rayon)",
+                {"wall_s": result["seconds_all_threads"], "peak_rss_kib": rss})
 
     # ---------------------------------------------------------------- table
     print()
@@ -406,9 +421,15 @@ def main():
     libs = ["librosa load(mp4)+MFCC seq", f"librosa load(mp4)+MFCC x{a.jobs}",
             "librosa load16k+MFCC seq", f"librosa load16k+MFCC x{a.jobs}",
             "librosa MFCC only seq", f"librosa MFCC only x{a.jobs}"]
-    for den in libs:
+    for den in libs[:2]:
         if den in res:
             print("  " + ratio("emofuse mfcc", den, 10))
+    for den in libs[2:4]:
+        if den in res:
+            print("  " + ratio("emofuse wav16k+MFCC", den, 10))
+    print("  " + ratio("emofuse MFCC only 1 thread", "librosa MFCC only seq", 10))
+    print("  " + ratio(f"emofuse MFCC only x{a.jobs}", "librosa MFCC only seq", 10))
+    print("  " + ratio(f"emofuse MFCC only x{a.jobs}", f"librosa MFCC only x{a.jobs}", 10))
     print("\nnotes: `emofuse mfcc` includes AAC decoding and resampling; the apples-to-apples librosa rows are\n"
           "'librosa load(mp4)+MFCC' (decode + resample + MFCC) and, without the AAC decode, 'librosa load16k+MFCC'.\n"
           "'librosa MFCC only' excludes all I/O. The fair comparison for a multi-threaded emofuse is the x{jobs} row."

@@ -18,6 +18,14 @@ pub enum ForwardCommand {
     /// [layers + 1, batch, tokens, hidden] (embedding output first) and `pooled` [batch, hidden]
     /// (first-token vector) as f32; with --text also the `input_ids` and `attention_mask` used.
     Text(ForwardTextArgs),
+    /// A Wav2Vec2 encoder from a HuggingFace folder (config.json, model.safetensors). Writes
+    /// `extract_features` [batch, frames, conv_dim] (conv features after the feature
+    /// projection's LayerNorm, as transformers returns them), `last_hidden_state` [batch, frames,
+    /// hidden], `hidden_states` [layers + 1, batch, frames, hidden] (input of the first layer
+    /// first), `pooled` [batch, hidden] (mean over the frames of real audio) as f32 and
+    /// `frame_lengths` [batch] (int64); with --audio also the `input_values` (and
+    /// `attention_mask`, when the model gets one) used.
+    Audio(crate::cli::forward_audio::ForwardAudioArgs),
 }
 
 /// Arguments of `emofuse forward text`.
@@ -63,6 +71,7 @@ struct Inputs {
 pub fn run(command: &ForwardCommand) -> Result<()> {
     match command {
         ForwardCommand::Text(args) => text(args),
+        ForwardCommand::Audio(args) => crate::cli::forward_audio::run(args),
     }
 }
 

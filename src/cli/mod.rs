@@ -2,6 +2,7 @@
 
 pub mod features;
 pub mod forward;
+pub mod forward_audio;
 
 use crate::config::{BackendKind, DEFAULT_EXPERIMENT, Experiment, QUICKSTART_TOML};
 use crate::training;
@@ -41,6 +42,11 @@ pub enum BenchCommand {
     /// Forward throughput of a roberta-base-sized text encoder (see
     /// benches/text_forward_vs_torch.py for the comparison with PyTorch).
     Text(crate::bench::text::TextBenchArgs),
+    /// MFCC throughput on decoded clips held in memory (for benches/audio/bench_vs_references.py).
+    Features(crate::bench::features::FeatureBenchArgs),
+    /// Forward throughput of a wav2vec2-base-sized speech encoder (see
+    /// benches/wav2vec2_forward_vs_torch.py for the comparison with PyTorch).
+    Wav2vec2(crate::bench::audio_encoder::Wav2Vec2BenchArgs),
 }
 
 /// Arguments of `emofuse train`.
@@ -103,6 +109,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Forward(command) => forward::run(&command),
         Command::Bench(BenchCommand::Text(args)) => {
             crate::bench::text::run(&args);
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Features(args)) => crate::bench::features::run(&args),
+        Command::Bench(BenchCommand::Wav2vec2(args)) => {
+            crate::bench::audio_encoder::run(&args);
             Ok(())
         }
         Command::Bench(BenchCommand::Backends(args)) => {

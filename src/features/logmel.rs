@@ -4,7 +4,7 @@
 //! with Slaney (area) normalisation, then `10 * log10(max(amin, S) / ref)` clamped to
 //! `top_db` below the clip-wide maximum.
 
-use rustfft::{FftPlanner, num_complex::Complex32};
+use realfft::{RealFftPlanner, RealToComplex};
 use std::f32::consts::PI;
 use std::sync::Arc;
 
@@ -54,7 +54,7 @@ pub struct LogMel {
     config: LogMelConfig,
     window: Vec<f32>,
     filters: Vec<Vec<(usize, f32)>>,
-    fft: Arc<dyn rustfft::Fft<f32>>,
+    fft: Arc<dyn RealToComplex<f32>>,
 }
 
 impl LogMel {
@@ -66,7 +66,8 @@ impl LogMel {
             .collect();
         let fmax = config.fmax.unwrap_or(config.sample_rate as f32 / 2.0);
         let filters = mel_filters(config.sample_rate, n, config.n_mels, config.fmin, fmax);
-        let fft = FftPlanner::new().plan_fft_forward(n);
+        // A real-input FFT: half the work of a complex one of the same size.
+        let fft = RealFftPlanner::new().plan_fft_forward(n);
         Self {
             config,
             window,
@@ -92,23 +93,34 @@ impl LogMel {
         let frames = self.frames(audio.len());
         let bins = n / 2 + 1;
         let mut out = vec![0.0; self.config.n_mels * frames];
-        let mut buffer = vec![Complex32::new(0.0, 0.0); n];
-        let mut scratch = vec![Complex32::new(0.0, 0.0); self.fft.get_inplace_scratch_len()];
+        let mut frame_in = self.fft.make_input_vec();
+        let mut bins_out = self.fft.make_output_vec();
+        let mut scratch = self.fft.make_scratch_vec();
         let mut spectrum = vec![0.0f32; bins];
         let power = self.config.power;
         for frame in 0..frames {
             let start = frame * self.config.hop_length;
-            for (i, slot) in buffer.iter_mut().enumerate() {
-                // Index into the zero-padded signal.
-                let x = (start + i)
-                    .checked_sub(pad)
-                    .and_then(|j| audio.get(j))
-                    .copied()
-                    .unwrap_or(0.0);
-                *slot = Complex32::new(x * self.window[i], 0.0);
+            // Frame `frame` covers audio[start - pad .. start - pad + n] of the zero-padded
+            // signal; copy the part that lies on real audio, zeros elsewhere.
+            let first = start as isize - pad as isize;
+            let lo = (-first).clamp(0, n as isize) as usize;
+            let hi = (audio.len() as isize - first).clamp(lo as isize, n as isize) as usize;
+            frame_in[..lo].fill(0.0);
+            frame_in[hi..].fill(0.0);
+            if hi > lo {
+                let src = &audio[(first + lo as isize) as usize..(first + hi as isize) as usize];
+                for ((slot, &x), &w) in frame_in[lo..hi]
+                    .iter_mut()
+                    .zip(src)
+                    .zip(&self.window[lo..hi])
+                {
+                    *slot = x * w;
+                }
             }
-            self.fft.process_with_scratch(&mut buffer, &mut scratch);
-            for (p, c) in spectrum.iter_mut().zip(&buffer[..bins]) {
+            self.fft
+                .process_with_scratch(&mut frame_in, &mut bins_out, &mut scratch)
+                .expect("buffers sized by the plan");
+            for (p, c) in spectrum.iter_mut().zip(&bins_out) {
                 let energy = c.norm_sqr();
                 *p = if power == 2.0 {
                     energy

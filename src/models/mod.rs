@@ -5,5 +5,7 @@ pub mod fusion;
 pub mod hub;
 pub mod roberta;
 pub mod text_encoder;
+pub mod wav2vec2;
+pub mod wav2vec2_features;
 
 pub use fusion::{LateFusion, LateFusionConfig};

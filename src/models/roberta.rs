@@ -140,7 +140,7 @@ pub enum HiddenAct {
 }
 
 impl HiddenAct {
-    fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
+    pub(crate) fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
         match self {
             HiddenAct::Gelu => gelu(x),
             HiddenAct::GeluTanh => gelu_approximate(x),

@@ -123,3 +123,53 @@ fn augment_section_is_validated() {
         load("[data.augment]\ncopies = 1\ngain = [1.0, 2.0]\nclasses = [\"happy\"]\n").unwrap_err();
     assert!(format!("{error:#}").contains("`happy`"), "{error:#}");
 }
+
+#[test]
+fn training_copies_are_counted_seeded_and_restricted_to_the_classes() {
+    use emofuse::data::batch::FrontEnd;
+    use emofuse::data::synthetic::{SyntheticOptions, generate};
+    let corpus = generate(&SyntheticOptions {
+        seed: 5,
+        train_size: 60,
+        valid_size: 4,
+        test_size: 4,
+        sample_rate: 16_000,
+        max_seconds: 1.5,
+    });
+    let experiment = Experiment::from_toml_str("", &[], "test").unwrap();
+    let (front, originals) = FrontEnd::fit_transform(&corpus.train, &experiment);
+    let config = AugmentConfig {
+        copies: 2,
+        classes: vec!["joy".into(), "anger".into()],
+        noise_snr_db: Some([10.0, 20.0]),
+        pitch_semitones: Some([-2.0, 2.0]),
+        ..Default::default()
+    };
+    let make = || {
+        front
+            .augmented_examples(&corpus.train, &corpus.labels, &config, 16_000, 42)
+            .unwrap()
+    };
+    let copies = make();
+    let chosen: Vec<usize> = corpus
+        .train
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| ["joy", "anger"].contains(&corpus.labels.name(u.label)))
+        .map(|(i, _)| i)
+        .collect();
+    assert!(!chosen.is_empty());
+    assert_eq!(copies.len(), 2 * chosen.len());
+    assert!(
+        copies
+            .iter()
+            .all(|e| ["joy", "anger"].contains(&corpus.labels.name(e.label)))
+    );
+    // Same seed, same copies (whatever the thread scheduling); each differs from its original.
+    assert_eq!(copies, make());
+    for (k, &i) in chosen.iter().enumerate() {
+        assert_eq!(copies[2 * k].tokens, originals[i].tokens);
+        assert_ne!(copies[2 * k].features, originals[i].features);
+        assert_ne!(copies[2 * k].features, copies[2 * k + 1].features);
+    }
+}

@@ -1,24 +1,12 @@
 //! The `emofuse` binary as a user runs it.
 
-use crate::{repo_path, scratch_dir};
-use std::process::Command;
-
-fn emofuse(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_emofuse"))
-        .args(args)
-        .current_dir(repo_path(""))
-        .output()
-        .expect("binary runs");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
+use crate::{repo_path, run_emofuse, scratch_dir};
 
 #[test]
 fn dry_run_prints_counts_and_weights_and_trains_nothing() {
     let dir = scratch_dir("cli-dry-run");
     let runs = format!("output.runs_dir=\"{}\"", dir.display());
-    let (ok, out) = emofuse(&[
+    let (ok, out) = run_emofuse(&[
         "train",
         "--dry-run",
         "--set",
@@ -47,7 +35,7 @@ fn backend_not_compiled_in_names_the_cargo_feature() {
     if cfg!(feature = "cuda") {
         return;
     }
-    let (ok, out) = emofuse(&["train", "--dry-run", "--backend", "cuda"]);
+    let (ok, out) = run_emofuse(&["train", "--dry-run", "--backend", "cuda"]);
     assert!(!ok);
     assert!(out.contains("--features cuda"), "{out}");
 }
@@ -57,7 +45,7 @@ fn config_errors_reach_the_user_with_file_and_key() {
     let dir = scratch_dir("cli-config-error");
     let path = dir.join("bad.toml");
     std::fs::write(&path, "[training]\nepochs = 2\nbatch = 4\n").unwrap();
-    let (ok, out) = emofuse(&["train", path.to_str().unwrap(), "--dry-run"]);
+    let (ok, out) = run_emofuse(&["train", path.to_str().unwrap(), "--dry-run"]);
     assert!(!ok);
     assert!(
         out.contains("bad.toml") && out.contains("training.batch") && out.contains("batch_size"),

@@ -1,11 +1,10 @@
 //! Log-mel and MFCC parity with librosa 0.11 (tests/fixtures/audio/librosa_reference.json, made
 //! by make_fixtures.py at each clip's own sample rate), and `emofuse features` end to end.
 
-use crate::{repo_path, scratch_dir};
+use crate::{repo_path, run_emofuse, scratch_dir};
 use emofuse::data::audio::decode_file;
 use emofuse::features::{LogMel, LogMelConfig, Mfcc};
 use serde_json::Value;
-use std::process::Command;
 
 struct Case {
     name: String,
@@ -97,17 +96,6 @@ fn reference_samples_are_what_the_decoder_reads() {
     }
 }
 
-fn emofuse(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_emofuse"))
-        .args(args)
-        .current_dir(repo_path(""))
-        .output()
-        .expect("binary runs");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
-
 /// Reads a little-endian f32 `.npy` written by `emofuse features`: (shape, values).
 fn read_npy(path: &std::path::Path) -> (Vec<usize>, Vec<f32>) {
     let bytes = std::fs::read(path).unwrap();
@@ -141,7 +129,7 @@ fn features_command_writes_librosa_mfccs() {
     let dir = scratch_dir("features-cli");
     let out = dir.join("mfcc.npy");
     let input = repo_path("tests/fixtures/audio").join(&case.file);
-    let (ok, text) = emofuse(&[
+    let (ok, text) = run_emofuse(&[
         "features",
         "mfcc",
         "--input",
@@ -166,7 +154,7 @@ fn features_command_writes_librosa_mfccs() {
     assert!(diff < 1e-2, "{diff}");
 
     let out = dir.join("mean.npy");
-    let (ok, text) = emofuse(&[
+    let (ok, text) = run_emofuse(&[
         "features",
         "mfcc",
         "--input",
@@ -203,7 +191,7 @@ fn features_command_handles_folders_and_reports_bad_files() {
         std::fs::copy(fixtures.join(file), clips.join(copy)).unwrap();
     }
     let out = dir.join("waves.safetensors");
-    let (ok, text) = emofuse(&[
+    let (ok, text) = run_emofuse(&[
         "features",
         "waveform",
         "--input",
@@ -225,7 +213,7 @@ fn features_command_handles_folders_and_reports_bad_files() {
     }
 
     // Several inputs need a .safetensors file.
-    let (ok, text) = emofuse(&[
+    let (ok, text) = run_emofuse(&[
         "features",
         "mfcc",
         "--input",
@@ -243,7 +231,7 @@ fn augmentation_preview_changes_the_clip_deterministically() {
     let input = repo_path("tests/fixtures/audio/tone.flac");
     let run = |out: &str, spec: &str| {
         let out = dir.join(out);
-        let (ok, text) = emofuse(&[
+        let (ok, text) = run_emofuse(&[
             "features",
             "waveform",
             "--input",
@@ -271,7 +259,7 @@ fn augmentation_preview_changes_the_clip_deterministically() {
         .sum();
     let snr = 10.0 * (signal / noise).log10();
     assert!((snr - 10.0).abs() < 0.3, "SNR {snr:.2} dB");
-    let (ok, text) = emofuse(&[
+    let (ok, text) = run_emofuse(&[
         "features",
         "waveform",
         "--input",

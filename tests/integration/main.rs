@@ -13,6 +13,7 @@ mod roberta;
 mod synthetic;
 mod text;
 mod tokenizer;
+mod wav2vec2;
 #[cfg(feature = "wgpu")]
 mod wgpu;
 
@@ -33,4 +34,16 @@ pub fn scratch_dir(name: &str) -> PathBuf {
 /// Path of a file in the repository.
 pub fn repo_path(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// Runs the `emofuse` binary from the repository root: (success, stdout + stderr).
+pub fn run_emofuse(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_emofuse"))
+        .args(args)
+        .current_dir(repo_path(""))
+        .output()
+        .expect("binary runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
 }

