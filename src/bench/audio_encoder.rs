@@ -6,7 +6,7 @@
 //! `ms_min`, `ms_conv_features` (the conv feature encoder alone, timed once), `clips_per_s`, `audio_seconds_per_s` and `peak_rss_mib` (the process's peak
 //! resident memory, `VmHWM`).
 
-use crate::bench::text::peak_rss_mib;
+use crate::bench::peak_rss_mib;
 use crate::models::wav2vec2::{Wav2Vec2Config, Wav2Vec2Input};
 use burn::tensor::{Device, Distribution, Tensor};
 use std::time::Instant;
@@ -49,15 +49,7 @@ pub fn run(args: &Wav2Vec2BenchArgs) {
         // Reading a value back waits for the work to finish.
         let _ = out.pooled.sum().into_scalar::<f32>();
     };
-    for _ in 0..args.warmup {
-        forward();
-    }
-    let mut times = Vec::with_capacity(args.repeats);
-    for _ in 0..args.repeats.max(1) {
-        let start = Instant::now();
-        forward();
-        times.push(start.elapsed().as_secs_f64() * 1000.0);
-    }
+    let (mean, min) = super::time_ms(args.warmup, args.repeats, forward);
     // The conv feature encoder alone, once (where the time goes).
     let start = Instant::now();
     let _ = model
@@ -65,8 +57,6 @@ pub fn run(args: &Wav2Vec2BenchArgs) {
         .sum()
         .into_scalar::<f32>();
     let conv_ms = start.elapsed().as_secs_f64() * 1000.0;
-    let mean = times.iter().sum::<f64>() / times.len() as f64;
-    let min = times.iter().copied().fold(f64::INFINITY, f64::min);
     let clips = args.batch as f64 / (mean / 1000.0);
     let peak = peak_rss_mib();
     println!(

@@ -5,3 +5,28 @@ pub mod audio_encoder;
 pub mod backends;
 pub mod features;
 pub mod text;
+
+/// Runs `f` `warmup` times untimed, then `repeats` times (at least once) timed; returns the
+/// mean and the minimum in milliseconds.
+pub fn time_ms(warmup: usize, repeats: usize, mut f: impl FnMut()) -> (f64, f64) {
+    for _ in 0..warmup {
+        f();
+    }
+    let times: Vec<f64> = (0..repeats.max(1))
+        .map(|_| {
+            let start = std::time::Instant::now();
+            f();
+            start.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    let mean = times.iter().sum::<f64>() / times.len() as f64;
+    (mean, times.iter().copied().fold(f64::INFINITY, f64::min))
+}
+
+/// Peak resident memory of this process in MiB (Linux `VmHWM`), if known.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}

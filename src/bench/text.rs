@@ -6,9 +6,9 @@
 //! `ms_min`, `sequences_per_s`, `tokens_per_s` and `peak_rss_mib` (the process's peak resident
 //! memory, `VmHWM`).
 
+use crate::bench::peak_rss_mib;
 use crate::models::roberta::{RobertaConfig, RobertaInput};
 use burn::tensor::{Device, Distribution, Int, Tensor};
-use std::time::Instant;
 
 /// Workload sizes.
 #[derive(Debug, Clone, clap::Args)]
@@ -49,17 +49,7 @@ pub fn run(args: &TextBenchArgs) {
         // Reading a value back waits for the work to finish.
         let _ = out.pooled.sum().into_scalar::<f32>();
     };
-    for _ in 0..args.warmup {
-        forward();
-    }
-    let mut times = Vec::with_capacity(args.repeats);
-    for _ in 0..args.repeats.max(1) {
-        let start = Instant::now();
-        forward();
-        times.push(start.elapsed().as_secs_f64() * 1000.0);
-    }
-    let mean = times.iter().sum::<f64>() / times.len() as f64;
-    let min = times.iter().copied().fold(f64::INFINITY, f64::min);
+    let (mean, min) = super::time_ms(args.warmup, args.repeats, forward);
     let sequences = args.batch as f64 / (mean / 1000.0);
     let peak = peak_rss_mib();
     println!(
@@ -85,12 +75,4 @@ pub fn run(args: &TextBenchArgs) {
             "layers": args.layers,
         })
     );
-}
-
-/// Peak resident memory of this process in MiB (Linux `VmHWM`), if known.
-pub fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }

@@ -81,20 +81,7 @@ fn text(args: &ForwardTextArgs) -> Result<()> {
     }
     let device = backend::device(args.backend)?;
     let (model, config, report) = RobertaModel::from_pretrained(&args.model, &device)?;
-    eprintln!(
-        "loaded {} tensors from {} ({} unused{})",
-        report.loaded.len(),
-        report.file.display(),
-        report.unused.len(),
-        report
-            .stripped_prefix
-            .as_ref()
-            .map(|p| format!(", prefix `{p}.` stripped"))
-            .unwrap_or_default()
-    );
-    if args.verbose && !report.unused.is_empty() {
-        eprintln!("unused keys: {}", report.unused.join(", "));
-    }
+    eprintln!("{}", report.summary(args.verbose));
     let (inputs, source) = match &args.inputs {
         Some(path) => (read_inputs(path)?, path.display().to_string()),
         None => {
@@ -222,7 +209,8 @@ fn encode(
     ]
 }
 
-fn to_vec(data: TensorData) -> Vec<f32> {
+/// The values of an f32 tensor read back from the device.
+pub(crate) fn to_vec(data: TensorData) -> Vec<f32> {
     data.try_into_vec::<f32>()
         .expect("the encoder computes in f32")
 }

@@ -1,6 +1,7 @@
 //! `emofuse forward audio`: run a pretrained Wav2Vec2 encoder on waveforms (a safetensors file or
 //! audio files) and save its outputs (safetensors).
 
+use crate::cli::forward::to_vec;
 use crate::config::BackendKind;
 use crate::data::audio::{AudioOptions, NormalizeOver, fix_length, load_clip, normalize};
 use crate::io::safetensors::{NamedArray, SafetensorsFile, write};
@@ -80,20 +81,7 @@ pub fn run(args: &ForwardAudioArgs) -> Result<()> {
     }
     let device = backend::device(args.backend)?;
     let (model, config, report) = Wav2Vec2Model::from_pretrained(&args.model, &device)?;
-    eprintln!(
-        "loaded {} tensors from {} ({} unused{})",
-        report.loaded.len(),
-        report.file.display(),
-        report.unused.len(),
-        report
-            .stripped_prefix
-            .as_ref()
-            .map(|p| format!(", prefix `{p}.` stripped"))
-            .unwrap_or_default()
-    );
-    if args.verbose && !report.unused.is_empty() {
-        eprintln!("unused keys: {}", report.unused.join(", "));
-    }
+    eprintln!("{}", report.summary(args.verbose));
     let (inputs, source) = match &args.inputs {
         Some(path) => (read_inputs(path)?, path.display().to_string()),
         None => (load_audio(args, &config)?, "--audio".to_string()),
@@ -323,9 +311,4 @@ fn encode(
         NamedArray::f32("pooled", vec![batch, hidden], pooled),
         NamedArray::i64("frame_lengths", vec![batch], frame_lengths),
     ]
-}
-
-fn to_vec(data: TensorData) -> Vec<f32> {
-    data.try_into_vec::<f32>()
-        .expect("the encoder computes in f32")
 }

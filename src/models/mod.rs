@@ -1,5 +1,6 @@
 //! Models: encoders for each modality and the late-fusion classifier.
 
+pub mod attention;
 pub mod audio_encoder;
 pub mod fusion;
 pub mod hub;

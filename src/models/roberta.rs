@@ -11,19 +11,17 @@
 //! Parameters carry transformers' names (`encoder.layer.3.attention.self.query.weight`), so a
 //! checkpoint loads by name; see [`RobertaModel::from_pretrained`].
 
+use crate::models::attention::{AttentionNames, SelfAttention};
 use crate::models::hub::HubFolder;
 use crate::models::hub::config::read_json;
 use crate::models::hub::safetensors::{
-    FreshInit, HubWeights, Init, KeyMapping, LoadReport, ParamSource, embedding, layer_norm,
-    linear, linear_from,
+    FreshInit, HubWeights, KeyMapping, LoadReport, ParamSource, embedding, layer_norm, linear,
 };
 use anyhow::{Result, bail};
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm, Linear};
-use burn::tensor::activation::{gelu, gelu_approximate, relu, silu, softmax};
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::activation::{gelu, gelu_approximate, relu, silu};
 use burn::tensor::{Device, Int, Tensor};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -388,15 +386,18 @@ impl RobertaConfig {
         let layers = (0..self.num_layers)
             .map(|i| {
                 let p = format!("encoder.layer.{i}");
+                let names = AttentionNames {
+                    qkv: ["query", "key", "value"].map(|n| format!("{p}.attention.self.{n}")),
+                    output: format!("{p}.attention.output.dense"),
+                };
                 Layer {
-                    query_key_value: fused_qkv(source, &p, h, std),
-                    attention_output: linear(
+                    attention: SelfAttention::build(
                         source,
-                        &format!("{p}.attention.output.dense"),
+                        &names,
                         h,
-                        h,
+                        self.num_heads,
+                        self.attention_dropout,
                         std,
-                        false,
                     ),
                     attention_norm: layer_norm(
                         source,
@@ -421,9 +422,7 @@ impl RobertaConfig {
                         false,
                     ),
                     output_norm: layer_norm(source, &format!("{p}.output.LayerNorm"), h, eps),
-                    attention_dropout: DropoutConfig::new(self.attention_dropout).init(),
                     dropout: DropoutConfig::new(self.hidden_dropout).init(),
-                    heads: self.num_heads,
                     activation: self.hidden_act,
                 }
             })
@@ -455,23 +454,6 @@ impl RobertaConfig {
             dropout_first: self.kind == EncoderKind::Roberta,
         }
     }
-}
-
-/// The query, key and value projections of layer `prefix`, concatenated along the output.
-fn fused_qkv<S: ParamSource>(source: &mut S, prefix: &str, h: usize, std: f64) -> Linear {
-    let names = ["query", "key", "value"].map(|n| format!("{prefix}.attention.self.{n}"));
-    let mut weights = Vec::new();
-    let mut biases = Vec::new();
-    for name in &names {
-        weights.push(source.required(&format!("{name}.weight"), [h, h], Init::Normal(std)));
-        biases.push(source.required(&format!("{name}.bias"), [h], Init::Zeros));
-    }
-    let device = source.device().clone();
-    linear_from(
-        Tensor::cat(weights, 0),
-        Some(Tensor::cat(biases, 0)),
-        &device,
-    )
 }
 
 /// Token, position and token type embeddings, summed and normalised.
@@ -516,18 +498,12 @@ impl Embeddings {
 /// One post-LayerNorm transformer block (self-attention, feed-forward).
 #[derive(Module, Debug)]
 pub struct Layer {
-    /// Query, key and value projections in one `[hidden, 3 * hidden]` matrix: one product
-    /// instead of three.
-    query_key_value: Linear,
-    attention_output: Linear,
+    attention: SelfAttention,
     attention_norm: LayerNorm,
     intermediate: Linear,
     output: Linear,
     output_norm: LayerNorm,
-    attention_dropout: Dropout,
     dropout: Dropout,
-    #[module(skip)]
-    heads: usize,
     #[module(skip)]
     activation: HiddenAct,
 }
@@ -536,47 +512,10 @@ impl Layer {
     /// `x`: `[batch, tokens, hidden]`; `mask_bias`: `[batch, 1, 1, tokens]`, 0 for tokens and
     /// `f32::MIN` for padding, added to the attention scores.
     fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
-        let [batch, tokens, hidden] = x.dims();
-        let heads = self.heads;
-        // [batch, tokens, 3 * hidden] -> 3 x [batch, heads, tokens, head_dim]
-        let qkv = self
-            .query_key_value
-            .forward(x.clone())
-            .reshape([batch, tokens, 3, heads, hidden / heads])
-            .permute([2, 0, 3, 1, 4]);
-        let part = |i: usize| {
-            qkv.clone()
-                .narrow(0, i, 1)
-                .reshape([batch, heads, tokens, hidden / heads])
-        };
-        let (q, k, v) = (part(0), part(1), part(2));
-        let dropout_active = self.attention_dropout.prob > 0.0
-            && self.attention_dropout.training.is_enabled()
-            && x.device().is_autodiff();
-        let context = if dropout_active {
-            // The fused kernel has no dropout on the probabilities: spell it out.
-            let scale = 1.0 / ((hidden / heads) as f64).sqrt();
-            let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale) + mask_bias;
-            let probs = self.attention_dropout.forward(softmax(scores, 3));
-            probs.matmul(v)
-        } else {
-            attention(
-                q,
-                k,
-                v,
-                None,
-                Some(mask_bias),
-                AttentionModuleOptions {
-                    scale: None,
-                    softcap: None,
-                    is_causal: false,
-                },
-            )
-        };
-        let context = context.swap_dims(1, 2).reshape([batch, tokens, hidden]);
+        let context = self.attention.forward(x.clone(), Some(mask_bias));
         let attended = self
             .attention_norm
-            .forward(self.dropout.forward(self.attention_output.forward(context)) + x);
+            .forward(self.dropout.forward(context) + x);
         let inner = self
             .activation
             .apply(self.intermediate.forward(attended.clone()));

@@ -25,11 +25,12 @@
 //! Parameters carry transformers' names (`encoder.layers.3.attention.q_proj.weight`), so a
 //! checkpoint loads by name; see [`Wav2Vec2Model::from_pretrained`].
 
+use crate::models::attention::{AttentionNames, SelfAttention};
 use crate::models::hub::HubFolder;
 use crate::models::hub::config::read_json;
 use crate::models::hub::safetensors::{
     Conv1dShape, FreshInit, HubWeights, Init, KeyMapping, LoadReport, ParamSource, conv1d_from,
-    layer_norm, linear, linear_from, weight_norm_weight,
+    layer_norm, linear, weight_norm_weight,
 };
 use crate::models::roberta::HiddenAct;
 use crate::models::wav2vec2_features::{
@@ -40,9 +41,6 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::Conv1d;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear};
-use burn::tensor::activation::softmax;
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Device, Int, Tensor};
 use serde::Deserialize;
 use std::path::Path;
@@ -461,15 +459,18 @@ impl Wav2Vec2Config {
         let layers = (0..self.num_layers)
             .map(|i| {
                 let p = format!("encoder.layers.{i}");
+                let names = AttentionNames {
+                    qkv: ["q_proj", "k_proj", "v_proj"].map(|n| format!("{p}.attention.{n}")),
+                    output: format!("{p}.attention.out_proj"),
+                };
                 EncoderLayer {
-                    query_key_value: fused_qkv(source, &p, h, std),
-                    attention_output: linear(
+                    attention: SelfAttention::build(
                         source,
-                        &format!("{p}.attention.out_proj"),
+                        &names,
                         h,
-                        h,
+                        self.num_heads,
+                        self.attention_dropout,
                         std,
-                        false,
                     ),
                     attention_norm: layer_norm(source, &format!("{p}.layer_norm"), h, eps),
                     intermediate: linear(
@@ -489,10 +490,8 @@ impl Wav2Vec2Config {
                         false,
                     ),
                     final_norm: layer_norm(source, &format!("{p}.final_layer_norm"), h, eps),
-                    attention_dropout: DropoutConfig::new(self.attention_dropout).init(),
                     activation_dropout: DropoutConfig::new(self.activation_dropout).init(),
                     dropout: DropoutConfig::new(self.hidden_dropout).init(),
-                    heads: self.num_heads,
                     activation: self.hidden_act,
                     pre_norm: self.do_stable_layer_norm,
                 }
@@ -510,23 +509,6 @@ impl Wav2Vec2Config {
             conv_stride: self.conv_stride.clone(),
         }
     }
-}
-
-/// The query, key and value projections of layer `prefix`, concatenated along the output.
-fn fused_qkv<S: ParamSource>(source: &mut S, prefix: &str, h: usize, std: f64) -> Linear {
-    let mut weights = Vec::new();
-    let mut biases = Vec::new();
-    for n in ["q_proj", "k_proj", "v_proj"] {
-        let name = format!("{prefix}.attention.{n}");
-        weights.push(source.required(&format!("{name}.weight"), [h, h], Init::Normal(std)));
-        biases.push(source.required(&format!("{name}.bias"), [h], Init::Zeros));
-    }
-    let device = source.device().clone();
-    linear_from(
-        Tensor::cat(weights, 0),
-        Some(Tensor::cat(biases, 0)),
-        &device,
-    )
 }
 
 /// Relative positional information: a grouped convolution over time (kernel 128, 16 groups in
@@ -587,9 +569,8 @@ impl PositionalConvEmbedding {
 /// (`do_stable_layer_norm`).
 #[derive(Module, Debug)]
 pub struct EncoderLayer {
-    /// Query, key and value projections in one `[hidden, 3 * hidden]` matrix.
-    query_key_value: Linear,
-    attention_output: Linear,
+    /// Self-attention with its output projection.
+    attention: SelfAttention,
     /// transformers' `layer_norm`: after the attention residual (post-LN) or before the
     /// attention (pre-LN).
     attention_norm: LayerNorm,
@@ -598,11 +579,8 @@ pub struct EncoderLayer {
     /// transformers' `final_layer_norm`: after the feed-forward residual (post-LN) or before
     /// the feed-forward (pre-LN).
     final_norm: LayerNorm,
-    attention_dropout: Dropout,
     activation_dropout: Dropout,
     dropout: Dropout,
-    #[module(skip)]
-    heads: usize,
     #[module(skip)]
     activation: HiddenAct,
     #[module(skip)]
@@ -613,47 +591,7 @@ impl EncoderLayer {
     /// Self-attention of `x` `[batch, frames, hidden]`; `mask_bias` `[batch, 1, 1, frames]` is
     /// added to the scores (0 for valid keys, `f32::MIN` for padding).
     fn attend(&self, x: Tensor<3>, mask_bias: Option<Tensor<4>>) -> Tensor<3> {
-        let [batch, frames, hidden] = x.dims();
-        let heads = self.heads;
-        let qkv = self
-            .query_key_value
-            .forward(x.clone())
-            .reshape([batch, frames, 3, heads, hidden / heads])
-            .permute([2, 0, 3, 1, 4]);
-        let part = |i: usize| {
-            qkv.clone()
-                .narrow(0, i, 1)
-                .reshape([batch, heads, frames, hidden / heads])
-        };
-        let (q, k, v) = (part(0), part(1), part(2));
-        let dropout_active = self.attention_dropout.prob > 0.0
-            && self.attention_dropout.training.is_enabled()
-            && x.device().is_autodiff();
-        let context = if dropout_active {
-            // The fused kernel has no dropout on the probabilities: spell it out.
-            let scale = 1.0 / ((hidden / heads) as f64).sqrt();
-            let mut scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale);
-            if let Some(bias) = mask_bias {
-                scores = scores + bias;
-            }
-            let probs = self.attention_dropout.forward(softmax(scores, 3));
-            probs.matmul(v)
-        } else {
-            attention(
-                q,
-                k,
-                v,
-                None,
-                mask_bias,
-                AttentionModuleOptions {
-                    scale: None,
-                    softcap: None,
-                    is_causal: false,
-                },
-            )
-        };
-        let context = context.swap_dims(1, 2).reshape([batch, frames, hidden]);
-        self.dropout.forward(self.attention_output.forward(context))
+        self.dropout.forward(self.attention.forward(x, mask_bias))
     }
 
     fn feed_forward(&self, x: Tensor<3>) -> Tensor<3> {

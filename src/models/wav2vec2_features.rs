@@ -123,8 +123,27 @@ impl FeatureEncoder {
     }
 
     /// Waveforms `[batch, samples]` to features `[batch, conv_dim, frames]` (channels first, as
-    /// transformers' `Wav2Vec2FeatureEncoder`).
+    /// transformers' `Wav2Vec2FeatureEncoder`). On the CPU backend outside training, the two
+    /// halves of a batch run on two threads (same results: every clip is normalised alone).
     pub fn forward(&self, input_values: Tensor<2>) -> Tensor<3> {
+        let [batch, _] = input_values.dims();
+        let device = input_values.device();
+        if batch > 1 && rayon::current_num_threads() > 1 && !device.is_autodiff() && is_cpu(&device)
+        {
+            // burn-flex runs elementwise kernels (GELU, GroupNorm) on one thread; the clips
+            // are independent, so encode the two halves of the batch side by side (the
+            // matrix products inside share the thread pool).
+            let half = batch / 2;
+            let (a, b) = rayon::join(
+                || self.forward_serial(input_values.clone().narrow(0, 0, half)),
+                || self.forward_serial(input_values.clone().narrow(0, half, batch - half)),
+            );
+            return Tensor::cat(vec![a, b], 0);
+        }
+        self.forward_serial(input_values)
+    }
+
+    fn forward_serial(&self, input_values: Tensor<2>) -> Tensor<3> {
         let mut x = input_values.unsqueeze_dim(1);
         for layer in &self.layers {
             x = layer.forward(x);
@@ -211,3 +230,7 @@ pub(crate) fn positional_conv_std(kernel: usize, hidden: usize) -> f64 {
     2.0 * (1.0 / (kernel * hidden) as f64).sqrt()
 }
 
+/// Whether `device` is the CPU backend (burn-flex).
+fn is_cpu(device: &burn::tensor::Device) -> bool {
+    *device == burn::tensor::Device::flex()
+}

@@ -1,6 +1,6 @@
 //! The `emofuse` binary as a user runs it.
 
-use crate::{repo_path, run_emofuse, scratch_dir};
+use crate::{run_emofuse, scratch_dir};
 
 #[test]
 fn dry_run_prints_counts_and_weights_and_trains_nothing() {

@@ -3,12 +3,11 @@
 //! prefixed (CTC) and unprefixed checkpoints, padded batches with and without attention mask,
 //! the group-norm padding caveat, frame lengths, load errors and `emofuse forward audio`.
 
-use crate::{repo_path, scratch_dir};
+use crate::{repo_path, run_emofuse, scratch_dir};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use emofuse::io::safetensors::{NamedArray, SafetensorsFile, write};
 use emofuse::models::wav2vec2::{Wav2Vec2Config, Wav2Vec2Input, Wav2Vec2Model, Wav2Vec2Output};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const TOLERANCE: f32 = 1e-4;
 
@@ -456,23 +455,12 @@ fn inputs_too_short_or_badly_masked_are_errors() {
     assert!(error.contains("input_values[1][5]"), "{error}");
 }
 
-fn emofuse(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_emofuse"))
-        .args(args)
-        .current_dir(repo_path(""))
-        .output()
-        .expect("binary runs");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
-
 #[test]
 fn forward_audio_with_inputs_writes_transformers_outputs() {
     let dir = scratch_dir("forward-audio-inputs");
     let out = dir.join("out.safetensors");
     let reference = fixture("layer_reference.safetensors");
-    let (ok, log) = emofuse(&[
+    let (ok, log) = run_emofuse(&[
         "forward",
         "audio",
         "--model",
@@ -563,7 +551,7 @@ fn forward_audio_prepares_files_as_the_feature_extractor() {
             "--audio".into(),
         ];
         args.extend(wavs.iter().cloned());
-        emofuse(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        run_emofuse(&args.iter().map(String::as_str).collect::<Vec<_>>())
     };
     let out = dir.join("layer.safetensors");
     let (ok, log) = run_on("layer-bare", &out);
@@ -619,4 +607,25 @@ fn forward_audio_prepares_files_as_the_feature_extractor() {
 
 fn shape_samples(file: &SafetensorsFile) -> usize {
     file.shape("input_values").unwrap()[1]
+}
+
+#[test]
+fn a_fresh_model_with_an_odd_positional_kernel_keeps_every_frame() {
+    let device = Device::flex();
+    device.seed(3);
+    let config = Wav2Vec2Config::new(vec![8, 8], vec![10, 3], vec![5, 2], 16, 1, 2, 24)
+        .with_num_conv_pos_embeddings(5)
+        .with_num_conv_pos_embedding_groups(2);
+    let model = config.init(&device);
+    let input = Tensor::<2>::random(
+        [3, 400],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let output = model.forward(Wav2Vec2Input::new(input).with_hidden_states(true));
+    assert_eq!(config.frames(400), 39);
+    assert_eq!(output.last_hidden_state.dims(), [3, 39, 16]);
+    assert_eq!(output.extract_features.dims(), [3, 39, 8]);
+    assert_eq!(output.hidden_states.len(), 2);
+    assert!(values(output.pooled).iter().all(|v| v.is_finite()));
 }

@@ -355,6 +355,25 @@ impl LoadReport {
         }
     }
 
+    /// One line for the terminal (`loaded N tensors from F (M unused, prefix `p.` stripped)`),
+    /// followed by the unused keys when `verbose`.
+    pub fn summary(&self, verbose: bool) -> String {
+        let mut text = format!(
+            "loaded {} tensors from {} ({} unused{})",
+            self.loaded.len(),
+            self.file.display(),
+            self.unused.len(),
+            self.stripped_prefix
+                .as_ref()
+                .map(|p| format!(", prefix `{p}.` stripped"))
+                .unwrap_or_default()
+        );
+        if verbose && !self.unused.is_empty() {
+            text.push_str(&format!("\nunused keys: {}", self.unused.join(", ")));
+        }
+        text
+    }
+
     /// transformers' warning about parameters left newly initialised, if there are any.
     pub fn newly_initialised_warning(&self, model: &str) -> Option<String> {
         (!self.newly_initialised.is_empty()).then(|| {
