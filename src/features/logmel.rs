@@ -53,7 +53,8 @@ impl LogMelConfig {
 pub struct LogMel {
     config: LogMelConfig,
     window: Vec<f32>,
-    filters: Vec<Vec<(usize, f32)>>,
+    /// Each filter's first FFT bin and its weights over consecutive bins.
+    filters: Vec<(usize, Vec<f32>)>,
     fft: Arc<dyn RealToComplex<f32>>,
 }
 
@@ -128,8 +129,12 @@ impl LogMel {
                     energy.sqrt().powf(power)
                 };
             }
-            for (band, filter) in self.filters.iter().enumerate() {
-                let energy: f32 = filter.iter().map(|&(bin, w)| w * spectrum[bin]).sum();
+            for (band, (first, weights)) in self.filters.iter().enumerate() {
+                let energy: f32 = weights
+                    .iter()
+                    .zip(&spectrum[*first..])
+                    .map(|(w, p)| w * p)
+                    .sum();
                 out[band * frames + frame] = energy;
             }
         }
@@ -185,15 +190,16 @@ fn mel_to_hz(mel: f64) -> f64 {
     }
 }
 
-/// Triangular Slaney-normalised mel filters between `fmin` and `fmax`, as sparse
-/// (bin, weight) lists (`librosa.filters.mel` with `htk=False, norm="slaney"`).
+/// Triangular Slaney-normalised mel filters between `fmin` and `fmax`
+/// (`librosa.filters.mel` with `htk=False, norm="slaney"`), each as its first bin and the weights
+/// of the consecutive bins it covers (a triangle's support is contiguous).
 fn mel_filters(
     sample_rate: u32,
     n_fft: usize,
     n_mels: usize,
     fmin: f32,
     fmax: f32,
-) -> Vec<Vec<(usize, f32)>> {
+) -> Vec<(usize, Vec<f32>)> {
     let bins = n_fft / 2 + 1;
     let fft_freqs: Vec<f64> = (0..bins)
         .map(|i| i as f64 * sample_rate as f64 / n_fft as f64)
@@ -206,14 +212,26 @@ fn mel_filters(
         .map(|m| {
             let (lo, centre, hi) = (mel_points[m], mel_points[m + 1], mel_points[m + 2]);
             let norm = 2.0 / (hi - lo);
-            fft_freqs
+            let weights: Vec<(usize, f32)> = fft_freqs
                 .iter()
                 .enumerate()
                 .filter_map(|(bin, &f)| {
                     let w = ((f - lo) / (centre - lo)).min((hi - f) / (hi - centre));
                     (w > 0.0).then_some((bin, (w * norm) as f32))
                 })
-                .collect()
+                .collect();
+            match (weights.first(), weights.last()) {
+                (Some(&(first, _)), Some(&(last, _))) => {
+                    // Positive weights form one run of bins; fill any gap with zeros anyway.
+                    let mut run = vec![0.0f32; last - first + 1];
+                    for (bin, w) in weights {
+                        run[bin - first] = w;
+                    }
+                    (first, run)
+                }
+                // A band narrower than one FFT bin gets no weight, as in librosa.
+                _ => (0, Vec::new()),
+            }
         })
         .collect()
 }
