@@ -127,15 +127,16 @@ pub fn run(args: &FeaturesArgs) -> Result<()> {
     for failure in &failures {
         eprintln!("error: {failure}");
     }
-    if !arrays.is_empty() {
-        write(&args.out, format, &arrays, args)?;
-        eprintln!("wrote {} array(s) to {}", arrays.len(), args.out.display());
+    let written = arrays.len();
+    if written > 0 {
+        write(&args.out, format, arrays, args)?;
+        eprintln!("wrote {written} array(s) to {}", args.out.display());
     }
     if !failures.is_empty() {
         bail!(
             "{} of {} input(s) could not be read (listed above); the others were written",
             failures.len(),
-            failures.len() + arrays.len()
+            failures.len() + written
         );
     }
     Ok(())
@@ -241,7 +242,7 @@ impl OutputFormat {
 fn write(
     out: &Path,
     format: OutputFormat,
-    arrays: &BTreeMap<String, FeatureArray>,
+    arrays: BTreeMap<String, FeatureArray>,
     args: &FeaturesArgs,
 ) -> Result<()> {
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -280,9 +281,10 @@ fn write(
             if !valid.is_empty() {
                 metadata.insert("valid_samples".into(), serde_json::to_string(&valid)?);
             }
+            // Moved, not copied: the arrays can be the size of a whole corpus.
             let tensors: Vec<NamedArray> = arrays
-                .iter()
-                .map(|(name, a)| NamedArray::f32(name.as_str(), a.shape.clone(), a.data.clone()))
+                .into_iter()
+                .map(|(name, a)| NamedArray::f32(name, a.shape, a.data))
                 .collect();
             crate::io::safetensors::write_with_metadata(out, &tensors, metadata)
         }

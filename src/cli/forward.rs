@@ -136,26 +136,11 @@ fn read_inputs(path: &Path) -> Result<Inputs> {
             path.display()
         );
     };
-    let (mask_shape, mask) = file.i64("attention_mask")?;
-    if mask_shape != shape {
-        bail!(
-            "{}: attention_mask has shape {mask_shape:?}, input_ids {shape:?}; they must match",
-            path.display()
-        );
-    }
-    let token_types = if file.contains("token_type_ids") {
-        let (types_shape, types) = file.i64("token_type_ids")?;
-        if types_shape != shape {
-            bail!(
-                "{}: token_type_ids has shape {types_shape:?}, input_ids {shape:?}; they must \
-                 match",
-                path.display()
-            );
-        }
-        Some(types)
-    } else {
-        None
-    };
+    let mask = file.i64_shaped_like("attention_mask", "input_ids", &shape)?;
+    let token_types = file
+        .contains("token_type_ids")
+        .then(|| file.i64_shaped_like("token_type_ids", "input_ids", &shape))
+        .transpose()?;
     Ok(Inputs {
         shape,
         ids,

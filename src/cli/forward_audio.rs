@@ -141,19 +141,10 @@ fn read_inputs(path: &Path) -> Result<Inputs> {
             path.display()
         );
     };
-    let mask = if file.contains("attention_mask") {
-        let (mask_shape, mask) = file.i64("attention_mask")?;
-        if mask_shape != shape {
-            bail!(
-                "{}: attention_mask has shape {mask_shape:?}, input_values {shape:?}; they must \
-                 match",
-                path.display()
-            );
-        }
-        Some(mask)
-    } else {
-        None
-    };
+    let mask = file
+        .contains("attention_mask")
+        .then(|| file.i64_shaped_like("attention_mask", "input_values", &shape))
+        .transpose()?;
     let valid = match &mask {
         Some(mask) => mask
             .chunks(shape[1].max(1))

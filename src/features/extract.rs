@@ -59,14 +59,11 @@ pub struct FeatureArray {
 
 /// Computes the array of one file.
 pub fn extract(path: &Path, spec: &FeatureSpec) -> Result<FeatureArray> {
-    let mut decoded = audio::decode_file(path)?;
+    let (mut samples, decoded) = audio::load_waveform(path, spec.audio.sample_rate)?;
     let rate = match spec.audio.sample_rate {
         0 => decoded.sample_rate,
         rate => rate,
     };
-    let mut samples = audio::resample(&decoded.samples, decoded.sample_rate, rate)
-        .with_context(|| format!("{}: resampling", path.display()))?;
-    decoded.samples = Vec::new();
     if let Some(augmentation) = &spec.augment {
         let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
         samples = augmentation

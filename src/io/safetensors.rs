@@ -174,6 +174,19 @@ impl SafetensorsFile {
         };
         Ok((info.shape.clone(), values))
     }
+
+    /// Integer tensor `name`, which must have the shape of tensor `like` (`shape`): e.g. an
+    /// `attention_mask` beside its `input_ids`. Errors name both tensors and both shapes.
+    pub fn i64_shaped_like(&self, name: &str, like: &str, shape: &[usize]) -> Result<Vec<i64>> {
+        let (found, values) = self.i64(name)?;
+        if found != shape {
+            bail!(
+                "{}: {name} has shape {found:?}, {like} {shape:?}; they must match",
+                self.path.display()
+            );
+        }
+        Ok(values)
+    }
 }
 
 /// Little-endian decoding of `N`-byte elements. The data section has no alignment guarantee

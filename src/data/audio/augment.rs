@@ -142,19 +142,18 @@ impl AugmentConfig {
         if chosen.is_empty() && !kinds.is_empty() {
             chosen.push(kinds[rng.random_range(0..kinds.len())]);
         }
-        let uniform = |rng: &mut dyn FnMut() -> f64, [a, b]: [f64; 2]| a + (b - a) * rng();
-        let mut draw01 = || rng.random::<f64>();
+        let mut uniform = |[a, b]: [f64; 2]| a + (b - a) * rng.random::<f64>();
         let transforms = chosen
             .into_iter()
             .map(|kind| match kind {
-                0 => Transform::Speed(uniform(&mut draw01, self.speed.unwrap())),
-                1 => Transform::Pitch(uniform(&mut draw01, self.pitch_semitones.unwrap())),
+                0 => Transform::Speed(uniform(self.speed.unwrap())),
+                1 => Transform::Pitch(uniform(self.pitch_semitones.unwrap())),
                 2 => {
                     let max = self.shift_max_seconds.unwrap();
-                    Transform::Shift(uniform(&mut draw01, [-max, max]))
+                    Transform::Shift(uniform([-max, max]))
                 }
-                3 => Transform::Gain(uniform(&mut draw01, self.gain.unwrap())),
-                _ => Transform::Noise(uniform(&mut draw01, self.noise_snr_db.unwrap())),
+                3 => Transform::Gain(uniform(self.gain.unwrap())),
+                _ => Transform::Noise(uniform(self.noise_snr_db.unwrap())),
             })
             .collect();
         Augmentation { transforms }

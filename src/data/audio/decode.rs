@@ -117,11 +117,7 @@ fn decode(path: &Path) -> Result<Decoded> {
         }
         let decoded = match decoder.decode(&packet) {
             Ok(decoded) => decoded,
-            Err(SymphoniaError::DecodeError(_)) => {
-                bad_packets += 1;
-                continue;
-            }
-            Err(SymphoniaError::IoError(_)) => {
+            Err(SymphoniaError::DecodeError(_) | SymphoniaError::IoError(_)) => {
                 bad_packets += 1;
                 continue;
             }

@@ -56,7 +56,7 @@ pub struct LoadedClip {
     pub clip: Clip,
     /// Duration of the decoded file in seconds, before cutting or padding.
     pub source_duration_s: f64,
-    /// Channels and sample rate of the file.
+    /// Channels in the file.
     pub source_channels: usize,
     /// Sample rate of the file.
     pub source_sample_rate: u32,
@@ -64,12 +64,18 @@ pub struct LoadedClip {
     pub warnings: Vec<String>,
 }
 
-/// Decodes, downmixes and resamples `path`; no cutting or normalisation.
+/// Decodes, downmixes and resamples `path` to `sample_rate` (0 keeps the file's own rate); no
+/// cutting or normalisation. The samples are returned apart; the [`Decoded`] keeps the file's
+/// facts (its `samples` are emptied).
 pub fn load_waveform(path: &Path, sample_rate: u32) -> Result<(Vec<f32>, Decoded)> {
     let mut decoded = decode_file(path)?;
-    let samples = resample(&decoded.samples, decoded.sample_rate, sample_rate)
-        .map_err(|e| e.context(format!("while resampling {}", path.display())))?;
-    decoded.samples = Vec::new();
+    let decoded_samples = std::mem::take(&mut decoded.samples);
+    let samples = match sample_rate {
+        0 => decoded_samples,
+        rate if rate == decoded.sample_rate => decoded_samples,
+        rate => resample(&decoded_samples, decoded.sample_rate, rate)
+            .map_err(|e| e.context(format!("while resampling {}", path.display())))?,
+    };
     Ok((samples, decoded))
 }
 
