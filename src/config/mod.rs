@@ -8,7 +8,7 @@
 mod overrides;
 mod validate;
 
-use crate::data::audio::AugmentConfig;
+use crate::data::audio::{AugmentConfig, NormalizeOver};
 use anyhow::{Context, Result, anyhow};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -47,6 +47,9 @@ pub enum DatasetKind {
     /// The built-in synthetic text + speech corpus (see [`crate::data::synthetic`]).
     #[default]
     Synthetic,
+    /// CSV manifests, one per split (`data.train_manifest`, ...), as `data-prep meld` writes
+    /// them: `id,path,text,label,speaker,...`, audio paths relative to the manifest's folder.
+    Manifest,
 }
 
 /// `[data]`: the dataset and its audio front end.
@@ -77,6 +80,20 @@ pub struct DataConfig {
     pub max_tokens: usize,
     /// `[data.augment]`: augmented copies of training clips (off by default).
     pub augment: AugmentConfig,
+    /// Training manifest (`dataset = "manifest"`).
+    pub train_manifest: Option<PathBuf>,
+    /// Validation manifest (`dataset = "manifest"`).
+    pub valid_manifest: Option<PathBuf>,
+    /// Test manifest (`dataset = "manifest"`).
+    pub test_manifest: Option<PathBuf>,
+    /// Class names in index order; empty: MELD's seven emotions for manifests.
+    pub labels: Vec<String>,
+    /// HuggingFace `tokenizer.json` of a pretrained text encoder; default: the one in
+    /// `model.text.checkpoint`.
+    pub tokenizer: Option<PathBuf>,
+    /// What the waveform normalisation of a pretrained audio encoder covers: `"padded"` (the
+    /// whole padded clip, as wav2vec2-base's feature extractor) or `"valid"` samples only.
+    pub normalize: NormalizeOver,
 }
 
 impl Default for DataConfig {
@@ -94,6 +111,12 @@ impl Default for DataConfig {
             hop_length: 160,
             max_tokens: 24,
             augment: AugmentConfig::default(),
+            train_manifest: None,
+            valid_manifest: None,
+            test_manifest: None,
+            labels: Vec::new(),
+            tokenizer: None,
+            normalize: NormalizeOver::Padded,
         }
     }
 }
@@ -128,6 +151,83 @@ pub struct ModelConfig {
     pub hidden_dim: usize,
     /// Dropout probability in encoders, projections and classifier.
     pub dropout: f64,
+    /// `[model.text]`: a pretrained text encoder and how much of it trains.
+    pub text: EncoderConfig,
+    /// `[model.audio]`: a pretrained audio encoder and how much of it trains.
+    pub audio: EncoderConfig,
+    /// Compute the frozen part of pretrained encoders once per utterance and train on the
+    /// cached outputs (see [`crate::training::cache`]).
+    pub cache_frozen: bool,
+    /// Precision of the cached outputs.
+    pub cache_dtype: CacheDtype,
+}
+
+/// How many transformer layers of a pretrained encoder train (`train_last_layers`): a count
+/// from the top (0 freezes the encoder), or `"all"` (embeddings included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrainLayers {
+    /// The last `n` layers.
+    Last(usize),
+    /// Every layer and the embeddings.
+    All,
+}
+
+impl Default for TrainLayers {
+    fn default() -> Self {
+        TrainLayers::Last(1)
+    }
+}
+
+impl Serialize for TrainLayers {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            TrainLayers::Last(n) => s.serialize_u64(*n as u64),
+            TrainLayers::All => s.serialize_str("all"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for TrainLayers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Count(u64),
+            Word(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Count(n) => Ok(TrainLayers::Last(n as usize)),
+            Raw::Word(w) if w == "all" => Ok(TrainLayers::All),
+            Raw::Word(w) => Err(serde::de::Error::custom(format!(
+                "`{w}`: allowed a number of layers (0 freezes the encoder) or \"all\""
+            ))),
+        }
+    }
+}
+
+/// `[model.text]` / `[model.audio]`: a pretrained HuggingFace encoder.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EncoderConfig {
+    /// HuggingFace model folder (`config.json`, `model.safetensors`); absent: the small
+    /// built-in encoder trained from scratch (`text_dim`, `audio_channels`, ...).
+    pub checkpoint: Option<PathBuf>,
+    /// Transformer layers that train, counted from the top.
+    pub train_last_layers: TrainLayers,
+    /// Audio only: also train Wav2Vec2's convolutional feature encoder (needs
+    /// `train_last_layers = "all"`).
+    pub train_feature_encoder: bool,
+}
+
+/// Element type of the frozen-trunk cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheDtype {
+    /// Half precision: half the disk and memory, about 3 significant digits.
+    #[default]
+    F16,
+    /// Single precision: the values the frozen layers computed, exactly.
+    F32,
 }
 
 impl Default for ModelConfig {
@@ -141,6 +241,10 @@ impl Default for ModelConfig {
             projection_dim: 64,
             hidden_dim: 64,
             dropout: 0.1,
+            text: EncoderConfig::default(),
+            audio: EncoderConfig::default(),
+            cache_frozen: true,
+            cache_dtype: CacheDtype::F16,
         }
     }
 }
@@ -152,15 +256,105 @@ impl ModelConfig {
     }
 }
 
-/// How classes are weighted in the loss.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// How classes are weighted in the loss: `"inverse_frequency"`, `"none"`, or one weight per
+/// class in label order (`[1.0, 2.5, ...]`).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub enum ClassWeighting {
     /// `n_samples / (n_classes * count_c)` from the training split (scikit-learn's "balanced").
     #[default]
     InverseFrequency,
     /// Every class weighs 1.
     None,
+    /// Weights given in the experiment file, in label order.
+    Given(Vec<f32>),
+}
+
+impl Serialize for ClassWeighting {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            ClassWeighting::InverseFrequency => s.serialize_str("inverse_frequency"),
+            ClassWeighting::None => s.serialize_str("none"),
+            ClassWeighting::Given(w) => w.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ClassWeighting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Word(String),
+            List(Vec<f32>),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Word(w) if w == "inverse_frequency" => Ok(ClassWeighting::InverseFrequency),
+            Raw::Word(w) if w == "none" => Ok(ClassWeighting::None),
+            Raw::Word(w) => Err(serde::de::Error::custom(format!(
+                "`{w}`: allowed \"inverse_frequency\", \"none\" or a list of weights in label order"
+            ))),
+            Raw::List(w) => Ok(ClassWeighting::Given(w)),
+        }
+    }
+}
+
+/// The optimiser.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    /// AdamW (decoupled weight decay).
+    #[default]
+    Adamw,
+    /// SGD with momentum (`training.momentum`; 0 for plain SGD).
+    Sgd,
+}
+
+/// How the learning rate changes during training.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleKind {
+    /// `learning_rate` throughout (after the warmup, if any).
+    #[default]
+    Constant,
+    /// Linear warmup, then linear decay to 0 at the last step.
+    Linear,
+    /// Linear warmup, then cosine decay to 0 at the last step.
+    Cosine,
+    /// Multiply by `plateau_factor` when the selection metric has not improved for
+    /// `plateau_patience` epochs.
+    Plateau,
+}
+
+/// A validation metric (checkpoint selection, early stopping, plateau schedule).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SelectMetric {
+    /// Support-weighted F1 (higher is better).
+    #[default]
+    WeightedF1,
+    /// Unweighted mean of per-class F1 (higher is better).
+    MacroF1,
+    /// Accuracy (higher is better).
+    Accuracy,
+    /// Class-weighted cross-entropy (lower is better).
+    Loss,
+}
+
+impl SelectMetric {
+    /// The name as written in experiment files and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SelectMetric::WeightedF1 => "weighted_f1",
+            SelectMetric::MacroF1 => "macro_f1",
+            SelectMetric::Accuracy => "accuracy",
+            SelectMetric::Loss => "loss",
+        }
+    }
+
+    /// Whether a higher value is better.
+    pub fn higher_is_better(self) -> bool {
+        self != SelectMetric::Loss
+    }
 }
 
 /// `[training]`: optimisation.
@@ -179,6 +373,24 @@ pub struct TrainingConfig {
     pub grad_clip_norm: f32,
     /// Class weighting of the cross-entropy loss.
     pub class_weights: ClassWeighting,
+    /// The optimiser.
+    pub optimizer: OptimizerKind,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// Learning-rate schedule.
+    pub schedule: ScheduleKind,
+    /// Optimiser steps of linear warmup from 0 (linear and cosine schedules).
+    pub warmup_steps: usize,
+    /// Plateau schedule: factor applied to the learning rate.
+    pub plateau_factor: f64,
+    /// Plateau schedule: epochs without improvement before the learning rate drops.
+    pub plateau_patience: usize,
+    /// Batches whose gradients are summed (averaged) before one optimiser step.
+    pub grad_accumulation: usize,
+    /// Stop after this many epochs without improvement of `select_metric` (0: never).
+    pub early_stopping_patience: usize,
+    /// Validation metric that picks the best checkpoint.
+    pub select_metric: SelectMetric,
 }
 
 impl Default for TrainingConfig {
@@ -190,6 +402,15 @@ impl Default for TrainingConfig {
             weight_decay: 1e-4,
             grad_clip_norm: 1.0,
             class_weights: ClassWeighting::InverseFrequency,
+            optimizer: OptimizerKind::Adamw,
+            momentum: 0.9,
+            schedule: ScheduleKind::Constant,
+            warmup_steps: 0,
+            plateau_factor: 0.5,
+            plateau_patience: 2,
+            grad_accumulation: 1,
+            early_stopping_patience: 0,
+            select_metric: SelectMetric::WeightedF1,
         }
     }
 }
@@ -198,7 +419,7 @@ impl Default for TrainingConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckpointChoice {
-    /// The epoch with the lowest validation loss.
+    /// The epoch with the best `training.select_metric` on the validation split.
     #[default]
     Best,
     /// The last epoch.
@@ -242,6 +463,8 @@ pub struct EvaluationConfig {
     pub splits: Vec<SplitName>,
     /// Checkpoint to evaluate.
     pub checkpoint: CheckpointChoice,
+    /// Also evaluate with each modality's vector zeroed (two-modality models only).
+    pub ablation: bool,
 }
 
 impl Default for EvaluationConfig {
@@ -249,6 +472,7 @@ impl Default for EvaluationConfig {
         Self {
             splits: vec![SplitName::Valid, SplitName::Test],
             checkpoint: CheckpointChoice::Best,
+            ablation: true,
         }
     }
 }
@@ -263,6 +487,8 @@ pub struct OutputConfig {
     pub runs_dir: PathBuf,
     /// Reports go to `<reports_dir>/<name>/` (report.md and figures).
     pub reports_dir: PathBuf,
+    /// Frozen-trunk caches go to `<cache_dir>/<name>/`.
+    pub cache_dir: PathBuf,
 }
 
 impl Default for OutputConfig {
@@ -271,6 +497,7 @@ impl Default for OutputConfig {
             name: None,
             runs_dir: PathBuf::from("runs"),
             reports_dir: PathBuf::from("reports"),
+            cache_dir: PathBuf::from("cache"),
         }
     }
 }
@@ -377,6 +604,15 @@ impl Experiment {
     /// `<reports_dir>/<name>`.
     pub fn report_dir(&self) -> PathBuf {
         self.output.reports_dir.join(self.name())
+    }
+
+    /// The experiment's label map: `data.labels`, or MELD's seven emotions.
+    pub fn label_map(&self) -> Result<crate::data::LabelMap> {
+        if self.data.labels.is_empty() {
+            Ok(crate::data::LabelMap::meld())
+        } else {
+            crate::data::LabelMap::new(&self.data.labels).map_err(|e| anyhow!("key `data.labels`: {e}"))
+        }
     }
 
     /// The resolved experiment as TOML (what `config.toml` in a run holds).

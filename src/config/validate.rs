@@ -1,6 +1,6 @@
 //! Range checks that types alone cannot express.
 
-use super::{Experiment, Modality};
+use super::{ClassWeighting, DatasetKind, Experiment, Modality, TrainLayers};
 use anyhow::{Result, bail};
 
 impl Experiment {
@@ -46,7 +46,7 @@ impl Experiment {
         }
 
         d.augment.validate()?;
-        let labels = crate::data::LabelMap::meld();
+        let labels = self.label_map()?;
         if let Some(unknown) = d.augment.classes.iter().find(|c| labels.index(c).is_err()) {
             bail!(
                 "key `data.augment.classes` names `{unknown}`: allowed class names are {}",
@@ -79,6 +79,29 @@ impl Experiment {
         positive("model.projection_dim", m.projection_dim)?;
         positive("model.hidden_dim", m.hidden_dim)?;
         probability("model.dropout", m.dropout)?;
+        for (key, encoder) in [("model.text", &m.text), ("model.audio", &m.audio)] {
+            if encoder.train_feature_encoder && encoder.train_last_layers != TrainLayers::All {
+                bail!(
+                    "key `{key}.train_feature_encoder` = true needs `{key}.train_last_layers = \"all\"` (the layers between would be frozen)"
+                );
+            }
+        }
+        if m.text.train_feature_encoder {
+            bail!("key `model.text.train_feature_encoder`: only audio encoders have one");
+        }
+        if d.dataset == DatasetKind::Manifest {
+            for (key, path) in [
+                ("data.train_manifest", &d.train_manifest),
+                ("data.valid_manifest", &d.valid_manifest),
+                ("data.test_manifest", &d.test_manifest),
+            ] {
+                if path.is_none() {
+                    bail!(
+                        "key `{key}` is missing: `dataset = \"manifest\"` needs a CSV per split (as `data-prep meld` writes them)"
+                    );
+                }
+            }
+        }
 
         let t = &self.training;
         positive("training.epochs", t.epochs)?;
@@ -100,6 +123,29 @@ impl Experiment {
                 "key `training.grad_clip_norm` = {}: allowed a finite number >= 0 (0 disables clipping)",
                 t.grad_clip_norm
             );
+        }
+        positive("training.grad_accumulation", t.grad_accumulation)?;
+        if !(0.0..1.0).contains(&t.momentum) {
+            bail!("key `training.momentum` = {}: allowed 0 <= m < 1", t.momentum);
+        }
+        if !(t.plateau_factor > 0.0 && t.plateau_factor < 1.0) {
+            bail!(
+                "key `training.plateau_factor` = {}: allowed 0 < factor < 1",
+                t.plateau_factor
+            );
+        }
+        if let ClassWeighting::Given(w) = &t.class_weights {
+            if w.len() != labels.len() {
+                bail!(
+                    "key `training.class_weights` lists {} weights for {} classes ({}): give one per class, in label order",
+                    w.len(),
+                    labels.len(),
+                    labels.names().join(", ")
+                );
+            }
+            if let Some(bad) = w.iter().find(|x| !(x.is_finite() && **x >= 0.0)) {
+                bail!("key `training.class_weights` holds {bad}: weights must be finite and >= 0");
+            }
         }
         if self.evaluation.splits.is_empty() {
             bail!(

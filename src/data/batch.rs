@@ -7,7 +7,8 @@ use crate::data::text::{PAD, WordTokenizer};
 use crate::data::{LabelMap, Utterance};
 use crate::features::{LogMel, LogMelConfig};
 use burn::data::dataloader::batcher::Batcher;
-use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use crate::models::fusion::{AudioInput, FusionBatch, TextInput};
+use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -49,19 +50,23 @@ pub struct FrontEnd {
     max_tokens: usize,
     hop_length: usize,
     n_mels: usize,
+    sample_rate: u32,
 }
 
 impl FrontEnd {
     /// Fits the tokenizer and the feature normalisation on the training split, and returns the
     /// training examples built on the way (their log-mels are computed once).
-    pub fn fit_transform(train: &[Utterance], experiment: &Experiment) -> (Self, Vec<Example>) {
+    pub fn fit_transform(
+        train: &[Utterance],
+        experiment: &Experiment,
+    ) -> anyhow::Result<(Self, Vec<Example>)> {
         let tokenizer = WordTokenizer::fit(train.iter().map(|u| u.text.as_str()), 1);
         let identity = FeatureNorm {
             mean: 0.0,
             std: 1.0,
         };
         let mut front = Self::new(tokenizer, identity, experiment);
-        let mut examples = front.examples(train);
+        let mut examples = front.examples(train)?;
         // Statistics over valid frames only, so padding does not pull the mean down.
         let frames = front.frames();
         // Per-example partial sums in parallel, then a fixed-order total: the result does not
@@ -92,7 +97,7 @@ impl FrontEnd {
         examples
             .par_iter_mut()
             .for_each(|e| front.normalise(&mut e.features));
-        (front, examples)
+        Ok((front, examples))
     }
 
     /// A front end with a known tokenizer and normalisation (for evaluation and prediction).
@@ -114,6 +119,7 @@ impl FrontEnd {
             max_tokens: d.max_tokens,
             hop_length: d.hop_length,
             n_mels: d.n_mels,
+            sample_rate: d.sample_rate,
         }
     }
 
@@ -139,8 +145,9 @@ impl FrontEnd {
     }
 
     /// Builds the example of one utterance.
-    pub fn example(&self, utterance: &Utterance) -> Example {
-        self.example_from_parts(&utterance.text, &utterance.audio, utterance.label)
+    pub fn example(&self, utterance: &Utterance) -> anyhow::Result<Example> {
+        let audio = utterance.samples(self.sample_rate)?;
+        Ok(self.example_from_parts(&utterance.text, &audio, utterance.label))
     }
 
     /// Builds an example from a transcript and audio samples (label is carried through).
@@ -162,7 +169,7 @@ impl FrontEnd {
     }
 
     /// Builds the examples of many utterances in parallel (order kept).
-    pub fn examples(&self, utterances: &[Utterance]) -> Vec<Example> {
+    pub fn examples(&self, utterances: &[Utterance]) -> anyhow::Result<Vec<Example>> {
         utterances.par_iter().map(|u| self.example(u)).collect()
     }
 
@@ -194,27 +201,12 @@ impl FrontEnd {
                 rng.set_stream(stream);
                 let augmentation = augment.draw(&mut rng);
                 let audio = augmentation
-                    .apply(&u.audio, sample_rate, &mut rng)
+                    .apply(&u.samples(sample_rate)?, sample_rate, &mut rng)
                     .map_err(|e| e.context(format!("augmenting {}", u.id)))?;
                 Ok(self.example_from_parts(&u.text, &audio, u.label))
             })
             .collect()
     }
-}
-
-/// A batch of examples as tensors.
-#[derive(Debug, Clone)]
-pub struct FusionBatch {
-    /// Token ids, `[batch, tokens]`, padded with `[PAD]`.
-    pub tokens: Tensor<2, Int>,
-    /// `true` where a token is padding, `[batch, tokens]`.
-    pub token_padding: Tensor<2, Bool>,
-    /// Log-mel features, `[batch, n_mels, frames]`.
-    pub audio: Tensor<3>,
-    /// 1 for frames on real audio, 0 for padding, `[batch, frames]`.
-    pub audio_mask: Tensor<2>,
-    /// Class indices, `[batch]`.
-    pub targets: Tensor<1, Int>,
 }
 
 /// Stacks examples into a [`FusionBatch`].
@@ -244,7 +236,7 @@ impl<E: Borrow<Example> + Send + Sync> Batcher<E, FusionBatch> for FusionBatcher
             .unwrap_or(1)
             .max(1);
         let mut tokens = Vec::with_capacity(batch * width);
-        let mut padding = Vec::with_capacity(batch * width);
+        let mut token_mask = Vec::with_capacity(batch * width);
         let mut audio = Vec::with_capacity(batch * self.n_mels * self.frames);
         let mut mask = Vec::with_capacity(batch * self.frames);
         let mut targets = Vec::with_capacity(batch);
@@ -252,20 +244,24 @@ impl<E: Borrow<Example> + Send + Sync> Batcher<E, FusionBatch> for FusionBatcher
             for i in 0..width {
                 let id = item.tokens.get(i).copied();
                 tokens.push(i64::from(id.unwrap_or(PAD)));
-                padding.push(id.is_none());
+                token_mask.push(i64::from(id.is_some()));
             }
             audio.extend_from_slice(&item.features);
             mask.extend((0..self.frames).map(|f| if f < item.valid_frames { 1.0f32 } else { 0.0 }));
             targets.push(item.label as i64);
         }
         FusionBatch {
-            tokens: Tensor::from_data(TensorData::new(tokens, [batch, width]), device),
-            token_padding: Tensor::from_data(TensorData::new(padding, [batch, width]), device),
-            audio: Tensor::from_data(
-                TensorData::new(audio, [batch, self.n_mels, self.frames]),
-                device,
-            ),
-            audio_mask: Tensor::from_data(TensorData::new(mask, [batch, self.frames]), device),
+            text: Some(TextInput::Tokens {
+                ids: Tensor::from_data(TensorData::new(tokens, [batch, width]), device),
+                mask: Tensor::from_data(TensorData::new(token_mask, [batch, width]), device),
+            }),
+            audio: Some(AudioInput::LogMel {
+                features: Tensor::from_data(
+                    TensorData::new(audio, [batch, self.n_mels, self.frames]),
+                    device,
+                ),
+                mask: Tensor::from_data(TensorData::new(mask, [batch, self.frames]), device),
+            }),
             targets: Tensor::from_data(TensorData::new(targets, [batch]), device),
         }
     }

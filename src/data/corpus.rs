@@ -16,5 +16,18 @@ pub fn load_corpus(experiment: &Experiment) -> anyhow::Result<Corpus> {
             sample_rate: d.sample_rate,
             max_seconds: d.clip_seconds,
         })),
+        DatasetKind::Manifest => {
+            let path = |p: &Option<std::path::PathBuf>| p.clone().unwrap_or_default();
+            let (train, valid, test) = (
+                path(&d.train_manifest),
+                path(&d.valid_manifest),
+                path(&d.test_manifest),
+            );
+            crate::data::manifest::load_manifests(
+                [&train, &valid, &test],
+                experiment.label_map()?,
+                d.sample_rate,
+            )
+        }
     }
 }

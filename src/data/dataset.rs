@@ -2,6 +2,9 @@
 
 use crate::config::SplitName;
 use crate::data::LabelMap;
+use anyhow::{Context, Result};
+use std::borrow::Cow;
+use std::path::PathBuf;
 
 /// One utterance: what a dataset reader yields for every row.
 #[derive(Debug, Clone, PartialEq)]
@@ -10,12 +13,30 @@ pub struct Utterance {
     pub id: String,
     /// The transcript.
     pub text: String,
-    /// Mono audio samples in [-1, 1] at the corpus sample rate.
+    /// Mono audio samples in [-1, 1] at the corpus sample rate (empty when `audio_path` is
+    /// set: the file is decoded when needed, so a large corpus is not held in memory).
     pub audio: Vec<f32>,
+    /// Audio file, for corpora read from manifests.
+    pub audio_path: Option<PathBuf>,
     /// Class index into the corpus label map.
     pub label: usize,
     /// Speaker id.
     pub speaker: u32,
+}
+
+impl Utterance {
+    /// The audio at `sample_rate`: the samples in memory, or the file decoded, mixed to mono and
+    /// resampled. Errors name the file.
+    pub fn samples(&self, sample_rate: u32) -> Result<Cow<'_, [f32]>> {
+        match &self.audio_path {
+            None => Ok(Cow::Borrowed(&self.audio)),
+            Some(path) => {
+                let (samples, _) = crate::data::audio::load_waveform(path, sample_rate)
+                    .with_context(|| format!("utterance {}", self.id))?;
+                Ok(Cow::Owned(samples))
+            }
+        }
+    }
 }
 
 /// A dataset with its train, validation and test splits and its label map.

@@ -5,6 +5,8 @@ pub mod batch;
 pub mod corpus;
 pub mod dataset;
 pub mod labels;
+pub mod manifest;
+pub mod pretrained;
 pub mod synthetic;
 pub mod text;
 pub mod tokenizer;

@@ -1,11 +1,10 @@
-//! Running a trained model over examples.
+//! Running a trained model over a split.
 
-use crate::data::batch::{Example, FusionBatcher};
+use crate::config::Modality;
 use crate::models::LateFusion;
-use burn::data::dataloader::batcher::Batcher;
+use crate::training::inputs::{InputBatcher, SplitInputs};
 use burn::tensor::Device;
 use burn::tensor::activation::softmax;
-use std::borrow::Borrow;
 
 /// Predictions of a model: class index and class probabilities per example.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,20 +15,37 @@ pub struct Predictions {
     pub probabilities: Vec<Vec<f32>>,
 }
 
-/// Predicts every example (owned or `Arc`-shared), `batch_size` at a time, in order. The model
-/// should be in eval mode (`Module::valid`) so that dropout is off.
-pub fn predict<E: Borrow<Example> + Clone + Send + Sync>(
+impl Predictions {
+    /// Mean class-weighted cross-entropy against `labels`, as the training loss computes it:
+    /// `sum_i w[y_i] * -ln p_i[y_i] / sum_i w[y_i]` (unweighted when `weights` is empty).
+    pub fn weighted_loss(&self, labels: &[usize], weights: &[f32]) -> f64 {
+        let (mut sum, mut norm) = (0.0f64, 0.0f64);
+        for (p, &y) in self.probabilities.iter().zip(labels) {
+            let w = weights.get(y).copied().unwrap_or(1.0) as f64;
+            sum += w * -(f64::from(p[y]).max(1e-12)).ln();
+            norm += w;
+        }
+        if norm > 0.0 { sum / norm } else { 0.0 }
+    }
+}
+
+/// Predicts every utterance of `split`, `batch_size` at a time, in order, with `zero`'s
+/// projected vector zeroed when given (ablation). The model should be in eval mode
+/// (`Module::valid`) and `device` the plain device.
+pub fn predict(
     model: &LateFusion,
-    batcher: &FusionBatcher,
-    examples: &[E],
+    batcher: &InputBatcher,
+    split: &SplitInputs,
     batch_size: usize,
     device: &Device,
+    zero: Option<Modality>,
 ) -> Predictions {
-    let mut classes = Vec::with_capacity(examples.len());
-    let mut probabilities = Vec::with_capacity(examples.len());
-    for chunk in examples.chunks(batch_size.max(1)) {
-        let batch = batcher.batch(chunk.to_vec(), device);
-        let logits = model.forward(&batch);
+    let mut classes = Vec::with_capacity(split.len());
+    let mut probabilities = Vec::with_capacity(split.len());
+    let indices: Vec<usize> = (0..split.len()).collect();
+    for chunk in indices.chunks(batch_size.max(1)) {
+        let batch = batcher.batch(split, chunk, device);
+        let logits = model.forward_ablated(&batch, zero);
         let [rows, cols] = logits.dims();
         let probs: Vec<f32> = softmax(logits, 1)
             .into_data()
@@ -38,11 +54,7 @@ pub fn predict<E: Borrow<Example> + Clone + Send + Sync>(
             .expect("probabilities are f32");
         for r in 0..rows {
             let row = probs[r * cols..(r + 1) * cols].to_vec();
-            let best = row
-                .iter()
-                .enumerate()
-                .fold(0, |best, (i, &p)| if p > row[best] { i } else { best });
-            classes.push(best);
+            classes.push(argmax(&row));
             probabilities.push(row);
         }
     }
@@ -50,4 +62,11 @@ pub fn predict<E: Borrow<Example> + Clone + Send + Sync>(
         classes,
         probabilities,
     }
+}
+
+/// Index of the largest value (the first on ties).
+pub fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .fold(0, |best, (i, &p)| if p > row[best] { i } else { best })
 }

@@ -1,28 +1,136 @@
 //! The late-fusion classifier: each modality is encoded to one vector, projected (Linear,
 //! LayerNorm, GELU, dropout), the projections are concatenated and an MLP outputs class logits.
 //! A text-only or audio-only model is the same network with one branch.
+//!
+//! A branch's encoder is either a small one trained from scratch (the quickstart) or the
+//! trainable top of a pretrained RoBERTa / Wav2Vec2 ([`RobertaStage`], [`Wav2Vec2Stage`]); the
+//! frozen part below it lives outside the model (see [`crate::training::trunk`]), so checkpoints
+//! hold only what trains.
 
 use crate::config::{Experiment, Modality};
-use crate::data::batch::FusionBatch;
 use crate::models::audio_encoder::{AudioEncoder, AudioEncoderConfig};
+use crate::models::roberta::{RobertaStage, TextState};
 use crate::models::text_encoder::{TextEncoder, TextEncoderConfig};
-use crate::training::clip::clip_grad_norm;
+use crate::models::wav2vec2::{AudioState, Wav2Vec2Stage, masked_mean};
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::nn::{Dropout, DropoutConfig, Gelu, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::optim::GradientsParams;
-use burn::tensor::{Device, Tensor};
-use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
+use burn::tensor::{Device, Int, Tensor};
 
-/// Configuration of [`LateFusion`].
+/// Text input of a batch.
+#[derive(Debug, Clone)]
+pub enum TextInput {
+    /// Token ids `[batch, tokens]` and attention mask `[batch, tokens]` (1 token, 0 padding).
+    Tokens {
+        /// `[batch, tokens]`.
+        ids: Tensor<2, Int>,
+        /// `[batch, tokens]`.
+        mask: Tensor<2, Int>,
+    },
+    /// Hidden states of a frozen trunk `[batch, tokens, hidden]` and the attention mask.
+    Hidden {
+        /// `[batch, tokens, hidden]`.
+        states: Tensor<3>,
+        /// `[batch, tokens]`.
+        mask: Tensor<2, Int>,
+    },
+}
+
+/// Audio input of a batch.
+#[derive(Debug, Clone)]
+pub enum AudioInput {
+    /// Log-mel features `[batch, n_mels, frames]` and a frame mask `[batch, frames]` (1 valid).
+    LogMel {
+        /// `[batch, n_mels, frames]`.
+        features: Tensor<3>,
+        /// `[batch, frames]`.
+        mask: Tensor<2>,
+    },
+    /// Waveforms, conv features or hidden states of a Wav2Vec2 encoder.
+    Wav2Vec2(AudioState),
+}
+
+/// A batch as the model reads it.
+#[derive(Debug, Clone)]
+pub struct FusionBatch {
+    /// Text input (text models).
+    pub text: Option<TextInput>,
+    /// Audio input (audio models).
+    pub audio: Option<AudioInput>,
+    /// Class indices, `[batch]`.
+    pub targets: Tensor<1, Int>,
+}
+
+/// The text branch's encoder.
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum TextBranchEncoder {
+    /// The small transformer trained from scratch.
+    Scratch(TextEncoder),
+    /// The trainable top of a pretrained RoBERTa/BERT; the utterance vector is the first
+    /// token's final state.
+    Pretrained(RobertaStage),
+}
+
+impl TextBranchEncoder {
+    fn forward(&self, input: TextInput) -> Tensor<2> {
+        match (self, input) {
+            (TextBranchEncoder::Scratch(encoder), TextInput::Tokens { ids, mask }) => {
+                encoder.forward(ids, mask.equal_elem(0))
+            }
+            (TextBranchEncoder::Pretrained(stage), input) => {
+                let (state, mask) = match input {
+                    TextInput::Tokens { ids, mask } => (TextState::Ids(ids), mask),
+                    TextInput::Hidden { states, mask } => (TextState::Hidden(states), mask),
+                };
+                let x = stage.forward(state, mask);
+                let [batch, _, hidden] = x.dims();
+                x.slice([0..batch, 0..1, 0..hidden]).reshape([batch, hidden])
+            }
+            (TextBranchEncoder::Scratch(_), TextInput::Hidden { .. }) => {
+                panic!("the scratch text encoder takes token ids")
+            }
+        }
+    }
+}
+
+/// The audio branch's encoder.
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum AudioBranchEncoder {
+    /// The small convolutional encoder over log-mels trained from scratch.
+    Scratch(AudioEncoder),
+    /// The trainable top of a pretrained Wav2Vec2; the utterance vector is the mean of the
+    /// final hidden states over valid frames.
+    Pretrained(Wav2Vec2Stage),
+}
+
+impl AudioBranchEncoder {
+    fn forward(&self, input: AudioInput) -> Tensor<2> {
+        match (self, input) {
+            (AudioBranchEncoder::Scratch(encoder), AudioInput::LogMel { features, mask }) => {
+                encoder.forward(features, mask)
+            }
+            (AudioBranchEncoder::Pretrained(stage), AudioInput::Wav2Vec2(state)) => {
+                match stage.forward(state) {
+                    AudioState::Hidden { x, frame_mask } => masked_mean(x, Some(frame_mask)),
+                    _ => panic!("a pretrained audio branch must end in hidden states"),
+                }
+            }
+            _ => panic!("audio input does not match the audio encoder"),
+        }
+    }
+}
+
+/// Configuration of [`LateFusion`]'s head and, for the quickstart, its scratch encoders.
 #[derive(Config, Debug)]
 pub struct LateFusionConfig {
     /// Modalities to fuse, in order.
     pub modalities: Vec<Modality>,
-    /// Text encoder (used when `modalities` has `text`).
+    /// Scratch text encoder (used when `modalities` has `text`).
     pub text: TextEncoderConfig,
-    /// Audio encoder (used when `modalities` has `audio`).
+    /// Scratch audio encoder (used when `modalities` has `audio`).
     pub audio: AudioEncoderConfig,
     /// Projection size per modality.
     pub projection_dim: usize,
@@ -34,8 +142,6 @@ pub struct LateFusionConfig {
     pub dropout: f64,
     /// Loss weight of each class (empty: unweighted).
     pub class_weights: Vec<f32>,
-    /// Global gradient-norm bound (0 disables clipping).
-    pub grad_clip_norm: f32,
 }
 
 impl LateFusionConfig {
@@ -64,37 +170,45 @@ impl LateFusionConfig {
             num_classes,
             m.dropout,
             class_weights,
-            experiment.training.grad_clip_norm,
         )
     }
 
-    /// Builds the model with freshly initialised weights.
+    /// Builds the model with freshly initialised scratch encoders.
     pub fn init(&self, device: &Device) -> LateFusion {
-        let text = self
-            .modalities
-            .contains(&Modality::Text)
-            .then(|| TextBranch {
-                encoder: self.text.init(device),
-                projection: Projection::new(
-                    self.text.d_model,
-                    self.projection_dim,
-                    self.dropout,
-                    device,
-                ),
-            });
-        let audio = self
-            .modalities
-            .contains(&Modality::Audio)
-            .then(|| AudioBranch {
-                encoder: self.audio.init(device),
-                projection: Projection::new(
-                    self.audio.channels,
-                    self.projection_dim,
-                    self.dropout,
-                    device,
-                ),
-            });
-        let fused = self.projection_dim * self.modalities.len();
+        let text = self.modalities.contains(&Modality::Text).then(|| {
+            (
+                TextBranchEncoder::Scratch(self.text.init(device)),
+                self.text.d_model,
+            )
+        });
+        let audio = self.modalities.contains(&Modality::Audio).then(|| {
+            (
+                AudioBranchEncoder::Scratch(self.audio.init(device)),
+                self.audio.channels,
+            )
+        });
+        self.assemble(text, audio, device)
+    }
+
+    /// Builds the model around given encoders (each with the size of its utterance vector);
+    /// projections and classifier are freshly initialised.
+    pub fn assemble(
+        &self,
+        text: Option<(TextBranchEncoder, usize)>,
+        audio: Option<(AudioBranchEncoder, usize)>,
+        device: &Device,
+    ) -> LateFusion {
+        let branch = |dim: usize| Projection::new(dim, self.projection_dim, self.dropout, device);
+        let text = text.map(|(encoder, dim)| TextBranch {
+            encoder,
+            projection: branch(dim),
+        });
+        let audio = audio.map(|(encoder, dim)| AudioBranch {
+            encoder,
+            projection: branch(dim),
+        });
+        let branches = usize::from(text.is_some()) + usize::from(audio.is_some());
+        let fused = self.projection_dim * branches;
         let weights = (!self.class_weights.is_empty()).then(|| self.class_weights.clone());
         LateFusion {
             text,
@@ -106,7 +220,6 @@ impl LateFusionConfig {
             loss: CrossEntropyLossConfig::new()
                 .with_weights(weights)
                 .init(device),
-            grad_clip_norm: self.grad_clip_norm,
         }
     }
 }
@@ -142,14 +255,14 @@ impl Projection {
 /// The text encoder and its projection.
 #[derive(Module, Debug)]
 pub struct TextBranch {
-    encoder: TextEncoder,
+    encoder: TextBranchEncoder,
     projection: Projection,
 }
 
 /// The audio encoder and its projection.
 #[derive(Module, Debug)]
 pub struct AudioBranch {
-    encoder: AudioEncoder,
+    encoder: AudioBranchEncoder,
     projection: Projection,
 }
 
@@ -164,25 +277,37 @@ pub struct LateFusion {
     dropout: Dropout,
     #[module(skip)]
     loss: CrossEntropyLoss,
-    #[module(skip)]
-    grad_clip_norm: f32,
 }
 
 impl LateFusion {
     /// Class logits `[batch, num_classes]` of a batch.
     pub fn forward(&self, batch: &FusionBatch) -> Tensor<2> {
+        self.forward_ablated(batch, None)
+    }
+
+    /// Class logits with one modality's projected vector replaced by zeros (inference-time
+    /// ablation: what the classifier makes of the other modality alone, without retraining).
+    pub fn forward_ablated(&self, batch: &FusionBatch, zero: Option<Modality>) -> Tensor<2> {
         let mut parts = Vec::with_capacity(2);
-        if let Some(text) = &self.text {
+        if let (Some(text), Some(input)) = (&self.text, &batch.text) {
             let v = text
-                .encoder
-                .forward(batch.tokens.clone(), batch.token_padding.clone());
-            parts.push(text.projection.forward(v));
+                .projection
+                .forward(text.encoder.forward(input.clone()));
+            parts.push(if zero == Some(Modality::Text) {
+                v.zeros_like()
+            } else {
+                v
+            });
         }
-        if let Some(audio) = &self.audio {
+        if let (Some(audio), Some(input)) = (&self.audio, &batch.audio) {
             let v = audio
-                .encoder
-                .forward(batch.audio.clone(), batch.audio_mask.clone());
-            parts.push(audio.projection.forward(v));
+                .projection
+                .forward(audio.encoder.forward(input.clone()));
+            parts.push(if zero == Some(Modality::Audio) {
+                v.zeros_like()
+            } else {
+                v
+            });
         }
         let fused = Tensor::cat(parts, 1);
         let hidden = self
@@ -191,33 +316,15 @@ impl LateFusion {
         self.output.forward(hidden)
     }
 
-    /// Logits and class-weighted cross-entropy loss of a batch.
-    pub fn forward_classification(&self, batch: FusionBatch) -> ClassificationOutput {
-        let logits = self.forward(&batch);
+    /// Logits and the class-weighted cross-entropy loss of a batch.
+    pub fn forward_loss(&self, batch: &FusionBatch) -> (Tensor<2>, Tensor<1>) {
+        let logits = self.forward(batch);
         let loss = self.loss.forward(logits.clone(), batch.targets.clone());
-        ClassificationOutput::new(loss, logits, batch.targets)
+        (logits, loss)
     }
-}
 
-impl TrainStep for LateFusion {
-    type Input = FusionBatch;
-    type Output = ClassificationOutput;
-
-    fn step(&self, batch: FusionBatch) -> TrainOutput<ClassificationOutput> {
-        let item = self.forward_classification(batch);
-        let mut grads = GradientsParams::from_grads(item.loss.backward(), self);
-        if self.grad_clip_norm > 0.0 {
-            clip_grad_norm(self, &mut grads, self.grad_clip_norm);
-        }
-        TrainOutput { grads, item }
-    }
-}
-
-impl InferenceStep for LateFusion {
-    type Input = FusionBatch;
-    type Output = ClassificationOutput;
-
-    fn step(&self, batch: FusionBatch) -> ClassificationOutput {
-        self.forward_classification(batch)
+    /// The class-weighted cross-entropy of given logits.
+    pub fn loss(&self, logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+        self.loss.forward(logits, targets)
     }
 }

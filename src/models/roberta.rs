@@ -11,6 +11,7 @@
 //! Parameters carry transformers' names (`encoder.layer.3.attention.self.query.weight`), so a
 //! checkpoint loads by name; see [`RobertaModel::from_pretrained`].
 
+use crate::config::TrainLayers;
 use crate::models::attention::{AttentionNames, SelfAttention};
 use crate::models::hub::HubFolder;
 use crate::models::hub::config::read_json;
@@ -720,5 +721,105 @@ impl SequenceClassifier {
     /// Class logits `[batch, num_labels]` for a batch.
     pub fn forward(&self, input: RobertaInput) -> Tensor<2> {
         self.head.forward(self.encoder.forward(input).pooled)
+    }
+}
+
+/// What flows between the stages of a split encoder: token ids before the embeddings, hidden
+/// states after them.
+#[derive(Debug, Clone)]
+pub enum TextState {
+    /// Token ids `[batch, tokens]`.
+    Ids(Tensor<2, Int>),
+    /// Hidden states `[batch, tokens, hidden]`.
+    Hidden(Tensor<3>),
+}
+
+/// A contiguous part of a [`RobertaModel`]: optionally the embeddings, then some layers.
+/// Partial fine-tuning splits an encoder into a frozen stage and a trainable one
+/// ([`RobertaModel::split`]).
+#[derive(Module, Debug)]
+pub struct RobertaStage {
+    embeddings: Option<Embeddings>,
+    layers: Vec<Layer>,
+}
+
+impl RobertaModel {
+    /// Splits the encoder into a frozen stage (everything below the trainable layers) and a
+    /// trainable stage: the last `n` layers for [`TrainLayers::Last`] (`n` capped at the
+    /// number of layers), or the embeddings and every layer for [`TrainLayers::All`].
+    pub fn split(self, train: TrainLayers) -> (RobertaStage, RobertaStage) {
+        let mut layers = self.layers;
+        match train {
+            TrainLayers::All => (
+                RobertaStage {
+                    embeddings: None,
+                    layers: Vec::new(),
+                },
+                RobertaStage {
+                    embeddings: Some(self.embeddings),
+                    layers,
+                },
+            ),
+            TrainLayers::Last(n) => {
+                let top = layers.split_off(layers.len() - n.min(layers.len()));
+                (
+                    RobertaStage {
+                        embeddings: Some(self.embeddings),
+                        layers,
+                    },
+                    RobertaStage {
+                        embeddings: None,
+                        layers: top,
+                    },
+                )
+            }
+        }
+    }
+}
+
+impl RobertaStage {
+    /// Whether the stage computes nothing (a fully trainable encoder's frozen part, or a frozen
+    /// encoder's trainable part).
+    pub fn is_empty(&self) -> bool {
+        self.embeddings.is_none() && self.layers.is_empty()
+    }
+
+    /// Whether the stage starts with the embeddings (takes token ids).
+    pub fn takes_ids(&self) -> bool {
+        self.embeddings.is_some()
+    }
+
+    /// Number of transformer layers in the stage.
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Runs the stage. `state`: ids when the stage has the embeddings, hidden states otherwise;
+    /// `attention_mask` `[batch, tokens]` (1 token, 0 padding). Returns hidden states
+    /// `[batch, tokens, hidden]`.
+    ///
+    /// # Panics
+    /// When given ids without embeddings or hidden states with them: the caller pairs stages.
+    pub fn forward(&self, state: TextState, attention_mask: Tensor<2, Int>) -> Tensor<3> {
+        let mut x = match (state, &self.embeddings) {
+            (TextState::Ids(ids), Some(embeddings)) => embeddings.forward(ids, None),
+            (TextState::Hidden(x), None) => x,
+            (TextState::Ids(_), None) => panic!("a stage without embeddings takes hidden states"),
+            (TextState::Hidden(_), Some(_)) => panic!("a stage with embeddings takes token ids"),
+        };
+        if self.layers.is_empty() {
+            return x;
+        }
+        let [batch, tokens] = attention_mask.dims();
+        let mask_bias = attention_mask
+            .float()
+            .neg()
+            .add_scalar(1.0)
+            .mul_scalar(f32::MIN)
+            .reshape([batch, 1, 1, tokens]);
+        for layer in &self.layers {
+            x = layer.forward(x, mask_bias.clone());
+        }
+        x
     }
 }

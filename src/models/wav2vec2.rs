@@ -25,6 +25,7 @@
 //! Parameters carry transformers' names (`encoder.layers.3.attention.q_proj.weight`), so a
 //! checkpoint loads by name; see [`Wav2Vec2Model::from_pretrained`].
 
+use crate::config::TrainLayers;
 use crate::models::attention::{AttentionNames, SelfAttention};
 use crate::models::hub::HubFolder;
 use crate::models::hub::config::read_json;
@@ -782,5 +783,200 @@ impl Wav2Vec2Model {
             pooled,
             frame_mask,
         }
+    }
+}
+
+/// What flows between the stages of a split Wav2Vec2 encoder.
+#[derive(Debug, Clone)]
+pub enum AudioState {
+    /// Normalised waveforms `[batch, samples]` and their attention mask (1 audio, 0 padding).
+    Waveform {
+        /// `[batch, samples]`.
+        values: Tensor<2>,
+        /// `[batch, samples]`.
+        attention_mask: Tensor<2, Int>,
+    },
+    /// Conv feature encoder output `[batch, frames, conv_dim]` and the valid frames.
+    Conv {
+        /// `[batch, frames, conv_dim]`.
+        features: Tensor<3>,
+        /// `[batch, frames]`.
+        frame_mask: Tensor<2, Bool>,
+    },
+    /// Transformer hidden states `[batch, frames, hidden]` and the valid frames.
+    Hidden {
+        /// `[batch, frames, hidden]`.
+        x: Tensor<3>,
+        /// `[batch, frames]`.
+        frame_mask: Tensor<2, Bool>,
+    },
+}
+
+/// Feature projection, positional convolution and (post-LayerNorm models) the encoder
+/// LayerNorm: what turns conv features into the first layer's input.
+#[derive(Module, Debug)]
+pub struct Wav2Vec2Front {
+    feature_projection: FeatureProjection,
+    pos_conv: PositionalConvEmbedding,
+    norm: Option<LayerNorm>,
+    dropout: Dropout,
+}
+
+impl Wav2Vec2Front {
+    fn forward(&self, features: Tensor<3>, frame_mask: &Tensor<2, Bool>) -> Tensor<3> {
+        let [batch, frames, _] = features.dims();
+        let (x, _) = self.feature_projection.forward(features);
+        // Padded frames enter the positional convolution as zeros (as in `forward`).
+        let x = x * frame_mask.clone().float().reshape([batch, frames, 1]);
+        let mut x = x.clone() + self.pos_conv.forward(x);
+        if let Some(norm) = &self.norm {
+            x = norm.forward(x);
+        }
+        self.dropout.forward(x)
+    }
+}
+
+/// A contiguous part of a [`Wav2Vec2Model`] (see [`Wav2Vec2Model::split`]).
+#[derive(Module, Debug)]
+pub struct Wav2Vec2Stage {
+    conv: Option<FeatureEncoder>,
+    front: Option<Wav2Vec2Front>,
+    layers: Vec<EncoderLayer>,
+    /// The final LayerNorm of pre-LayerNorm models, after the last layer.
+    final_norm: Option<LayerNorm>,
+    #[module(skip)]
+    conv_kernel: Vec<usize>,
+    #[module(skip)]
+    conv_stride: Vec<usize>,
+}
+
+impl Wav2Vec2Model {
+    /// Splits the encoder into a frozen stage and a trainable stage: the last `n` transformer
+    /// layers train for [`TrainLayers::Last`] (`n` capped at the number of layers); for
+    /// [`TrainLayers::All`] everything above the conv feature encoder trains, and the conv
+    /// encoder too when `train_conv`.
+    pub fn split(self, train: TrainLayers, train_conv: bool) -> (Wav2Vec2Stage, Wav2Vec2Stage) {
+        let front = Wav2Vec2Front {
+            feature_projection: self.feature_projection,
+            pos_conv: self.pos_conv,
+            norm: (!self.stable_layer_norm).then(|| self.encoder_norm.clone()),
+            dropout: self.dropout,
+        };
+        let final_norm = self.stable_layer_norm.then_some(self.encoder_norm);
+        let stage = |conv, front, layers, final_norm| Wav2Vec2Stage {
+            conv,
+            front,
+            layers,
+            final_norm,
+            conv_kernel: self.conv_kernel.clone(),
+            conv_stride: self.conv_stride.clone(),
+        };
+        let mut layers = self.layers;
+        match train {
+            TrainLayers::All => {
+                let (frozen_conv, trained_conv) = if train_conv {
+                    (None, Some(self.feature_extractor))
+                } else {
+                    (Some(self.feature_extractor), None)
+                };
+                (
+                    stage(frozen_conv, None, Vec::new(), None),
+                    stage(trained_conv, Some(front), layers, final_norm),
+                )
+            }
+            TrainLayers::Last(n) => {
+                let top = layers.split_off(layers.len() - n.min(layers.len()));
+                let (frozen_norm, trained_norm) = if top.is_empty() {
+                    (final_norm, None)
+                } else {
+                    (None, final_norm)
+                };
+                (
+                    stage(Some(self.feature_extractor), Some(front), layers, frozen_norm),
+                    stage(None, None, top, trained_norm),
+                )
+            }
+        }
+    }
+}
+
+impl Wav2Vec2Stage {
+    /// Whether the stage computes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.conv.is_none()
+            && self.front.is_none()
+            && self.layers.is_empty()
+            && self.final_norm.is_none()
+    }
+
+    /// Whether the stage's output is hidden states (not conv features).
+    pub fn ends_in_hidden(&self) -> bool {
+        self.front.is_some() || !self.layers.is_empty() || self.final_norm.is_some()
+    }
+
+    /// Whether the stage starts with the conv feature encoder (takes waveforms).
+    pub fn takes_waveforms(&self) -> bool {
+        self.conv.is_some()
+    }
+
+    /// Number of transformer layers in the stage.
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Runs the stage from whatever state it starts at to the state it ends at.
+    ///
+    /// # Panics
+    /// When `state` is not the stage's input kind: the caller pairs stages.
+    pub fn forward(&self, state: AudioState) -> AudioState {
+        let mut state = state;
+        if let Some(conv) = &self.conv {
+            let AudioState::Waveform {
+                values,
+                attention_mask,
+            } = state
+            else {
+                panic!("a stage with the conv feature encoder takes waveforms");
+            };
+            let features = conv.forward(values).swap_dims(1, 2);
+            let [_, frames, _] = features.dims();
+            let frame_mask = frame_mask(attention_mask, frames, &self.conv_kernel, &self.conv_stride);
+            state = AudioState::Conv {
+                features,
+                frame_mask,
+            };
+        }
+        if let Some(front) = &self.front {
+            let AudioState::Conv {
+                features,
+                frame_mask,
+            } = state
+            else {
+                panic!("a stage with the feature projection takes conv features");
+            };
+            let x = front.forward(features, &frame_mask);
+            state = AudioState::Hidden { x, frame_mask };
+        }
+        if self.layers.is_empty() && self.final_norm.is_none() {
+            return state;
+        }
+        let AudioState::Hidden { mut x, frame_mask } = state else {
+            panic!("a stage of transformer layers takes hidden states");
+        };
+        let [batch, frames] = frame_mask.dims();
+        let mask_bias = frame_mask
+            .clone()
+            .float()
+            .neg()
+            .add_scalar(1.0)
+            .mul_scalar(f32::MIN)
+            .reshape([batch, 1, 1, frames]);
+        for layer in &self.layers {
+            x = layer.forward(x, Some(mask_bias.clone()));
+        }
+        if let Some(norm) = &self.final_norm {
+            x = norm.forward(x);
+        }
+        AudioState::Hidden { x, frame_mask }
     }
 }

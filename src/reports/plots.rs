@@ -4,7 +4,7 @@ use anyhow::{Result, anyhow};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Once;
 
@@ -25,7 +25,7 @@ fn plot_err<E: std::fmt::Debug>(path: &Path) -> impl FnOnce(E) -> anyhow::Error 
 }
 
 /// One epoch of training history.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
     /// Epoch number, from 1.
     pub epoch: usize,
@@ -37,6 +37,15 @@ pub struct EpochRecord {
     pub valid_loss: f64,
     /// Validation accuracy, as a fraction.
     pub valid_accuracy: f64,
+    /// Validation weighted F1, as a fraction.
+    #[serde(default)]
+    pub valid_weighted_f1: f64,
+    /// Validation macro F1, as a fraction.
+    #[serde(default)]
+    pub valid_macro_f1: f64,
+    /// Learning rate at the end of the epoch.
+    #[serde(default)]
+    pub learning_rate: f64,
 }
 
 /// Blues colour map: white at 0, dark blue at 1.

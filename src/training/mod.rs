@@ -1,13 +1,18 @@
-//! Training: backend selection, class weights, gradient clipping, progress display and the
-//! burn-train learner that ties them together.
+//! Training: backend selection, the model and its frozen trunks, split inputs and the
+//! frozen-trunk cache, class weights, gradient clipping, learning-rate schedules and the
+//! training loop that ties them together.
 
 pub mod backend;
+pub mod cache;
 pub mod clip;
-pub mod history;
+pub mod inputs;
 pub mod outputs;
-pub mod renderer;
 pub mod resume;
 pub mod run;
+pub mod schedule;
+pub mod setup;
+pub mod trainer;
+pub mod trunk;
 pub mod weights;
 
 pub use run::{RunSummary, TrainOptions, train};

@@ -1,17 +1,17 @@
 //! Resuming an interrupted run from its last complete checkpoint.
 //!
-//! burn-train writes the model, optimizer and scheduler state after every epoch
-//! (`checkpoint/{model,optim,scheduler}-<epoch>.bpk`). `emofuse train --resume` picks the latest
-//! epoch with all three files and continues from there, so an interruption loses at most the
-//! epoch in progress.
+//! The training loop writes the model, the optimiser state and its own state after every epoch
+//! (`checkpoint/{model,optim}-<epoch>.bpk`, `checkpoint/state.json`, see
+//! [`crate::training::trainer`]). `emofuse train --resume` continues from there, so an
+//! interruption loses at most the epoch in progress.
 
 use crate::config::Experiment;
 use anyhow::{Context, Result, bail};
 use std::path::Path;
 
 /// Checks that `run_dir` holds a run of `experiment` (only `training.epochs` may differ, to train
-/// longer) and returns the last epoch whose checkpoint is complete (0 when there is none).
-pub fn resume_point(experiment: &Experiment, run_dir: &Path) -> Result<usize> {
+/// longer).
+pub fn check_resumable(experiment: &Experiment, run_dir: &Path) -> Result<()> {
     let config_path = run_dir.join("config.toml");
     let text = std::fs::read_to_string(&config_path).with_context(|| {
         format!(
@@ -46,53 +46,5 @@ pub fn resume_point(experiment: &Experiment, run_dir: &Path) -> Result<usize> {
             config_path.display()
         );
     }
-    let epoch = last_complete_checkpoint(&run_dir.join("checkpoint"));
-    if epoch > experiment.training.epochs {
-        bail!(
-            "--resume: {} already holds {epoch} epochs, more than training.epochs = {}",
-            run_dir.display(),
-            experiment.training.epochs
-        );
-    }
-    // An interrupted epoch may have left partial metric logs; they would be appended to.
-    for split in ["train", "valid"] {
-        let Ok(entries) = std::fs::read_dir(run_dir.join(split)) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(n) = name
-                .strip_prefix("epoch-")
-                .and_then(|n| n.parse::<usize>().ok())
-                && n > epoch
-            {
-                std::fs::remove_dir_all(entry.path())
-                    .with_context(|| format!("cannot remove {}", entry.path().display()))?;
-            }
-        }
-    }
-    Ok(epoch)
-}
-
-/// The highest epoch N with `model-N.bpk`, `optim-N.bpk` and `scheduler-N.bpk` all present.
-fn last_complete_checkpoint(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            name.strip_prefix("model-")?
-                .strip_suffix(".bpk")?
-                .parse::<usize>()
-                .ok()
-        })
-        .filter(|n| {
-            ["optim", "scheduler"]
-                .iter()
-                .all(|kind| dir.join(format!("{kind}-{n}.bpk")).exists())
-        })
-        .max()
-        .unwrap_or(0)
+    Ok(())
 }

@@ -1,33 +1,25 @@
-//! One training run, end to end: data, model, burn-train learner, checkpoint selection,
-//! evaluation, `metrics.json` and the report.
+//! One training run, end to end: data, model, the training loop, checkpoint selection,
+//! evaluation with ablation, `metrics.json` and the report.
 
-use crate::config::{Experiment, SplitName};
+use crate::config::{CheckpointChoice, Experiment, Modality, SplitName};
 use crate::data::Corpus;
-use crate::data::batch::{Example, FrontEnd, FusionBatcher};
 use crate::data::corpus::load_corpus;
 use crate::evaluation::predict::predict;
 use crate::evaluation::{SplitMetrics, evaluate};
-use crate::models::LateFusionConfig;
+use crate::models::LateFusion;
 use crate::reports::EpochRecord;
 use crate::reports::markdown::ReportInput;
 use crate::training::backend;
-use crate::training::history::{choose_checkpoint, read_history};
+use crate::training::inputs::{InputBatcher, SplitInputs};
 use crate::training::outputs::write_outputs;
-use crate::training::renderer::ProgressRenderer;
-use crate::training::resume::resume_point;
+use crate::training::resume::check_resumable;
+use crate::training::setup::{ScratchSource, Setup};
+use crate::training::trainer::{Fit, checkpoint_path, fit, load_model, save_model};
 use crate::training::weights::class_weights;
-use anyhow::{Context, Result, bail};
-use burn::data::dataloader::DataLoaderBuilder;
-use burn::data::dataset::InMemDataset;
+use anyhow::{Context, Result};
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::AdamWConfig;
-use burn::store::ModuleRecord;
-use burn::tensor::Tensor;
-use burn::train::metric::{AccuracyMetric, LossMetric};
-use burn::train::{Learner, SupervisedTraining};
-use serde_json::json;
+use burn::tensor::{Device, Tensor};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// What a finished run produced.
@@ -39,10 +31,18 @@ pub struct RunSummary {
     pub report_dir: PathBuf,
     /// Metrics of each evaluated split.
     pub results: Vec<(SplitName, SplitMetrics)>,
+    /// Inference-time ablation: (split, zeroed modality, metrics).
+    pub ablation: Vec<(SplitName, Modality, SplitMetrics)>,
     /// Per-epoch history.
     pub history: Vec<EpochRecord>,
+    /// Epoch whose checkpoint was evaluated.
+    pub checkpoint_epoch: usize,
     /// Training wall time, in seconds.
     pub train_seconds: f64,
+    /// Parameter counts (trainable, total) of the trained model, frozen trunks included.
+    pub parameters: (usize, usize),
+    /// Why training stopped early, if it did.
+    pub stopped: Option<String>,
 }
 
 /// A config value as it is written in experiment files (`"inverse_frequency"`, `["text"]`).
@@ -121,6 +121,42 @@ pub struct TrainOptions {
     pub resume: bool,
 }
 
+/// Counts (trainable, total) parameters of the model and its frozen trunks.
+pub fn model_parameters(model: &LateFusion, batcher: &InputBatcher) -> (usize, usize) {
+    let (trainable, mut total) = parameter_counts(model);
+    if let Some(t) = &batcher.trunks.text {
+        total += parameter_counts(t).1;
+    }
+    if let Some(a) = &batcher.trunks.audio {
+        total += parameter_counts(a).1;
+    }
+    (trainable, total)
+}
+
+/// Evaluates `model` (eval mode) on a split: metrics, and with `ablate`, the metrics with each
+/// modality's vector zeroed.
+pub fn evaluate_split(
+    model: &LateFusion,
+    batcher: &InputBatcher,
+    inputs: &SplitInputs,
+    corpus_labels: &crate::data::LabelMap,
+    experiment: &Experiment,
+    device: &Device,
+    ablate: &[Modality],
+) -> (SplitMetrics, Vec<(Modality, SplitMetrics)>) {
+    let batch = 2 * experiment.training.batch_size;
+    let predictions = predict(model, batcher, inputs, batch, device, None);
+    let metrics = evaluate(&inputs.labels, &predictions.classes, corpus_labels);
+    let ablation = ablate
+        .iter()
+        .map(|&m| {
+            let p = predict(model, batcher, inputs, batch, device, Some(m));
+            (m, evaluate(&inputs.labels, &p.classes, corpus_labels))
+        })
+        .collect();
+    (metrics, ablation)
+}
+
 /// Runs an experiment: trains, evaluates, writes `runs/<name>` and `reports/<name>`. Returns
 /// `None` for a dry run.
 pub fn train(experiment: &Experiment, options: TrainOptions) -> Result<Option<RunSummary>> {
@@ -144,7 +180,7 @@ pub fn train(experiment: &Experiment, options: TrainOptions) -> Result<Option<Ru
             .into_iter()
             .map(|s| (s, corpus.class_counts(s)))
             .collect();
-    let weights = class_weights(&counts[0].1, experiment.training.class_weights);
+    let weights = class_weights(&counts[0].1, &experiment.training.class_weights)?;
     print_data_summary(experiment, &corpus, &counts, &weights);
     if options.dry_run {
         println!("dry run: experiment and data are valid; nothing trained");
@@ -153,17 +189,8 @@ pub fn train(experiment: &Experiment, options: TrainOptions) -> Result<Option<Ru
 
     let run_dir = experiment.run_dir();
     let report_dir = experiment.report_dir();
-    let resume_from = if options.resume {
-        resume_point(experiment, &run_dir)?
-    } else {
-        0
-    };
-    if resume_from > 0 {
-        println!(
-            "resuming {} after epoch {resume_from} of {}",
-            run_dir.display(),
-            experiment.training.epochs
-        );
+    if options.resume {
+        check_resumable(experiment, &run_dir)?;
     } else if run_dir.exists() {
         println!("replacing the previous run in {}", run_dir.display());
         std::fs::remove_dir_all(&run_dir)
@@ -175,134 +202,129 @@ pub fn train(experiment: &Experiment, options: TrainOptions) -> Result<Option<Ru
     let config_toml = experiment.to_toml();
     std::fs::write(run_dir.join("config.toml"), &config_toml)?;
 
-    let started = Instant::now();
-    // Shared between the data loaders and the evaluation below, without copying features.
-    let share = |examples: Vec<Example>| examples.into_iter().map(Arc::new).collect::<Vec<_>>();
-    let (front, mut train_set) = FrontEnd::fit_transform(&corpus.train, experiment);
-    let augment = &experiment.data.augment;
-    if augment.enabled() {
-        let copies = front.augmented_examples(
-            &corpus.train,
-            &corpus.labels,
-            augment,
-            experiment.data.sample_rate,
-            experiment.run.seed,
-        )?;
-        println!(
-            "augmentation: {} copies added to {} training clips ({})",
-            copies.len(),
-            train_set.len(),
-            if augment.classes.is_empty() {
-                "all classes".to_string()
-            } else {
-                format!("classes {}", augment.classes.join(", "))
-            }
-        );
-        train_set.extend(copies);
-    }
-    let (train_set, valid_set) = (share(train_set), share(front.examples(&corpus.valid)));
-    front.tokenizer.save(&run_dir.join("vocab.json"))?;
-    std::fs::write(
-        run_dir.join("front_end.json"),
-        serde_json::to_string_pretty(
-            &json!({ "feature_norm": front.norm, "labels": corpus.labels }),
-        )?,
-    )?;
-    println!(
-        "features: {} mel bands x {} frames, vocabulary {} tokens ({:.1} s)",
-        front.n_mels(),
-        front.frames(),
-        front.tokenizer.vocab_size(),
-        started.elapsed().as_secs_f64()
-    );
-
-    // A resumed run reseeds per segment, so it is reproducible but not bit-identical to an
-    // uninterrupted one (dropout and shuffling draws differ after the resume point).
-    device.seed(experiment.run.seed.wrapping_add(resume_from as u64));
-    let model_config = LateFusionConfig::from_experiment(
-        experiment,
-        front.tokenizer.vocab_size(),
-        weights.clone(),
-        corpus.labels.len(),
-    );
+    // Initialisation draws from the run seed (the loop reseeds every epoch).
+    device.seed(experiment.run.seed);
     let train_device = device.clone().autodiff();
-    let model = model_config.init(&train_device);
-    let parameters = parameter_counts(&model);
+    let started = Instant::now();
+    let (setup, train_examples) = Setup::new(
+        experiment,
+        &corpus.labels,
+        weights.clone(),
+        ScratchSource::Fit(&corpus.train),
+        &train_device,
+    )?;
+    let train_examples = match train_examples {
+        Some(mut examples) => {
+            let augment = &experiment.data.augment;
+            if augment.enabled() {
+                let front = setup.scratch.as_ref().context("scratch front end")?;
+                let copies = front.augmented_examples(
+                    &corpus.train,
+                    &corpus.labels,
+                    augment,
+                    experiment.data.sample_rate,
+                    experiment.run.seed,
+                )?;
+                println!(
+                    "augmentation: {} copies added to {} training clips ({})",
+                    copies.len(),
+                    examples.len(),
+                    if augment.classes.is_empty() {
+                        "all classes".to_string()
+                    } else {
+                        format!("classes {}", augment.classes.join(", "))
+                    }
+                );
+                examples.extend(copies);
+            }
+            Some(examples)
+        }
+        None => None,
+    };
+    setup.save_front_end(&run_dir, &corpus.labels)?;
+    for line in &setup.description {
+        println!("{line}");
+    }
+    let train_inputs =
+        setup.split_inputs(experiment, SplitName::Train, &corpus.train, train_examples, &device)?;
+    let valid_inputs =
+        setup.split_inputs(experiment, SplitName::Valid, &corpus.valid, None, &device)?;
+    println!(
+        "inputs ready in {:.1} s ({} train, {} valid)",
+        started.elapsed().as_secs_f64(),
+        train_inputs.len(),
+        valid_inputs.len()
+    );
+    let parameters = model_parameters(&setup.model, &setup.batcher);
     println!(
         "model: {} trainable / {} parameters",
         parameters.0, parameters.1
     );
 
-    let batcher = FusionBatcher::new(front.n_mels(), front.frames());
-    let t = &experiment.training;
-    let train_loader = DataLoaderBuilder::new(batcher.clone())
-        .batch_size(t.batch_size)
-        .shuffle(experiment.run.seed)
-        .set_device(train_device.clone())
-        .build(InMemDataset::new(train_set.clone()));
-    let valid_loader = DataLoaderBuilder::new(batcher.clone())
-        .batch_size(t.batch_size)
-        .set_device(device.clone())
-        .build(InMemDataset::new(valid_set.clone()));
-    let optimizer = AdamWConfig::new().with_weight_decay(t.weight_decay).init();
+    let result = fit(
+        setup.model.clone(),
+        &Fit {
+            experiment,
+            run_dir: &run_dir,
+            train: &train_inputs,
+            valid: &valid_inputs,
+            batcher: &setup.batcher,
+            labels: &corpus.labels,
+            class_weights: &weights,
+            device: &train_device,
+            resume: options.resume,
+        },
+    )?;
+    let state = result.state;
+    let history = state.history.clone();
+    println!(
+        "trained {} epochs in {:.1} s",
+        state.epoch, result.seconds
+    );
 
-    let training = SupervisedTraining::new(&run_dir, train_loader, valid_loader)
-        .metric_train_numeric(LossMetric::new())
-        .metric_valid_numeric(LossMetric::new())
-        .metric_train_numeric(AccuracyMetric::new())
-        .metric_valid_numeric(AccuracyMetric::new())
-        .with_default_checkpointers()
-        .renderer(Box::new(ProgressRenderer::new()))
-        .num_epochs(t.epochs);
-    let training = if resume_from > 0 {
-        training.checkpoint(resume_from)
-    } else {
-        training
+    let (epoch, why) = match (experiment.evaluation.checkpoint, state.best) {
+        (CheckpointChoice::Best, Some((epoch, _))) => (
+            epoch,
+            format!("best validation {}", experiment.training.select_metric.as_str()),
+        ),
+        _ => (state.epoch, "last epoch".to_string()),
     };
-    let started = Instant::now();
-    let result = training.launch(Learner::new(model, optimizer, t.learning_rate));
-    let train_seconds = started.elapsed().as_secs_f64();
-    if let Some(error) = result.error {
-        bail!("training stopped: {error}");
-    }
-    println!("trained {} epochs in {train_seconds:.1} s", t.epochs);
-
-    let history = read_history(&run_dir)?;
-    let (epoch, why) = choose_checkpoint(&history, experiment.evaluation.checkpoint)?;
-    let checkpoint = run_dir
-        .join("checkpoint")
-        .join(format!("model-{epoch}.bpk"));
-    let record = ModuleRecord::load(&checkpoint)
-        .map_err(|e| anyhow::anyhow!("cannot load checkpoint {}: {e:?}", checkpoint.display()))?;
-    let model = result.model.load_record(record).valid();
-    model
-        .clone()
-        .save_file(run_dir.join("model.bpk"))
-        .map_err(|e| anyhow::anyhow!("cannot save the model: {e:?}"))?;
+    let model = load_model(setup.model.clone(), &checkpoint_path(&run_dir, "model", epoch))?.valid();
+    save_model(&model, &run_dir.join("model.bpk"))?;
     println!("evaluating epoch {epoch} ({why})");
 
+    let ablate: Vec<Modality> = if experiment.evaluation.ablation && experiment.model.modalities.len() == 2 {
+        experiment.model.modalities.clone()
+    } else {
+        Vec::new()
+    };
     let mut results = Vec::new();
+    let mut ablation = Vec::new();
     for &split in &experiment.evaluation.splits {
-        // Train and valid examples already exist; test ones are built only when asked for.
-        let test_set;
-        let set: &[Arc<Example>] = match split {
-            SplitName::Train => &train_set,
-            SplitName::Valid => &valid_set,
+        let test_inputs;
+        let inputs = match split {
+            SplitName::Train => &train_inputs,
+            SplitName::Valid => &valid_inputs,
             SplitName::Test => {
-                test_set = share(front.examples(&corpus.test));
-                &test_set
+                test_inputs =
+                    setup.split_inputs(experiment, SplitName::Test, &corpus.test, None, &device)?;
+                &test_inputs
             }
         };
-        let predictions = predict(&model, &batcher, set, 2 * t.batch_size, &device);
-        let y_true: Vec<usize> = set.iter().map(|e| e.label).collect();
-        let metrics = evaluate(&y_true, &predictions.classes, &corpus.labels);
-        println!(
-            "{split:<5}  accuracy {:.2}%  weighted F1 {:.2}%  macro F1 {:.2}%  ({} utterances)",
-            100.0 * metrics.accuracy,
-            100.0 * metrics.weighted_f1,
-            100.0 * metrics.macro_f1,
-            metrics.support
+        let (metrics, ablated) = evaluate_split(
+            &model,
+            &setup.batcher,
+            inputs,
+            &corpus.labels,
+            experiment,
+            &device,
+            &ablate,
         );
+        print_split_line(split, "", &metrics);
+        for (zeroed, m) in ablated {
+            print_split_line(split, &format!(" ({} zeroed)", zeroed_name(zeroed)), &m);
+            ablation.push((split, zeroed, m));
+        }
         results.push((split, metrics));
     }
 
@@ -314,14 +336,17 @@ pub fn train(experiment: &Experiment, options: TrainOptions) -> Result<Option<Ru
             counts: &counts,
             class_weights: &weights,
             history: &history,
-            checkpoint: (epoch, why),
+            checkpoint: (epoch, &why),
             results: &results,
-            train_seconds,
+            train_seconds: result.seconds,
             parameters,
             backend: experiment.run.backend.as_str(),
             config_toml: &config_toml,
         },
     )?;
+    if let Some(why) = &state.stopped {
+        println!("note: {why}");
+    }
     println!(
         "run saved to {}, report to {}",
         run_dir.display(),
@@ -331,7 +356,32 @@ pub fn train(experiment: &Experiment, options: TrainOptions) -> Result<Option<Ru
         run_dir,
         report_dir,
         results,
+        ablation,
         history,
-        train_seconds,
+        checkpoint_epoch: epoch,
+        train_seconds: result.seconds,
+        parameters,
+        stopped: state.stopped,
     }))
 }
+
+/// The modality name in ablation rows.
+pub fn zeroed_name(modality: Modality) -> &'static str {
+    match modality {
+        Modality::Text => "text",
+        Modality::Audio => "audio",
+    }
+}
+
+/// Prints one split's headline metrics.
+pub fn print_split_line(split: SplitName, suffix: &str, metrics: &SplitMetrics) {
+    println!(
+        "{split:<5}{suffix}  accuracy {:.2}%  weighted F1 {:.2}%  macro F1 {:.2}%  ({} utterances)",
+        100.0 * metrics.accuracy,
+        100.0 * metrics.weighted_f1,
+        100.0 * metrics.macro_f1,
+        metrics.support
+    );
+}
+
+

@@ -1,15 +1,27 @@
 //! Class weights of the cross-entropy loss.
 
 use crate::config::ClassWeighting;
+use anyhow::{Result, bail};
 
 /// Loss weight of each class from the training-split counts.
 ///
 /// `InverseFrequency` is scikit-learn's "balanced" rule, `n_samples / (n_classes * count_c)`, so
 /// a perfectly balanced split gets weight 1 everywhere. A class absent from the training split
-/// gets weight 0 (it cannot be learned, and must not make the loss infinite).
-pub fn class_weights(counts: &[usize], weighting: ClassWeighting) -> Vec<f32> {
-    match weighting {
+/// gets weight 0 (it cannot be learned, and must not make the loss infinite). Given weights must
+/// name every class.
+pub fn class_weights(counts: &[usize], weighting: &ClassWeighting) -> Result<Vec<f32>> {
+    Ok(match weighting {
         ClassWeighting::None => vec![1.0; counts.len()],
+        ClassWeighting::Given(weights) => {
+            if weights.len() != counts.len() {
+                bail!(
+                    "key `training.class_weights` lists {} weights for {} classes: give one per class, in label order",
+                    weights.len(),
+                    counts.len()
+                );
+            }
+            weights.clone()
+        }
         ClassWeighting::InverseFrequency => {
             let total: usize = counts.iter().sum();
             let k = counts.len() as f64;
@@ -24,5 +36,5 @@ pub fn class_weights(counts: &[usize], weighting: ClassWeighting) -> Vec<f32> {
                 })
                 .collect()
         }
-    }
+    })
 }

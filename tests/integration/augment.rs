@@ -137,7 +137,7 @@ fn training_copies_are_counted_seeded_and_restricted_to_the_classes() {
         max_seconds: 1.5,
     });
     let experiment = Experiment::from_toml_str("", &[], "test").unwrap();
-    let (front, originals) = FrontEnd::fit_transform(&corpus.train, &experiment);
+    let (front, originals) = FrontEnd::fit_transform(&corpus.train, &experiment).unwrap();
     let config = AugmentConfig {
         copies: 2,
         classes: vec!["joy".into(), "anger".into()],

@@ -79,6 +79,7 @@ pub fn generate(options: &SyntheticOptions) -> Corpus {
                         id: format!("{name}-{i:05}"),
                         text,
                         audio,
+                        audio_path: None,
                         label,
                         speaker,
                     }

@@ -1,0 +1,121 @@
+//! Corpora described by CSV manifests, one per split, as `data-prep meld` writes them:
+//! `id,path,text,label,speaker,...` (further columns are ignored), audio paths relative to the
+//! manifest's folder. Audio is decoded when needed, not at load time.
+
+use crate::data::{Corpus, LabelMap, Utterance};
+use anyhow::{Context, Result, bail};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Reads the three manifests into a corpus with `labels` as label map. Every row must name a
+/// known label and an existing audio file; all problems are listed in one error.
+pub fn load_manifests(
+    paths: [&Path; 3],
+    labels: LabelMap,
+    sample_rate: u32,
+) -> Result<Corpus> {
+    let mut speakers = HashMap::new();
+    let mut splits = Vec::with_capacity(3);
+    for path in paths {
+        splits.push(read_manifest(path, &labels, &mut speakers)?);
+    }
+    let test = splits.pop().expect("three splits");
+    let valid = splits.pop().expect("three splits");
+    let train = splits.pop().expect("three splits");
+    Ok(Corpus {
+        labels,
+        sample_rate,
+        train,
+        valid,
+        test,
+    })
+}
+
+/// Reads one manifest; `speakers` numbers speaker names across splits.
+pub fn read_manifest(
+    path: &Path,
+    labels: &LabelMap,
+    speakers: &mut HashMap<String, u32>,
+) -> Result<Vec<Utterance>> {
+    let mut reader = csv::Reader::from_path(path).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read manifest {}: {e}\n  hint: manifests are written by `data-prep meld --out <dir>`; check data.*_manifest in the experiment",
+            path.display()
+        )
+    })?;
+    let headers = reader
+        .headers()
+        .with_context(|| format!("{}: cannot read the header row", path.display()))?
+        .clone();
+    let column = |name: &str| headers.iter().position(|h| h == name);
+    let required = |name: &str| {
+        column(name).with_context(|| {
+            format!(
+                "{}: no `{name}` column (found: {}); a manifest needs id,path,text,label",
+                path.display(),
+                headers.iter().collect::<Vec<_>>().join(",")
+            )
+        })
+    };
+    let (id_col, path_col, text_col, label_col) = (
+        required("id")?,
+        required("path")?,
+        required("text")?,
+        required("label")?,
+    );
+    let speaker_col = column("speaker");
+    let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut utterances = Vec::new();
+    let mut problems = Vec::new();
+    for (row, record) in reader.records().enumerate() {
+        // Line numbers as an editor shows them: the header is line 1.
+        let line = row + 2;
+        let record =
+            record.with_context(|| format!("{} line {line}: not valid CSV", path.display()))?;
+        let field = |i: usize| record.get(i).unwrap_or_default();
+        let label = match labels.index(field(label_col)) {
+            Ok(label) => label,
+            Err(e) => {
+                problems.push(format!("line {line}: {e}"));
+                continue;
+            }
+        };
+        let audio_path: PathBuf = root.join(field(path_col));
+        if !audio_path.is_file() {
+            problems.push(format!(
+                "line {line}: audio file {} does not exist",
+                audio_path.display()
+            ));
+            continue;
+        }
+        let next = speakers.len() as u32;
+        let speaker = speaker_col.map_or(0, |c| *speakers.entry(field(c).to_string()).or_insert(next));
+        utterances.push(Utterance {
+            id: field(id_col).to_string(),
+            text: field(text_col).to_string(),
+            audio: Vec::new(),
+            audio_path: Some(audio_path),
+            label,
+            speaker,
+        });
+    }
+    if !problems.is_empty() {
+        let shown: Vec<&str> = problems.iter().take(10).map(String::as_str).collect();
+        bail!(
+            "{}: {} bad rows (of {}):\n  {}{}\n  hint: fix or drop these rows (data-prep lists what it skipped in problems.csv), or set data.labels to the dataset's classes",
+            path.display(),
+            problems.len(),
+            problems.len() + utterances.len(),
+            shown.join("\n  "),
+            if problems.len() > shown.len() {
+                format!("\n  ... and {} more", problems.len() - shown.len())
+            } else {
+                String::new()
+            }
+        );
+    }
+    if utterances.is_empty() {
+        bail!("{}: the manifest has no rows", path.display());
+    }
+    Ok(utterances)
+}

@@ -1,0 +1,255 @@
+//! Everything between an experiment and the training loop: the model, its front ends and each
+//! split's inputs (scratch examples, raw pretrained inputs, or frozen-trunk caches).
+
+use crate::config::{Experiment, Modality, SplitName};
+use crate::data::batch::{FeatureNorm, FrontEnd, FusionBatcher};
+use crate::data::pretrained::PretrainedFrontEnd;
+use crate::data::text::WordTokenizer;
+use crate::data::{Corpus, LabelMap, Utterance};
+use crate::models::LateFusion;
+use crate::training::cache::{self, Branch, CacheJob};
+use crate::training::inputs::{BranchData, InputBatcher, SplitInputs};
+use crate::training::trunk::{BuiltModel, build_model};
+use anyhow::{Context, Result, bail};
+use burn::tensor::Device;
+use serde_json::json;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A model with everything needed to feed it.
+pub struct Setup {
+    /// The trainable model (training device).
+    pub model: LateFusion,
+    /// Batch builder (frozen trunks included).
+    pub batcher: InputBatcher,
+    /// Front end of the scratch branches (`None` when every branch is pretrained).
+    pub scratch: Option<FrontEnd>,
+    /// Front end of the pretrained branches.
+    pub pretrained: Option<PretrainedFrontEnd>,
+    /// What trains, per branch.
+    pub description: Vec<String>,
+    /// Cache key parts of each pretrained branch's frozen trunk.
+    frozen_keys: Vec<(Modality, serde_json::Value)>,
+}
+
+fn scratch_used(experiment: &Experiment) -> bool {
+    let m = &experiment.model;
+    (m.uses(Modality::Text) && m.text.checkpoint.is_none())
+        || (m.uses(Modality::Audio) && m.audio.checkpoint.is_none())
+}
+
+/// How the scratch front end is obtained: fitted on the training split (a new run) or read
+/// back from a run folder (evaluation, prediction).
+pub enum ScratchSource<'a> {
+    /// Fit on these training utterances; returns their examples too.
+    Fit(&'a [Utterance]),
+    /// Read `vocab.json` and `front_end.json` from this run folder.
+    Run(&'a Path),
+}
+
+impl Setup {
+    /// Builds the model (on `train_device`) and front ends of `experiment`. With
+    /// `ScratchSource::Fit`, the training examples of the scratch branches are returned too.
+    pub fn new(
+        experiment: &Experiment,
+        labels: &LabelMap,
+        class_weights: Vec<f32>,
+        scratch: ScratchSource,
+        train_device: &Device,
+    ) -> Result<(Self, Option<Vec<crate::data::batch::Example>>)> {
+        if experiment.data.augment.enabled()
+            && (experiment.model.text.checkpoint.is_some() || experiment.model.audio.checkpoint.is_some())
+        {
+            bail!(
+                "key `data.augment`: augmentation works with the built-in encoders only; remove [data.augment] or the pretrained checkpoints"
+            );
+        }
+        let (front, train_examples) = if scratch_used(experiment) {
+            match scratch {
+                ScratchSource::Fit(train) => {
+                    let (front, examples) = FrontEnd::fit_transform(train, experiment)?;
+                    (Some(front), Some(examples))
+                }
+                ScratchSource::Run(dir) => {
+                    let tokenizer = WordTokenizer::load(&dir.join("vocab.json"))?;
+                    let path = dir.join("front_end.json");
+                    let text = std::fs::read_to_string(&path).with_context(|| {
+                        format!("cannot read {}: is {} a finished run?", path.display(), dir.display())
+                    })?;
+                    let value: serde_json::Value = serde_json::from_str(&text)
+                        .with_context(|| format!("{} is not valid JSON", path.display()))?;
+                    let norm: FeatureNorm = serde_json::from_value(value["feature_norm"].clone())
+                        .with_context(|| format!("{}: no feature_norm", path.display()))?;
+                    (Some(FrontEnd::new(tokenizer, norm, experiment)), None)
+                }
+            }
+        } else {
+            (None, None)
+        };
+        let vocab = front.as_ref().map_or(1, |f| f.tokenizer.vocab_size());
+        let BuiltModel {
+            model,
+            trunks,
+            pretrained,
+            description,
+            frozen,
+        } = build_model(experiment, vocab, class_weights, labels.len(), train_device)?;
+        let mut frozen_keys = Vec::new();
+        for (modality, dir, what) in frozen {
+            let preprocessing = match modality {
+                Modality::Text => json!({
+                    "tokenizer": match &experiment.data.tokenizer {
+                        Some(path) if path.is_file() => cache::file_hash(path)?,
+                        Some(path) => cache::file_hash(&path.join("tokenizer.json")).unwrap_or_default(),
+                        None => cache::file_hash(&dir.join("tokenizer.json")).unwrap_or_default(),
+                    },
+                    "max_tokens": experiment.data.max_tokens,
+                }),
+                Modality::Audio => json!({
+                    "sample_rate": experiment.data.sample_rate,
+                    "clip_seconds": experiment.data.clip_seconds,
+                    "normalize": experiment.data.normalize,
+                }),
+            };
+            frozen_keys.push((
+                modality,
+                json!({
+                    "checkpoint": cache::checkpoint_fingerprint(&dir)?,
+                    "frozen": what,
+                    "preprocessing": preprocessing,
+                }),
+            ));
+        }
+        let scratch_batcher = front
+            .as_ref()
+            .map_or(FusionBatcher::new(1, 1), |f| FusionBatcher::new(f.n_mels(), f.frames()));
+        let pad_id = pretrained.as_ref().map_or(0, PretrainedFrontEnd::pad_id);
+        Ok((
+            Self {
+                model,
+                batcher: InputBatcher {
+                    trunks,
+                    scratch: scratch_batcher,
+                    pad_id,
+                },
+                scratch: front,
+                pretrained,
+                description,
+                frozen_keys,
+            },
+            train_examples,
+        ))
+    }
+
+    /// Saves what evaluation and prediction need besides the weights: the scratch front end.
+    pub fn save_front_end(&self, run_dir: &Path, labels: &LabelMap) -> Result<()> {
+        if let Some(front) = &self.scratch {
+            front.tokenizer.save(&run_dir.join("vocab.json"))?;
+            std::fs::write(
+                run_dir.join("front_end.json"),
+                serde_json::to_string_pretty(&json!({ "feature_norm": front.norm, "labels": labels }))?,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The inputs of one split. `examples`: the scratch examples when already built (training
+    /// split, with augmented copies); `plain` is the device the trunks run on.
+    pub fn split_inputs(
+        &self,
+        experiment: &Experiment,
+        split: SplitName,
+        utterances: &[Utterance],
+        examples: Option<Vec<crate::data::batch::Example>>,
+        plain: &Device,
+    ) -> Result<SplitInputs> {
+        let m = &experiment.model;
+        let scratch = match (&self.scratch, examples) {
+            (Some(_), Some(examples)) => Some(Arc::new(examples)),
+            (Some(front), None) => Some(Arc::new(front.examples(utterances)?)),
+            (None, _) => None,
+        };
+        let mut labels: Vec<usize> = utterances.iter().map(|u| u.label).collect();
+        if let Some(examples) = &scratch {
+            // Augmented copies come after the originals.
+            labels = examples.iter().map(|e| e.label).collect();
+        }
+        let needs_raw = |modality: Modality, has_trunk: bool| {
+            let cached = has_trunk && m.cache_frozen;
+            m.uses(modality) && !cached
+        };
+        let text_pretrained = m.uses(Modality::Text) && m.text.checkpoint.is_some();
+        let audio_pretrained = m.uses(Modality::Audio) && m.audio.checkpoint.is_some();
+        let raw_text = text_pretrained && needs_raw(Modality::Text, self.batcher.trunks.text.is_some());
+        let raw_audio =
+            audio_pretrained && needs_raw(Modality::Audio, self.batcher.trunks.audio.is_some());
+        let raw = if raw_text || raw_audio {
+            let front = self.pretrained.as_ref().context("pretrained front end")?;
+            let restricted = PretrainedFrontEnd {
+                tokenizer: if raw_text { front.tokenizer.clone() } else { None },
+                max_tokens: front.max_tokens,
+                audio: if raw_audio { front.audio.clone() } else { None },
+            };
+            Some(Arc::new(restricted.inputs(utterances)?))
+        } else {
+            None
+        };
+        let cached = |branch: Branch, modality: Modality| -> Result<BranchData> {
+            let front = self.pretrained.as_ref().context("pretrained front end")?;
+            let key = self
+                .frozen_keys
+                .iter()
+                .find(|(m, _)| *m == modality)
+                .map(|(_, k)| k.clone())
+                .context("frozen trunk key")?;
+            let mut states = cache::ensure(&CacheJob {
+                root: &experiment.output.cache_dir,
+                branch,
+                split,
+                utterances,
+                front,
+                trunks: &self.batcher.trunks,
+                key,
+                dtype: m.cache_dtype,
+                chunk: match branch {
+                    Branch::Text => 32,
+                    Branch::Audio => 8,
+                },
+                device: plain,
+            })?;
+            if branch == Branch::Audio {
+                states.conv = self
+                    .batcher
+                    .trunks
+                    .audio
+                    .as_ref()
+                    .is_some_and(|t| !t.ends_in_hidden());
+            }
+            Ok(BranchData::Cached(Arc::new(states)))
+        };
+        let text = if !m.uses(Modality::Text) {
+            None
+        } else if !text_pretrained {
+            scratch.clone().map(BranchData::Scratch)
+        } else if raw_text {
+            raw.clone().map(BranchData::Raw)
+        } else {
+            Some(cached(Branch::Text, Modality::Text)?)
+        };
+        let audio = if !m.uses(Modality::Audio) {
+            None
+        } else if !audio_pretrained {
+            scratch.clone().map(BranchData::Scratch)
+        } else if raw_audio {
+            raw.clone().map(BranchData::Raw)
+        } else {
+            Some(cached(Branch::Audio, Modality::Audio)?)
+        };
+        Ok(SplitInputs { labels, text, audio })
+    }
+}
+
+/// The utterances of a split.
+pub fn split_utterances(corpus: &Corpus, split: SplitName) -> &[Utterance] {
+    corpus.split(split)
+}

@@ -1,0 +1,344 @@
+//! The training loop: shuffled mini-batches, class-weighted loss, gradient accumulation,
+//! global-norm clipping, AdamW or SGD, learning-rate schedules, validation every epoch,
+//! checkpoint selection on a validation metric, early stopping, a NaN/Inf stop, and a checkpoint
+//! after every epoch from which `--resume` continues.
+//!
+//! Every epoch draws its shuffling and dropout from `(seed, epoch)` alone, and a checkpoint holds
+//! the model, the optimiser state and the loop's own state (`state.json`), so a resumed run
+//! reaches the same numbers as an uninterrupted one.
+
+use crate::config::{Experiment, OptimizerKind, SelectMetric};
+use crate::data::LabelMap;
+use crate::evaluation::evaluate;
+use crate::evaluation::predict::predict;
+use crate::models::LateFusion;
+use crate::reports::EpochRecord;
+use crate::training::clip::clip_grad_norm;
+use crate::training::inputs::{InputBatcher, SplitInputs};
+use crate::training::schedule::{Plateau, learning_rate};
+use anyhow::{Context, Result, anyhow, bail};
+use burn::module::Module;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::store::ModuleRecord;
+use burn::tensor::Device;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The loop's own state, saved with every checkpoint (`checkpoint/state.json`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LoopState {
+    /// Epochs finished.
+    pub epoch: usize,
+    /// Optimiser steps taken.
+    pub step: usize,
+    /// One record per finished epoch.
+    pub history: Vec<EpochRecord>,
+    /// Epoch with the best selection metric so far, and its value.
+    pub best: Option<(usize, f64)>,
+    /// Epochs since the selection metric last improved (early stopping).
+    pub bad_epochs: usize,
+    /// Reduce-on-plateau state.
+    pub plateau: Plateau,
+    /// Why training stopped before `training.epochs`, if it did.
+    pub stopped: Option<String>,
+}
+
+/// What [`fit`] returns.
+pub struct FitResult {
+    /// The model after the last finished epoch (training device).
+    pub model: LateFusion,
+    /// The loop state (history, best epoch, stop reason).
+    pub state: LoopState,
+    /// Wall time of this invocation's training, in seconds.
+    pub seconds: f64,
+}
+
+/// Inputs of [`fit`].
+pub struct Fit<'a> {
+    /// The experiment.
+    pub experiment: &'a Experiment,
+    /// Run folder (checkpoints go to `checkpoint/`).
+    pub run_dir: &'a Path,
+    /// Training split.
+    pub train: &'a SplitInputs,
+    /// Validation split.
+    pub valid: &'a SplitInputs,
+    /// Batch builder.
+    pub batcher: &'a InputBatcher,
+    /// Class names.
+    pub labels: &'a LabelMap,
+    /// Loss weights (validation loss uses them too).
+    pub class_weights: &'a [f32],
+    /// Training (autodiff) device.
+    pub device: &'a Device,
+    /// Continue from the last checkpoint in `run_dir`.
+    pub resume: bool,
+}
+
+/// Path of a checkpoint file of `epoch`.
+pub fn checkpoint_path(run_dir: &Path, kind: &str, epoch: usize) -> PathBuf {
+    run_dir
+        .join("checkpoint")
+        .join(format!("{kind}-{epoch}.bpk"))
+}
+
+fn optimizer(experiment: &Experiment) -> ModuleOptimizer {
+    let t = &experiment.training;
+    match t.optimizer {
+        OptimizerKind::Adamw => AdamWConfig::new().with_weight_decay(t.weight_decay).init(),
+        OptimizerKind::Sgd => SgdConfig::new()
+            .with_momentum((t.momentum > 0.0).then(|| MomentumConfig::new().with_momentum(t.momentum)))
+            .with_weight_decay((t.weight_decay > 0.0).then(|| WeightDecayConfig::new(t.weight_decay)))
+            .init(),
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file, so a kill never leaves half a file.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The value of `metric` in an epoch record.
+pub fn metric_value(record: &EpochRecord, metric: SelectMetric) -> f64 {
+    match metric {
+        SelectMetric::WeightedF1 => record.valid_weighted_f1,
+        SelectMetric::MacroF1 => record.valid_macro_f1,
+        SelectMetric::Accuracy => record.valid_accuracy,
+        SelectMetric::Loss => record.valid_loss,
+    }
+}
+
+/// Loads a model checkpoint into `model`.
+pub fn load_model(model: LateFusion, path: &Path) -> Result<LateFusion> {
+    let record = ModuleRecord::load(path)
+        .map_err(|e| anyhow!("cannot load checkpoint {}: {e:?}", path.display()))?;
+    model
+        .try_load_record(record)
+        .map_err(|e| anyhow!("checkpoint {} does not fit this model: {e:?}", path.display()))
+}
+
+/// Saves a model to `path` (atomically).
+pub fn save_model(model: &LateFusion, path: &Path) -> Result<()> {
+    let bytes = model
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| anyhow!("cannot serialise the model: {e:?}"))?;
+    write_atomic(path, &bytes)
+}
+
+fn save_checkpoint(run_dir: &Path, model: &LateFusion, optim: &ModuleOptimizer, state: &LoopState) -> Result<()> {
+    let dir = run_dir.join("checkpoint");
+    std::fs::create_dir_all(&dir)?;
+    let epoch = state.epoch;
+    save_model(model, &checkpoint_path(run_dir, "model", epoch))?;
+    let bytes = optim
+        .into_bytes()
+        .map_err(|e| anyhow!("cannot serialise the optimiser: {e:?}"))?;
+    write_atomic(&checkpoint_path(run_dir, "optim", epoch), &bytes)?;
+    // The state file goes last: it is what makes the epoch count as finished.
+    write_atomic(&dir.join("state.json"), serde_json::to_string_pretty(state)?.as_bytes())?;
+    // Keep the best and the latest epoch only.
+    let best = state.best.map(|b| b.0);
+    for e in 1..epoch {
+        if Some(e) != best {
+            for kind in ["model", "optim"] {
+                let _ = std::fs::remove_file(checkpoint_path(run_dir, kind, e));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads the loop state of an interrupted run (`None` when no epoch finished).
+pub fn read_state(run_dir: &Path) -> Result<Option<LoopState>> {
+    let path = run_dir.join("checkpoint").join("state.json");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| {
+            format!("{} is damaged; start the run again without --resume", path.display())
+        })?)),
+        Err(_) => Ok(None),
+    }
+}
+
+fn seed_for(seed: u64, epoch: usize) -> u64 {
+    seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// Trains `model` on `fit.train`, validating on `fit.valid` after every epoch.
+pub fn fit(mut model: LateFusion, fit: &Fit) -> Result<FitResult> {
+    let e = fit.experiment;
+    let t = &e.training;
+    let mut optim = optimizer(e);
+    let mut state = LoopState::default();
+    if fit.resume
+        && let Some(saved) = read_state(fit.run_dir)?
+    {
+        model = load_model(model, &checkpoint_path(fit.run_dir, "model", saved.epoch))?;
+        let path = checkpoint_path(fit.run_dir, "optim", saved.epoch);
+        optim = optim
+            .load(&path)
+            .map_err(|err| anyhow!("cannot load {}: {err:?}", path.display()))?;
+        println!(
+            "resuming after epoch {} of {} (step {})",
+            saved.epoch, t.epochs, saved.step
+        );
+        state = saved;
+        state.stopped = None;
+    }
+    let plain = fit.device.clone().inner();
+    let batches = fit.train.len().div_ceil(t.batch_size);
+    let steps_per_epoch = batches.div_ceil(t.grad_accumulation);
+    let total_steps = steps_per_epoch * t.epochs;
+    let metric = t.select_metric;
+    let started = Instant::now();
+
+    while state.epoch < t.epochs {
+        let epoch = state.epoch + 1;
+        // Shuffling and dropout depend on (seed, epoch) only: resuming changes nothing.
+        let epoch_seed = seed_for(e.run.seed, epoch);
+        fit.device.seed(epoch_seed);
+        let mut order: Vec<usize> = (0..fit.train.len()).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(epoch_seed));
+
+        let progress = ProgressBar::new(batches as u64).with_style(
+            ProgressStyle::with_template(
+                "epoch {prefix} [{bar:25}] {pos}/{len} batches {msg} ({elapsed}, eta {eta})",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        progress.set_prefix(format!("{epoch}/{}", t.epochs));
+        let epoch_started = Instant::now();
+        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+        let mut accumulator = GradientsAccumulator::<LateFusion>::new();
+        let mut pending = 0usize;
+        let mut lr = learning_rate(t, state.step.max(1), total_steps, state.plateau.scale);
+        for (b, chunk) in order.chunks(t.batch_size).enumerate() {
+            let batch = fit.batcher.batch(fit.train, chunk, fit.device);
+            let targets = batch.targets.clone();
+            let (logits, loss) = model.forward_loss(&batch);
+            let loss_value: f32 = loss.clone().into_scalar();
+            if !loss_value.is_finite() {
+                progress.abandon();
+                state.stopped = Some(format!(
+                    "the training loss became {loss_value} at epoch {epoch}, batch {}; the run stopped and kept the checkpoints of finished epochs. Try a lower training.learning_rate or training.grad_clip_norm",
+                    b + 1
+                ));
+                eprintln!("error: {}", state.stopped.as_deref().unwrap_or_default());
+                return finish(model, state, fit.run_dir, started);
+            }
+            let predicted = logits.argmax(1).reshape([chunk.len()]);
+            correct += predicted.equal(targets).int().sum().into_scalar::<i64>() as usize;
+            seen += chunk.len();
+            loss_sum += f64::from(loss_value) * chunk.len() as f64;
+            // Accumulated gradients are averaged, as with a batch `grad_accumulation` times larger.
+            let loss = if t.grad_accumulation > 1 {
+                loss.div_scalar(t.grad_accumulation as f32)
+            } else {
+                loss
+            };
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            accumulator.accumulate(&model, grads);
+            pending += 1;
+            if pending == t.grad_accumulation || b + 1 == batches {
+                let mut grads = accumulator.grads();
+                if t.grad_clip_norm > 0.0 {
+                    clip_grad_norm(&model, &mut grads, t.grad_clip_norm);
+                }
+                state.step += 1;
+                lr = learning_rate(t, state.step, total_steps, state.plateau.scale);
+                model = optim.step(lr, model, grads);
+                pending = 0;
+            }
+            progress.inc(1);
+            progress.set_message(format!(
+                "loss {:.4} acc {:.1}%",
+                loss_sum / seen as f64,
+                100.0 * correct as f64 / seen as f64
+            ));
+        }
+        progress.finish_and_clear();
+
+        let eval_model = model.valid();
+        let predictions = predict(&eval_model, fit.batcher, fit.valid, 2 * t.batch_size, &plain, None);
+        let metrics = evaluate(&fit.valid.labels, &predictions.classes, fit.labels);
+        let record = EpochRecord {
+            epoch,
+            train_loss: loss_sum / seen.max(1) as f64,
+            train_accuracy: correct as f64 / seen.max(1) as f64,
+            valid_loss: predictions.weighted_loss(&fit.valid.labels, fit.class_weights),
+            valid_accuracy: metrics.accuracy,
+            valid_weighted_f1: metrics.weighted_f1,
+            valid_macro_f1: metrics.macro_f1,
+            learning_rate: lr,
+        };
+        let value = metric_value(&record, metric);
+        let improved = match state.best {
+            None => true,
+            Some((_, best)) if metric.higher_is_better() => value > best,
+            Some((_, best)) => value < best,
+        };
+        if improved {
+            state.best = Some((epoch, value));
+            state.bad_epochs = 0;
+        } else {
+            state.bad_epochs += 1;
+        }
+        let dropped = e.training.schedule == crate::config::ScheduleKind::Plateau
+            && state.plateau.update(improved, t.plateau_patience, t.plateau_factor);
+        println!(
+            "epoch {epoch}/{}: train loss {:.4} acc {:.2}% | valid loss {:.4} acc {:.2}% wF1 {:.2}% mF1 {:.2}% | lr {:.2e} | {:.1} s{}{}",
+            t.epochs,
+            record.train_loss,
+            100.0 * record.train_accuracy,
+            record.valid_loss,
+            100.0 * record.valid_accuracy,
+            100.0 * record.valid_weighted_f1,
+            100.0 * record.valid_macro_f1,
+            lr,
+            epoch_started.elapsed().as_secs_f64(),
+            if improved { format!("  best {}", metric.as_str()) } else { String::new() },
+            if dropped { "  (plateau: learning rate reduced)" } else { "" },
+        );
+        state.history.push(record);
+        state.epoch = epoch;
+        if t.early_stopping_patience > 0 && state.bad_epochs >= t.early_stopping_patience {
+            state.stopped = Some(format!(
+                "early stopping: validation {} did not improve for {} epochs",
+                metric.as_str(),
+                state.bad_epochs
+            ));
+            println!("{}", state.stopped.as_deref().unwrap_or_default());
+        }
+        save_checkpoint(fit.run_dir, &model, &optim, &state)?;
+        if state.stopped.is_some() {
+            break;
+        }
+    }
+    finish(model, state, fit.run_dir, started)
+}
+
+fn finish(model: LateFusion, state: LoopState, run_dir: &Path, started: Instant) -> Result<FitResult> {
+    if state.epoch == 0 {
+        bail!(
+            "{}; no epoch finished, so there is no checkpoint in {}",
+            state.stopped.as_deref().unwrap_or("training stopped"),
+            run_dir.display()
+        );
+    }
+    Ok(FitResult {
+        model,
+        state,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}

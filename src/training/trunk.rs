@@ -1,0 +1,196 @@
+//! Building the model an experiment describes, and the frozen trunks of its pretrained
+//! encoders.
+//!
+//! Partial fine-tuning splits each pretrained encoder in two ([`RobertaModel::split`],
+//! [`Wav2Vec2Model::split`]): the trainable top goes into the [`LateFusion`] model, the frozen
+//! part below it becomes a [`Trunks`] entry on the plain (non-autodiff) device in eval mode, so it
+//! computes no gradients and applies no dropout. The trunk's output is either computed per
+//! batch or read from the frozen-trunk cache ([`crate::training::cache`]).
+
+use crate::config::{Experiment, Modality, TrainLayers};
+use crate::data::audio::AudioOptions;
+use crate::data::pretrained::PretrainedFrontEnd;
+use crate::data::tokenizer::HfTokenizer;
+use crate::models::fusion::{AudioBranchEncoder, LateFusion, LateFusionConfig, TextBranchEncoder, TextInput};
+use crate::models::roberta::{RobertaModel, RobertaStage, TextState};
+use crate::models::wav2vec2::{AudioState, Wav2Vec2Model, Wav2Vec2Stage};
+use anyhow::{Context, Result};
+use burn::module::Module;
+use burn::tensor::Device;
+use std::path::PathBuf;
+
+/// The frozen parts of the pretrained encoders (`None`: the branch has no frozen part).
+#[derive(Debug, Clone, Default)]
+pub struct Trunks {
+    /// Below the trainable text layers.
+    pub text: Option<RobertaStage>,
+    /// Below the trainable audio layers.
+    pub audio: Option<Wav2Vec2Stage>,
+}
+
+impl Trunks {
+    /// Runs the text trunk: token ids to the hidden states the trainable layers read.
+    pub fn text(&self, input: TextInput) -> TextInput {
+        match (&self.text, input) {
+            (Some(trunk), TextInput::Tokens { ids, mask }) => TextInput::Hidden {
+                states: trunk.forward(TextState::Ids(ids), mask.clone()),
+                mask,
+            },
+            (_, input) => input,
+        }
+    }
+
+    /// Runs the audio trunk: waveforms to conv features or hidden states.
+    pub fn audio(&self, state: AudioState) -> AudioState {
+        match &self.audio {
+            Some(trunk) => trunk.forward(state),
+            None => state,
+        }
+    }
+}
+
+/// What [`build_model`] returns.
+pub struct BuiltModel {
+    /// The trainable model, on the training device.
+    pub model: LateFusion,
+    /// Frozen trunks, on the plain device.
+    pub trunks: Trunks,
+    /// Front end of the pretrained branches (`None` when both branches are scratch).
+    pub pretrained: Option<PretrainedFrontEnd>,
+    /// One line per branch describing what trains and what is frozen.
+    pub description: Vec<String>,
+    /// Per pretrained branch: the checkpoint folder and the frozen part's description (what
+    /// the cache key records).
+    pub frozen: Vec<(Modality, PathBuf, String)>,
+}
+
+/// Builds the model of `experiment` on `train_device` (autodiff): scratch encoders for
+/// branches without a checkpoint, pretrained stages otherwise. `scratch_vocab` is the word
+/// vocabulary size of a scratch text encoder.
+pub fn build_model(
+    experiment: &Experiment,
+    scratch_vocab: usize,
+    class_weights: Vec<f32>,
+    num_classes: usize,
+    train_device: &Device,
+) -> Result<BuiltModel> {
+    let m = &experiment.model;
+    let config = LateFusionConfig::from_experiment(experiment, scratch_vocab, class_weights, num_classes);
+    let mut trunks = Trunks::default();
+    let mut description = Vec::new();
+    let mut frozen = Vec::new();
+    let mut front = PretrainedFrontEnd {
+        tokenizer: None,
+        max_tokens: experiment.data.max_tokens,
+        audio: None,
+    };
+
+    let text = if !m.uses(Modality::Text) {
+        None
+    } else if let Some(dir) = &m.text.checkpoint {
+        let (encoder, hf, _) = RobertaModel::from_pretrained(dir, train_device)
+            .with_context(|| format!("loading the text encoder (model.text.checkpoint = {})", dir.display()))?;
+        let tokenizer_path = experiment.data.tokenizer.clone().unwrap_or_else(|| dir.clone());
+        front.tokenizer = Some(if tokenizer_path.is_dir() {
+            HfTokenizer::from_dir(&tokenizer_path)?
+        } else {
+            HfTokenizer::from_tokenizer_json(&tokenizer_path)?
+        });
+        let max = hf.max_tokens();
+        if experiment.data.max_tokens > max {
+            anyhow::bail!(
+                "key `data.max_tokens` = {}: the text encoder in {} takes at most {max} tokens",
+                experiment.data.max_tokens,
+                dir.display()
+            );
+        }
+        let (frozen_stage, top) = encoder.split(m.text.train_last_layers);
+        let what = split_text(&frozen_stage, &top, hf.num_layers);
+        description.push(format!("text: {} ({what})", dir.display()));
+        frozen.push((Modality::Text, dir.clone(), what));
+        if !frozen_stage.is_empty() {
+            trunks.text = Some(frozen_stage.valid());
+        }
+        Some((TextBranchEncoder::Pretrained(top), hf.hidden_size))
+    } else {
+        description.push(format!(
+            "text: built-in transformer, {} layers x {} wide, trained from scratch",
+            m.text_layers, m.text_dim
+        ));
+        Some((TextBranchEncoder::Scratch(config.text.init(train_device)), m.text_dim))
+    };
+
+    let audio = if !m.uses(Modality::Audio) {
+        None
+    } else if let Some(dir) = &m.audio.checkpoint {
+        let (encoder, hf, _) = Wav2Vec2Model::from_pretrained(dir, train_device)
+            .with_context(|| format!("loading the audio encoder (model.audio.checkpoint = {})", dir.display()))?;
+        front.audio = Some(AudioOptions {
+            sample_rate: experiment.data.sample_rate,
+            max_seconds: Some(f64::from(experiment.data.clip_seconds)),
+            normalize: Some(experiment.data.normalize),
+        });
+        let (frozen_stage, top) =
+            encoder.split(m.audio.train_last_layers, m.audio.train_feature_encoder);
+        let what = split_audio(&frozen_stage, &top, hf.num_layers, m.audio.train_feature_encoder);
+        description.push(format!("audio: {} ({what})", dir.display()));
+        frozen.push((Modality::Audio, dir.clone(), what));
+        if !frozen_stage.is_empty() {
+            trunks.audio = Some(frozen_stage.valid());
+        }
+        Some((AudioBranchEncoder::Pretrained(top), hf.hidden_size))
+    } else {
+        description.push(format!(
+            "audio: built-in 1-D CNN over {} log-mel bands, {} channels, trained from scratch",
+            experiment.data.n_mels, m.audio_channels
+        ));
+        Some((AudioBranchEncoder::Scratch(config.audio.init(train_device)), m.audio_channels))
+    };
+
+    let pretrained = (front.tokenizer.is_some() || front.audio.is_some()).then_some(front);
+    Ok(BuiltModel {
+        model: config.assemble(text, audio, train_device),
+        trunks,
+        pretrained,
+        description,
+        frozen,
+    })
+}
+
+fn split_text(frozen: &RobertaStage, top: &RobertaStage, layers: usize) -> String {
+    match (frozen.is_empty(), top.takes_ids()) {
+        (true, _) => format!("all {layers} layers and the embeddings train"),
+        (false, _) if top.num_layers() == 0 => format!("frozen: embeddings + {layers} layers"),
+        _ => format!(
+            "last {} of {layers} layers train; frozen: embeddings + {} layers",
+            top.num_layers(),
+            frozen.num_layers()
+        ),
+    }
+}
+
+fn split_audio(frozen: &Wav2Vec2Stage, top: &Wav2Vec2Stage, layers: usize, conv: bool) -> String {
+    if frozen.is_empty() {
+        return format!("everything trains, conv feature encoder included ({layers} layers)");
+    }
+    if top.num_layers() == layers {
+        let _ = conv;
+        return format!("all {layers} layers train; frozen: conv feature encoder");
+    }
+    if top.num_layers() == 0 {
+        return format!("frozen: conv feature encoder + {layers} layers");
+    }
+    format!(
+        "last {} of {layers} layers train; frozen: conv feature encoder + {} layers",
+        top.num_layers(),
+        frozen.num_layers()
+    )
+}
+
+/// `train_last_layers` as written in files.
+pub fn describe_layers(layers: TrainLayers) -> String {
+    match layers {
+        TrainLayers::Last(n) => n.to_string(),
+        TrainLayers::All => "all".into(),
+    }
+}
