@@ -38,6 +38,10 @@ pub fn read_history(run_dir: &Path) -> Result<Vec<EpochRecord>> {
             train_accuracy: ta[i] / 100.0,
             valid_loss: vl[i],
             valid_accuracy: va[i] / 100.0,
+            // burn's logs hold loss and accuracy only; the training loop fills these.
+            valid_weighted_f1: 0.0,
+            valid_macro_f1: 0.0,
+            learning_rate: 0.0,
         })
         .collect())
 }

@@ -320,6 +320,7 @@ pub fn train(experiment: &Experiment, options: TrainOptions) -> Result<Option<Ru
             parameters,
             backend: experiment.run.backend.as_str(),
             config_toml: &config_toml,
+            ablation: &[],
         },
     )?;
     println!(
