@@ -3,6 +3,7 @@
 pub mod features;
 pub mod forward;
 pub mod forward_audio;
+pub mod report;
 
 use crate::config::{BackendKind, DEFAULT_EXPERIMENT, Experiment, QUICKSTART_TOML};
 use crate::training;
@@ -24,6 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Train an experiment, evaluate it and write its report.
     Train(TrainArgs),
+    /// Write a finished run's report again, or compare several runs, from their metrics.json.
+    Report(report::ReportArgs),
     /// Compute waveforms, log-mel spectrograms or MFCCs of audio files (librosa definitions).
     Features(features::FeaturesArgs),
     /// Run a pretrained encoder on inputs and save its outputs (safetensors).
@@ -105,6 +108,7 @@ pub fn run(cli: Cli) -> Result<()> {
             training::train(&experiment, options)?;
             Ok(())
         }
+        Command::Report(args) => report::run(&args),
         Command::Features(args) => features::run(&args),
         Command::Forward(command) => forward::run(&command),
         Command::Bench(BenchCommand::Text(args)) => {

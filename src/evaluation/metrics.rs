@@ -5,10 +5,10 @@
 //! into this), so tests pin the order against scikit-learn's numbers.
 
 use crate::data::LabelMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Precision, recall, F1 and support of one class.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ClassMetrics {
     /// tp / (tp + fp); 0 when the class is never predicted (scikit-learn's `zero_division=0`).
     pub precision: f64,
@@ -21,7 +21,7 @@ pub struct ClassMetrics {
 }
 
 /// Metrics of one split.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SplitMetrics {
     /// Fraction of correct predictions.
     pub accuracy: f64,
@@ -43,7 +43,8 @@ pub struct SplitMetrics {
     pub per_class: serde_json::Map<String, serde_json::Value>,
     /// Rows are true classes, columns predicted classes (scikit-learn's `confusion_matrix`).
     pub confusion_matrix: Vec<Vec<usize>>,
-    /// Per-class metrics in label-map order (not serialised: `per_class` carries them).
+    /// Per-class metrics in label-map order (not serialised: `per_class` carries them; empty
+    /// after deserialising until rebuilt from it, as `RunRecord::load` does).
     #[serde(skip)]
     pub classes: Vec<ClassMetrics>,
 }

@@ -4,7 +4,9 @@
 use crate::config::SplitName;
 use crate::data::LabelMap;
 use crate::evaluation::{SplitMetrics, classification_report};
-use crate::reports::EpochRecord;
+use crate::reports::ablation::{AblationRow, render_ablation};
+use crate::reports::confusion::{normalize_rows, percent_label};
+use crate::reports::plots::{EpochField, EpochRecord, has_series};
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -33,10 +35,78 @@ pub struct ReportInput<'a> {
     pub backend: &'a str,
     /// The resolved experiment (TOML).
     pub config_toml: &'a str,
+    /// Inference-time ablation results (empty: no such section).
+    pub ablation: &'a [AblationRow],
 }
 
 fn pct(x: f64) -> String {
     format!("{:.2}", 100.0 * x)
+}
+
+/// The "Data" section: per-split, per-class counts and the loss weight of each class.
+fn render_data(md: &mut String, input: &ReportInput) {
+    let names = input.labels.names();
+    let _ = writeln!(md, "## Data\n");
+    let _ = writeln!(md, "| split | {} | total |", names.join(" | "));
+    let _ = writeln!(md, "|---|{}---:|", "---:|".repeat(names.len()));
+    for (split, counts) in input.counts {
+        let cells: Vec<String> = counts.iter().map(|c| c.to_string()).collect();
+        let _ = writeln!(
+            md,
+            "| {split} | {} | {} |",
+            cells.join(" | "),
+            counts.iter().sum::<usize>()
+        );
+    }
+    let weights: Vec<String> = input
+        .class_weights
+        .iter()
+        .map(|w| format!("{w:.3}"))
+        .collect();
+    if !weights.is_empty() {
+        let _ = writeln!(md, "| loss weight | {} | |", weights.join(" | "));
+    }
+    md.push('\n');
+}
+
+/// The per-epoch table; columns that were not recorded (0 throughout, as in older runs) are
+/// left out.
+fn render_history(history: &[EpochRecord]) -> String {
+    type Column = (&'static str, fn(&EpochRecord) -> String);
+    let optional: [(Column, EpochField); 3] = [
+        (("valid weighted F1", |r| pct(r.valid_weighted_f1)), |r| {
+            r.valid_weighted_f1
+        }),
+        (("valid macro F1", |r| pct(r.valid_macro_f1)), |r| {
+            r.valid_macro_f1
+        }),
+        (
+            ("learning rate", |r| format!("{:.3e}", r.learning_rate)),
+            |r| r.learning_rate,
+        ),
+    ];
+    let mut columns: Vec<Column> = vec![
+        ("epoch", |r| r.epoch.to_string()),
+        ("train loss", |r| format!("{:.4}", r.train_loss)),
+        ("train acc", |r| pct(r.train_accuracy)),
+        ("valid loss", |r| format!("{:.4}", r.valid_loss)),
+        ("valid acc", |r| pct(r.valid_accuracy)),
+    ];
+    columns.extend(
+        optional
+            .into_iter()
+            .filter(|(_, field)| has_series(history, *field))
+            .map(|(column, _)| column),
+    );
+    let mut md = String::new();
+    let heads: Vec<&str> = columns.iter().map(|c| c.0).collect();
+    let _ = writeln!(md, "| {} |", heads.join(" | "));
+    let _ = writeln!(md, "|{}", "---:|".repeat(columns.len()));
+    for r in history {
+        let cells: Vec<String> = columns.iter().map(|c| (c.1)(r)).collect();
+        let _ = writeln!(md, "| {} |", cells.join(" | "));
+    }
+    md
 }
 
 /// Renders the report as Markdown.
@@ -73,44 +143,16 @@ pub fn render(input: &ReportInput) -> String {
         );
     }
     let _ = writeln!(md, "\n(percentages)\n");
+    md += &render_ablation(input.ablation);
 
-    let _ = writeln!(md, "## Data\n");
-    let _ = writeln!(md, "| split | {} | total |", names.join(" | "));
-    let _ = writeln!(md, "|---|{}---:|", "---:|".repeat(names.len()));
-    for (split, counts) in input.counts {
-        let cells: Vec<String> = counts.iter().map(|c| c.to_string()).collect();
-        let _ = writeln!(
-            md,
-            "| {split} | {} | {} |",
-            cells.join(" | "),
-            counts.iter().sum::<usize>()
-        );
+    // Runs written before per-split counts were saved may have neither counts nor weights.
+    if !input.counts.is_empty() || !input.class_weights.is_empty() {
+        render_data(&mut md, input);
     }
-    let weights: Vec<String> = input
-        .class_weights
-        .iter()
-        .map(|w| format!("{w:.3}"))
-        .collect();
-    let _ = writeln!(md, "| loss weight | {} | |\n", weights.join(" | "));
 
     let _ = writeln!(md, "## Training\n");
-    let _ = writeln!(md, "![loss and accuracy per epoch](curves.png)\n");
-    let _ = writeln!(
-        md,
-        "| epoch | train loss | train acc | valid loss | valid acc |"
-    );
-    let _ = writeln!(md, "|---:|---:|---:|---:|---:|");
-    for r in input.history {
-        let _ = writeln!(
-            md,
-            "| {} | {:.4} | {} | {:.4} | {} |",
-            r.epoch,
-            r.train_loss,
-            pct(r.train_accuracy),
-            r.valid_loss,
-            pct(r.valid_accuracy)
-        );
-    }
+    let _ = writeln!(md, "![loss, accuracy and F1 per epoch](curves.png)\n");
+    md += &render_history(input.history);
     md.push('\n');
 
     for (split, m) in input.results {
@@ -132,7 +174,18 @@ pub fn render(input: &ReportInput) -> String {
         }
         let _ = writeln!(
             md,
-            "\n![confusion matrix, {split}](confusion_matrix_{split}.png)\n"
+            "\nRow-normalised (% of the true class; the diagonal is the recall):\n"
+        );
+        let _ = writeln!(md, "| true \\ pred | {} |", names.join(" | "));
+        let _ = writeln!(md, "|---|{}", "---:|".repeat(names.len()));
+        for (name, row) in names.iter().zip(normalize_rows(&m.confusion_matrix)) {
+            let cells: Vec<String> = row.into_iter().map(percent_label).collect();
+            let _ = writeln!(md, "| {name} | {} |", cells.join(" | "));
+        }
+        let _ = writeln!(
+            md,
+            "\n![confusion matrix, {split}](confusion_matrix_{split}.png)\n\
+             ![row-normalised confusion matrix, {split}](confusion_matrix_{split}_normalized.png)\n"
         );
     }
 

@@ -1,8 +1,21 @@
 //! Reports: `report.md`, confusion matrices (PNG and SVG) and training curves, rendered with
-//! plotters and a bundled font (DejaVu Sans), so they look the same on every machine.
+//! plotters and a bundled font (DejaVu Sans), so they look the same on every machine; the run
+//! record (`metrics.json` + `config.toml`) they can be regenerated from; comparisons of runs.
 
+pub mod ablation;
+pub mod compare;
+pub mod confusion;
+pub mod folder;
 pub mod markdown;
 pub mod plots;
+pub mod run_record;
 
-pub use markdown::write_report;
-pub use plots::{EpochRecord, write_confusion_matrix, write_curves};
+pub use ablation::{AblationRow, render_ablation};
+pub use compare::{compare_dir_name, render_comparison, write_comparison};
+pub use confusion::{
+    CellValues, normalize_rows, percent_label, write_confusion_matrix, write_split_matrices,
+};
+pub use folder::write_report_folder;
+pub use markdown::{ReportInput, write_report};
+pub use plots::{EpochRecord, write_comparison_curves, write_curves};
+pub use run_record::{RunRecord, metrics_json};

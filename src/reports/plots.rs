@@ -1,15 +1,16 @@
-//! Figures: confusion matrix heat maps and per-epoch curves.
+//! Figures: the shared PNG + SVG plumbing, the per-epoch history and its curves (one run, or
+//! several runs overlaid).
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
-const FAMILY: &str = "sans-serif";
+/// Font family every figure uses (the bundled DejaVu Sans).
+pub(crate) const FAMILY: &str = "sans-serif";
 
 fn ensure_font() {
     static REGISTER: Once = Once::new();
@@ -20,11 +21,48 @@ fn ensure_font() {
     });
 }
 
-fn plot_err<E: std::fmt::Debug>(path: &Path) -> impl FnOnce(E) -> anyhow::Error + '_ {
-    move |e| anyhow!("cannot draw {}: {e:?}", path.display())
+/// A figure that can be drawn on any plotters backend, so one description gives both the PNG
+/// and the SVG.
+pub(crate) trait Figure {
+    /// Draws the whole figure on `root` (which it fills and presents).
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: DrawingArea<DB, Shift>,
+    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>;
+}
+
+/// Writes `figure` as `<stem>.png` and `<stem>.svg`; returns both paths.
+pub(crate) fn write_png_and_svg(
+    stem: &Path,
+    size: (u32, u32),
+    figure: &impl Figure,
+) -> Result<Vec<PathBuf>> {
+    ensure_font();
+    if let Some(dir) = stem.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the folder {}", dir.display()))?;
+    }
+    // Append rather than `with_extension`: a run name may contain a dot.
+    let with_ext = |ext: &str| {
+        let mut name = stem.as_os_str().to_owned();
+        name.push(format!(".{ext}"));
+        PathBuf::from(name)
+    };
+    let png = with_ext("png");
+    figure
+        .draw(BitMapBackend::new(&png, size).into_drawing_area())
+        .map_err(|e| anyhow!("cannot draw {}: {e:?}", png.display()))?;
+    let svg = with_ext("svg");
+    figure
+        .draw(SVGBackend::new(&svg, size).into_drawing_area())
+        .map_err(|e| anyhow!("cannot draw {}: {e:?}", svg.display()))?;
+    Ok(vec![png, svg])
 }
 
 /// One epoch of training history.
+///
+/// The F1 and learning-rate fields default to 0 when absent, so histories written before they
+/// existed still load; a series that is 0 throughout is treated as not recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
     /// Epoch number, from 1.
@@ -37,235 +75,217 @@ pub struct EpochRecord {
     pub valid_loss: f64,
     /// Validation accuracy, as a fraction.
     pub valid_accuracy: f64,
-    /// Validation weighted F1, as a fraction.
+    /// Validation weighted F1, as a fraction (0 when not recorded).
     #[serde(default)]
     pub valid_weighted_f1: f64,
-    /// Validation macro F1, as a fraction.
+    /// Validation macro F1, as a fraction (0 when not recorded).
     #[serde(default)]
     pub valid_macro_f1: f64,
-    /// Learning rate at the end of the epoch.
+    /// Learning rate at the end of the epoch (0 when not recorded).
     #[serde(default)]
     pub learning_rate: f64,
 }
 
-/// Blues colour map: white at 0, dark blue at 1.
-fn blues(v: f64) -> RGBColor {
-    let v = v.clamp(0.0, 1.0);
-    let lerp = |a: f64, b: f64| (a + (b - a) * v).round() as u8;
-    RGBColor(lerp(247.0, 8.0), lerp(251.0, 48.0), lerp(255.0, 107.0))
+/// Reads one number of an epoch (a curve's y value).
+pub type EpochField = fn(&EpochRecord) -> f64;
+
+/// Whether `history` holds a value of `field` other than 0 (older runs did not record every
+/// field, and 0 then stands for "absent").
+pub fn has_series(history: &[EpochRecord], field: EpochField) -> bool {
+    history.iter().any(|r| field(r) != 0.0)
 }
 
-fn draw_matrix<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    title: &str,
-    matrix: &[Vec<usize>],
-    names: &[String],
-    normalised: bool,
-) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    let (w, h) = area.dim_in_pixel();
-    let k = names.len().max(1);
-    let (left, top, right, bottom) = (120i32, 60i32, 20i32, 110i32);
-    let cell_w = (w as i32 - left - right) / k as i32;
-    let cell_h = (h as i32 - top - bottom) / k as i32;
-    let cell = cell_w.min(cell_h).max(1);
-    let font = |size: f64| (FAMILY, size).into_font();
-    let centred = Pos::new(HPos::Center, VPos::Center);
+/// Distinguishable line colours (Tableau 10), cycled when there are more series.
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
 
-    area.draw(&Text::new(
-        title.to_string(),
-        (left + cell * k as i32 / 2, top / 2),
-        font(20.0).color(&BLACK).pos(centred),
-    ))?;
-    for (t, row) in matrix.iter().enumerate() {
-        let row_total: usize = row.iter().sum();
-        for (p, &count) in row.iter().enumerate() {
-            let share = if row_total == 0 {
-                0.0
-            } else {
-                count as f64 / row_total as f64
-            };
-            let (x0, y0) = (left + p as i32 * cell, top + t as i32 * cell);
-            area.draw(&Rectangle::new(
-                [(x0, y0), (x0 + cell, y0 + cell)],
-                blues(share).filled(),
-            ))?;
-            area.draw(&Rectangle::new(
-                [(x0, y0), (x0 + cell, y0 + cell)],
-                RGBColor(200, 200, 200).stroke_width(1),
-            ))?;
-            let label = if normalised {
-                format!("{:.2}", share)
-            } else {
-                count.to_string()
-            };
-            let color = if share > 0.5 { WHITE } else { BLACK };
-            area.draw(&Text::new(
-                label,
-                (x0 + cell / 2, y0 + cell / 2),
-                font(14.0).color(&color).pos(centred),
-            ))?;
+/// One line of a curve panel.
+struct Series {
+    name: String,
+    color: RGBColor,
+    points: Vec<(f64, f64)>,
+}
+
+impl Series {
+    fn new(
+        name: impl Into<String>,
+        color: RGBColor,
+        history: &[EpochRecord],
+        field: EpochField,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            color,
+            points: history.iter().map(|r| (r.epoch as f64, field(r))).collect(),
         }
     }
-    for (i, name) in names.iter().enumerate() {
-        let offset = i as i32 * cell + cell / 2;
-        area.draw(&Text::new(
-            name.clone(),
-            (left - 8, top + offset),
-            font(14.0)
-                .color(&BLACK)
-                .pos(Pos::new(HPos::Right, VPos::Center)),
-        ))?;
-        area.draw(&Text::new(
-            name.clone(),
-            (left + offset, top + cell * k as i32 + 8),
-            font(14.0)
-                .color(&BLACK)
-                .transform(FontTransform::Rotate270)
-                .pos(Pos::new(HPos::Right, VPos::Center)),
-        ))?;
-    }
-    area.draw(&Text::new(
-        "predicted",
-        (left + cell * k as i32 / 2, h as i32 - 12),
-        font(16.0).color(&BLACK).pos(centred),
-    ))?;
-    area.draw(&Text::new(
-        "true",
-        (14, top + cell * k as i32 / 2),
-        font(16.0)
-            .color(&BLACK)
-            .transform(FontTransform::Rotate270)
-            .pos(centred),
-    ))?;
-    Ok(())
 }
 
-fn draw_confusion<DB: DrawingBackend>(
-    root: DrawingArea<DB, Shift>,
-    title: &str,
-    matrix: &[Vec<usize>],
-    names: &[String],
-) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    root.fill(&WHITE)?;
-    let (header, body) = root.split_vertically(40);
-    header.draw(&Text::new(
-        title.to_string(),
-        (10, 10),
-        (FAMILY, 22.0).into_font().color(&BLACK),
-    ))?;
-    let panels = body.split_evenly((1, 2));
-    draw_matrix(&panels[0], "counts", matrix, names, false)?;
-    draw_matrix(&panels[1], "row-normalised (recall)", matrix, names, true)?;
-    root.present()
-}
-
-/// Writes a confusion matrix (counts and row-normalised, side by side) as `<stem>.png` and
-/// `<stem>.svg`.
-pub fn write_confusion_matrix(
-    stem: &Path,
-    title: &str,
-    matrix: &[Vec<usize>],
-    names: &[String],
-) -> Result<()> {
-    ensure_font();
-    let size = (1300, 680);
-    let png = stem.with_extension("png");
-    draw_confusion(
-        BitMapBackend::new(&png, size).into_drawing_area(),
-        title,
-        matrix,
-        names,
-    )
-    .map_err(plot_err(&png))?;
-    let svg = stem.with_extension("svg");
-    draw_confusion(
-        SVGBackend::new(&svg, size).into_drawing_area(),
-        title,
-        matrix,
-        names,
-    )
-    .map_err(plot_err(&svg))?;
-    Ok(())
-}
-
-fn draw_curve<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    title: &str,
-    y_label: &str,
-    train: &[(f64, f64)],
-    valid: &[(f64, f64)],
+/// One panel: a title, a y-axis label and its lines.
+struct Panel {
+    title: String,
+    y_label: String,
+    series: Vec<Series>,
     legend: SeriesLabelPosition,
-) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    let all = train.iter().chain(valid).map(|p| p.1);
-    let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| {
-        (a.min(y), b.max(y))
-    });
-    let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
-    let pad = ((hi - lo) * 0.1).max(1e-3);
-    let epochs = train.len().max(valid.len()).max(1) as f64;
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, (FAMILY, 20.0))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.5..epochs + 0.5, (lo - pad)..(hi + pad))?;
-    chart
-        .configure_mesh()
-        .x_desc("epoch")
-        .y_desc(y_label)
-        .label_style((FAMILY, 14.0))
-        .axis_desc_style((FAMILY, 16.0))
-        .x_labels(train.len().clamp(2, 12))
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .draw()?;
-    for (points, color, name) in [(train, BLUE, "train"), (valid, RED, "valid")] {
-        chart
-            .draw_series(LineSeries::new(
-                points.iter().copied(),
-                color.stroke_width(2),
-            ))?
-            .label(name)
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
-        chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
-    }
-    chart
-        .configure_series_labels()
-        .position(legend)
-        .label_font((FAMILY, 14.0))
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()?;
-    Ok(())
 }
 
-/// Writes `curves.png`: loss and accuracy per epoch, train and validation.
-pub fn write_curves(path: &Path, history: &[EpochRecord]) -> Result<()> {
-    ensure_font();
-    let root = BitMapBackend::new(path, (1200, 450)).into_drawing_area();
-    let result = (|| {
+impl Panel {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+        let points = || self.series.iter().flat_map(|s| s.points.iter());
+        let (lo, hi) = points()
+            .map(|p| p.1)
+            .filter(|y| y.is_finite())
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| {
+                (a.min(y), b.max(y))
+            });
+        let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
+        let pad = ((hi - lo) * 0.1).max(1e-3);
+        let last_epoch = points().map(|p| p.0).fold(1.0, f64::max);
+        let mut chart = ChartBuilder::on(area)
+            .caption(&self.title, (FAMILY, 20.0))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.5..last_epoch + 0.5, (lo - pad)..(hi + pad))?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc(&self.y_label)
+            .label_style((FAMILY, 14.0))
+            .axis_desc_style((FAMILY, 16.0))
+            .x_labels((last_epoch as usize).clamp(2, 12))
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .draw()?;
+        for s in &self.series {
+            let color = s.color;
+            chart
+                .draw_series(LineSeries::new(
+                    s.points.iter().copied(),
+                    color.stroke_width(2),
+                ))?
+                .label(s.name.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+        }
+        if !self.series.is_empty() {
+            chart
+                .configure_series_labels()
+                .position(self.legend.clone())
+                .label_font((FAMILY, 14.0))
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .draw()?;
+        }
+        Ok(())
+    }
+}
+
+/// Panels side by side.
+struct Panels(Vec<Panel>);
+
+impl Figure for Panels {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: DrawingArea<DB, Shift>,
+    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
         root.fill(&WHITE)?;
-        let panels = root.split_evenly((1, 2));
-        let series = |f: fn(&EpochRecord) -> f64| -> Vec<(f64, f64)> {
-            history.iter().map(|r| (r.epoch as f64, f(r))).collect()
-        };
-        draw_curve(
-            &panels[0],
-            "loss",
-            "weighted cross-entropy",
-            &series(|r| r.train_loss),
-            &series(|r| r.valid_loss),
-            // Losses fall: the top right corner is usually empty.
-            SeriesLabelPosition::UpperRight,
-        )?;
-        draw_curve(
-            &panels[1],
-            "accuracy",
-            "accuracy",
-            &series(|r| r.train_accuracy),
-            &series(|r| r.valid_accuracy),
-            SeriesLabelPosition::LowerRight,
-        )?;
+        let areas = root.split_evenly((1, self.0.len().max(1)));
+        for (panel, area) in self.0.iter().zip(&areas) {
+            panel.draw(area)?;
+        }
         root.present()
-    })();
-    result.map_err(plot_err(path))
+    }
+}
+
+/// Writes `<stem>.png` and `<stem>.svg`: loss per epoch (train and validation), and train
+/// accuracy, validation accuracy and validation weighted F1 per epoch (a series that was not
+/// recorded, i.e. is 0 throughout, is left out). Returns the paths written.
+pub fn write_curves(stem: &Path, history: &[EpochRecord]) -> Result<Vec<PathBuf>> {
+    let [blue, red, green] = [PALETTE[0], PALETTE[1], PALETTE[2]];
+    let loss = Panel {
+        title: "loss".into(),
+        y_label: "weighted cross-entropy".into(),
+        series: vec![
+            Series::new("train", blue, history, |r| r.train_loss),
+            Series::new("valid", red, history, |r| r.valid_loss),
+        ],
+        // Losses fall: the top right corner is usually empty.
+        legend: SeriesLabelPosition::UpperRight,
+    };
+    let metrics: [(&str, RGBColor, EpochField); 3] = [
+        ("train accuracy", blue, |r| r.train_accuracy),
+        ("valid accuracy", red, |r| r.valid_accuracy),
+        ("valid weighted F1", green, |r| r.valid_weighted_f1),
+    ];
+    let metric = Panel {
+        title: "accuracy and F1".into(),
+        y_label: "fraction".into(),
+        series: metrics
+            .into_iter()
+            .filter(|(_, _, field)| has_series(history, *field))
+            .map(|(name, color, field)| Series::new(name, color, history, field))
+            .collect(),
+        legend: SeriesLabelPosition::LowerRight,
+    };
+    write_png_and_svg(stem, (1200, 450), &Panels(vec![loss, metric]))
+}
+
+/// Writes `<stem>.png` and `<stem>.svg` comparing runs: validation loss per epoch, and
+/// validation weighted F1 per epoch (validation accuracy for a run that did not record F1, marked
+/// in its legend entry). `runs` pairs a legend name with a history. Returns the paths written.
+pub fn write_comparison_curves(
+    stem: &Path,
+    runs: &[(&str, &[EpochRecord])],
+) -> Result<Vec<PathBuf>> {
+    let color = |i: usize| PALETTE[i % PALETTE.len()];
+    let loss = Panel {
+        title: "validation loss".into(),
+        y_label: "weighted cross-entropy".into(),
+        series: runs
+            .iter()
+            .enumerate()
+            .map(|(i, (name, history))| Series::new(*name, color(i), history, |r| r.valid_loss))
+            .collect(),
+        legend: SeriesLabelPosition::UpperRight,
+    };
+    let mut fallback = false;
+    let metric_series = runs
+        .iter()
+        .enumerate()
+        .map(|(i, (name, history))| {
+            if has_series(history, |r| r.valid_weighted_f1) {
+                Series::new(*name, color(i), history, |r| r.valid_weighted_f1)
+            } else {
+                fallback = true;
+                let label = format!("{name} (accuracy)");
+                Series::new(label, color(i), history, |r| r.valid_accuracy)
+            }
+        })
+        .collect();
+    let metric = Panel {
+        title: if fallback {
+            "validation weighted F1 (or accuracy)".into()
+        } else {
+            "validation weighted F1".into()
+        },
+        y_label: "fraction".into(),
+        series: metric_series,
+        legend: SeriesLabelPosition::LowerRight,
+    };
+    write_png_and_svg(stem, (1200, 450), &Panels(vec![loss, metric]))
 }

@@ -8,6 +8,7 @@ use crate::evaluation::predict::predict;
 use crate::evaluation::{SplitMetrics, evaluate};
 use crate::models::LateFusion;
 use crate::reports::EpochRecord;
+use crate::reports::ablation::{AblationRow, FULL_VARIANT};
 use crate::reports::markdown::ReportInput;
 use crate::training::backend;
 use crate::training::inputs::{InputBatcher, SplitInputs};
@@ -342,6 +343,7 @@ pub fn train(experiment: &Experiment, options: TrainOptions) -> Result<Option<Ru
             parameters,
             backend: experiment.run.backend.as_str(),
             config_toml: &config_toml,
+            ablation: &ablation_rows(&results, &ablation),
         },
     )?;
     if let Some(why) = &state.stopped {
@@ -363,6 +365,36 @@ pub fn train(experiment: &Experiment, options: TrainOptions) -> Result<Option<Ru
         parameters,
         stopped: state.stopped,
     }))
+}
+
+/// The report's ablation table: the full model, then each modality zeroed, per split (empty
+/// when nothing was ablated).
+pub fn ablation_rows(
+    results: &[(SplitName, SplitMetrics)],
+    ablation: &[(SplitName, Modality, SplitMetrics)],
+) -> Vec<AblationRow> {
+    if ablation.is_empty() {
+        return Vec::new();
+    }
+    let row = |split: SplitName, variant: String, m: &SplitMetrics| AblationRow {
+        split,
+        variant,
+        accuracy: m.accuracy,
+        weighted_f1: m.weighted_f1,
+        macro_f1: m.macro_f1,
+    };
+    let mut rows = Vec::new();
+    for (split, metrics) in results {
+        rows.push(row(*split, FULL_VARIANT.to_string(), metrics));
+        for (s, zeroed, m) in ablation.iter().filter(|(s, _, _)| s == split) {
+            let kept = match zeroed {
+                Modality::Text => "audio",
+                Modality::Audio => "text",
+            };
+            rows.push(row(*s, format!("{kept} only ({} zeroed)", zeroed_name(*zeroed)), m));
+        }
+    }
+    rows
 }
 
 /// The modality name in ablation rows.

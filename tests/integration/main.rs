@@ -9,6 +9,7 @@ mod end_to_end;
 mod features;
 mod labels;
 mod metrics;
+mod reports;
 mod roberta;
 mod synthetic;
 mod text;
