@@ -1,8 +1,10 @@
 //! The `emofuse` command line.
 
+pub mod eval;
 pub mod features;
 pub mod forward;
 pub mod forward_audio;
+pub mod predict;
 pub mod report;
 
 use crate::config::{BackendKind, DEFAULT_EXPERIMENT, Experiment, QUICKSTART_TOML};
@@ -25,6 +27,10 @@ pub struct Cli {
 pub enum Command {
     /// Train an experiment, evaluate it and write its report.
     Train(TrainArgs),
+    /// Evaluate a trained run on a split (optionally with one modality zeroed).
+    Eval(eval::EvalArgs),
+    /// Class probabilities of one utterance from a trained run.
+    Predict(predict::PredictArgs),
     /// Write a finished run's report again, or compare several runs, from their metrics.json.
     Report(report::ReportArgs),
     /// Compute waveforms, log-mel spectrograms or MFCCs of audio files (librosa definitions).
@@ -109,6 +115,8 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Report(args) => report::run(&args),
+        Command::Eval(args) => eval::run(&args),
+        Command::Predict(args) => predict::run(&args),
         Command::Features(args) => features::run(&args),
         Command::Forward(command) => forward::run(&command),
         Command::Bench(BenchCommand::Text(args)) => {

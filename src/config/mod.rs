@@ -611,7 +611,8 @@ impl Experiment {
         if self.data.labels.is_empty() {
             Ok(crate::data::LabelMap::meld())
         } else {
-            crate::data::LabelMap::new(&self.data.labels).map_err(|e| anyhow!("key `data.labels`: {e}"))
+            crate::data::LabelMap::new(&self.data.labels)
+                .map_err(|e| anyhow!("key `data.labels`: {e}"))
         }
     }
 

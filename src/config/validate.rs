@@ -126,7 +126,10 @@ impl Experiment {
         }
         positive("training.grad_accumulation", t.grad_accumulation)?;
         if !(0.0..1.0).contains(&t.momentum) {
-            bail!("key `training.momentum` = {}: allowed 0 <= m < 1", t.momentum);
+            bail!(
+                "key `training.momentum` = {}: allowed 0 <= m < 1",
+                t.momentum
+            );
         }
         if !(t.plateau_factor > 0.0 && t.plateau_factor < 1.0) {
             bail!(
@@ -143,8 +146,8 @@ impl Experiment {
                     labels.names().join(", ")
                 );
             }
-            if let Some(bad) = w.iter().find(|x| !(x.is_finite() && **x >= 0.0)) {
-                bail!("key `training.class_weights` holds {bad}: weights must be finite and >= 0");
+            if let Some(bad) = w.iter().find(|x| !(x.is_finite() && **x > 0.0)) {
+                bail!("key `training.class_weights` holds {bad}: weights must be finite and > 0");
             }
         }
         if self.evaluation.splits.is_empty() {

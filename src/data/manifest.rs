@@ -9,11 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// Reads the three manifests into a corpus with `labels` as label map. Every row must name a
 /// known label and an existing audio file; all problems are listed in one error.
-pub fn load_manifests(
-    paths: [&Path; 3],
-    labels: LabelMap,
-    sample_rate: u32,
-) -> Result<Corpus> {
+pub fn load_manifests(paths: [&Path; 3], labels: LabelMap, sample_rate: u32) -> Result<Corpus> {
     let mut speakers = HashMap::new();
     let mut splits = Vec::with_capacity(3);
     for path in paths {
@@ -89,7 +85,8 @@ pub fn read_manifest(
             continue;
         }
         let next = speakers.len() as u32;
-        let speaker = speaker_col.map_or(0, |c| *speakers.entry(field(c).to_string()).or_insert(next));
+        let speaker =
+            speaker_col.map_or(0, |c| *speakers.entry(field(c).to_string()).or_insert(next));
         utterances.push(Utterance {
             id: field(id_col).to_string(),
             text: field(text_col).to_string(),

@@ -40,7 +40,10 @@ impl PretrainedFrontEnd {
             None => Vec::new(),
         };
         let clip = match &self.audio {
-            Some(options) => prepare(utterance.samples(options.sample_rate)?.into_owned(), options),
+            Some(options) => prepare(
+                utterance.samples(options.sample_rate)?.into_owned(),
+                options,
+            ),
             None => Clip {
                 samples: Vec::new(),
                 valid: 0,

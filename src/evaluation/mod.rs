@@ -2,5 +2,6 @@
 
 pub mod metrics;
 pub mod predict;
+pub mod trained;
 
 pub use metrics::{ClassMetrics, SplitMetrics, classification_report, evaluate};

@@ -86,7 +86,8 @@ impl TextBranchEncoder {
                 };
                 let x = stage.forward(state, mask);
                 let [batch, _, hidden] = x.dims();
-                x.slice([0..batch, 0..1, 0..hidden]).reshape([batch, hidden])
+                x.slice([0..batch, 0..1, 0..hidden])
+                    .reshape([batch, hidden])
             }
             (TextBranchEncoder::Scratch(_), TextInput::Hidden { .. }) => {
                 panic!("the scratch text encoder takes token ids")
@@ -209,7 +210,14 @@ impl LateFusionConfig {
         });
         let branches = usize::from(text.is_some()) + usize::from(audio.is_some());
         let fused = self.projection_dim * branches;
-        let weights = (!self.class_weights.is_empty()).then(|| self.class_weights.clone());
+        // burn's loss wants positive weights; a class with weight 0 (absent from the training
+        // split) has no training example, so the value used for it there changes nothing.
+        let weights = (!self.class_weights.is_empty()).then(|| {
+            self.class_weights
+                .iter()
+                .map(|&w| if w > 0.0 { w } else { 1.0 })
+                .collect()
+        });
         LateFusion {
             text,
             audio,
@@ -290,9 +298,7 @@ impl LateFusion {
     pub fn forward_ablated(&self, batch: &FusionBatch, zero: Option<Modality>) -> Tensor<2> {
         let mut parts = Vec::with_capacity(2);
         if let (Some(text), Some(input)) = (&self.text, &batch.text) {
-            let v = text
-                .projection
-                .forward(text.encoder.forward(input.clone()));
+            let v = text.projection.forward(text.encoder.forward(input.clone()));
             parts.push(if zero == Some(Modality::Text) {
                 v.zeros_like()
             } else {

@@ -892,7 +892,12 @@ impl Wav2Vec2Model {
                     (None, final_norm)
                 };
                 (
-                    stage(Some(self.feature_extractor), Some(front), layers, frozen_norm),
+                    stage(
+                        Some(self.feature_extractor),
+                        Some(front),
+                        layers,
+                        frozen_norm,
+                    ),
                     stage(None, None, top, trained_norm),
                 )
             }
@@ -940,7 +945,8 @@ impl Wav2Vec2Stage {
             };
             let features = conv.forward(values).swap_dims(1, 2);
             let [_, frames, _] = features.dims();
-            let frame_mask = frame_mask(attention_mask, frames, &self.conv_kernel, &self.conv_stride);
+            let frame_mask =
+                frame_mask(attention_mask, frames, &self.conv_kernel, &self.conv_stride);
             state = AudioState::Conv {
                 features,
                 frame_mask,

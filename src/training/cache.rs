@@ -188,7 +188,10 @@ pub fn prefix_mask_int(rows: &[usize], device: &Device) -> Tensor<2, burn::tenso
         .iter()
         .flat_map(|&r| (0..max).map(move |j| i64::from(j < r)))
         .collect();
-    Tensor::from_data(burn::tensor::TensorData::new(values, [rows.len(), max]), device)
+    Tensor::from_data(
+        burn::tensor::TensorData::new(values, [rows.len(), max]),
+        device,
+    )
 }
 
 /// [`prefix_mask_int`] as booleans.
@@ -246,7 +249,10 @@ pub fn ensure(job: &CacheJob) -> Result<CachedStates> {
         Ok(existing) if existing == key_text => {}
         Ok(_) => {
             // Same hash, different key: a collision or a hand-edited folder. Start over.
-            println!("cache {}: key differs from key.json; rebuilding", dir.display());
+            println!(
+                "cache {}: key differs from key.json; rebuilding",
+                dir.display()
+            );
             for name in ["data.bin", "index.bin", "complete"] {
                 let _ = std::fs::remove_file(dir.join(name));
             }
@@ -305,7 +311,9 @@ fn build(job: &CacheJob, dir: &Path) -> Result<()> {
     drop(data);
     std::fs::write(
         &index_path,
-        done.iter().flat_map(|r| r.to_le_bytes()).collect::<Vec<u8>>(),
+        done.iter()
+            .flat_map(|r| r.to_le_bytes())
+            .collect::<Vec<u8>>(),
     )?;
     let total = job.utterances.len();
     if done.is_empty() {
@@ -345,7 +353,9 @@ fn build(job: &CacheJob, dir: &Path) -> Result<()> {
             Branch::Text => {
                 let ids: Vec<&[u32]> = inputs.iter().map(|r| r.ids.as_slice()).collect();
                 let rows: Vec<usize> = ids.iter().map(|r| r.len()).collect();
-                let input = job.trunks.text(text_batch(&ids, job.front.pad_id(), job.device));
+                let input = job
+                    .trunks
+                    .text(text_batch(&ids, job.front.pad_id(), job.device));
                 let TextInput::Hidden { states, .. } = input else {
                     bail!("the text branch has no frozen trunk to cache");
                 };
@@ -401,7 +411,10 @@ fn build(job: &CacheJob, dir: &Path) -> Result<()> {
         }
         data.write_all(&out)?;
         data.flush()?;
-        let index_bytes: Vec<u8> = rows.iter().flat_map(|&r| (r as u32).to_le_bytes()).collect();
+        let index_bytes: Vec<u8> = rows
+            .iter()
+            .flat_map(|&r| (r as u32).to_le_bytes())
+            .collect();
         index.write_all(&index_bytes)?;
         index.flush()?;
         progress.inc(chunk.len() as u64);
@@ -430,7 +443,12 @@ fn open(dir: &Path, dtype: CacheDtype, width_path: &Path, expected: usize) -> Re
     let width: usize = std::fs::read_to_string(width_path)
         .ok()
         .and_then(|t| t.trim().parse().ok())
-        .with_context(|| format!("cache {} has no width file; delete the folder", dir.display()))?;
+        .with_context(|| {
+            format!(
+                "cache {} has no width file; delete the folder",
+                dir.display()
+            )
+        })?;
     let mut starts = Vec::with_capacity(index.len() + 1);
     let mut total = 0usize;
     starts.push(0);

@@ -58,7 +58,10 @@ pub struct InputBatcher {
 }
 
 /// Moves a trunk output (plain device) to `device` (which may be the autodiff one).
-fn lift<const D: usize, K: burn::tensor::kind::Autodiff>(t: Tensor<D, K>, device: &Device) -> Tensor<D, K> {
+fn lift<const D: usize, K: burn::tensor::kind::Autodiff>(
+    t: Tensor<D, K>,
+    device: &Device,
+) -> Tensor<D, K> {
     if device.is_autodiff() {
         t.autodiff()
     } else {

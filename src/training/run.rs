@@ -246,8 +246,13 @@ pub fn train(experiment: &Experiment, options: TrainOptions) -> Result<Option<Ru
     for line in &setup.description {
         println!("{line}");
     }
-    let train_inputs =
-        setup.split_inputs(experiment, SplitName::Train, &corpus.train, train_examples, &device)?;
+    let train_inputs = setup.split_inputs(
+        experiment,
+        SplitName::Train,
+        &corpus.train,
+        train_examples,
+        &device,
+    )?;
     let valid_inputs =
         setup.split_inputs(experiment, SplitName::Valid, &corpus.valid, None, &device)?;
     println!(
@@ -278,27 +283,32 @@ pub fn train(experiment: &Experiment, options: TrainOptions) -> Result<Option<Ru
     )?;
     let state = result.state;
     let history = state.history.clone();
-    println!(
-        "trained {} epochs in {:.1} s",
-        state.epoch, result.seconds
-    );
+    println!("trained {} epochs in {:.1} s", state.epoch, result.seconds);
 
     let (epoch, why) = match (experiment.evaluation.checkpoint, state.best) {
         (CheckpointChoice::Best, Some((epoch, _))) => (
             epoch,
-            format!("best validation {}", experiment.training.select_metric.as_str()),
+            format!(
+                "best validation {}",
+                experiment.training.select_metric.as_str()
+            ),
         ),
         _ => (state.epoch, "last epoch".to_string()),
     };
-    let model = load_model(setup.model.clone(), &checkpoint_path(&run_dir, "model", epoch))?.valid();
+    let model = load_model(
+        setup.model.clone(),
+        &checkpoint_path(&run_dir, "model", epoch),
+    )?
+    .valid();
     save_model(&model, &run_dir.join("model.bpk"))?;
     println!("evaluating epoch {epoch} ({why})");
 
-    let ablate: Vec<Modality> = if experiment.evaluation.ablation && experiment.model.modalities.len() == 2 {
-        experiment.model.modalities.clone()
-    } else {
-        Vec::new()
-    };
+    let ablate: Vec<Modality> =
+        if experiment.evaluation.ablation && experiment.model.modalities.len() == 2 {
+            experiment.model.modalities.clone()
+        } else {
+            Vec::new()
+        };
     let mut results = Vec::new();
     let mut ablation = Vec::new();
     for &split in &experiment.evaluation.splits {
@@ -391,7 +401,11 @@ pub fn ablation_rows(
                 Modality::Text => "audio",
                 Modality::Audio => "text",
             };
-            rows.push(row(*s, format!("{kept} only ({} zeroed)", zeroed_name(*zeroed)), m));
+            rows.push(row(
+                *s,
+                format!("{kept} only ({} zeroed)", zeroed_name(*zeroed)),
+                m,
+            ));
         }
     }
     rows
@@ -415,5 +429,3 @@ pub fn print_split_line(split: SplitName, suffix: &str, metrics: &SplitMetrics) 
         metrics.support
     );
 }
-
-

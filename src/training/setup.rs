@@ -58,7 +58,8 @@ impl Setup {
         train_device: &Device,
     ) -> Result<(Self, Option<Vec<crate::data::batch::Example>>)> {
         if experiment.data.augment.enabled()
-            && (experiment.model.text.checkpoint.is_some() || experiment.model.audio.checkpoint.is_some())
+            && (experiment.model.text.checkpoint.is_some()
+                || experiment.model.audio.checkpoint.is_some())
         {
             bail!(
                 "key `data.augment`: augmentation works with the built-in encoders only; remove [data.augment] or the pretrained checkpoints"
@@ -74,12 +75,17 @@ impl Setup {
                     let tokenizer = WordTokenizer::load(&dir.join("vocab.json"))?;
                     let path = dir.join("front_end.json");
                     let text = std::fs::read_to_string(&path).with_context(|| {
-                        format!("cannot read {}: is {} a finished run?", path.display(), dir.display())
+                        format!(
+                            "cannot read {}: is {} a finished run?",
+                            path.display(),
+                            dir.display()
+                        )
                     })?;
                     let value: serde_json::Value = serde_json::from_str(&text)
                         .with_context(|| format!("{} is not valid JSON", path.display()))?;
-                    let norm: FeatureNorm = serde_json::from_value(value["feature_norm"].clone())
-                        .with_context(|| format!("{}: no feature_norm", path.display()))?;
+                    let norm: FeatureNorm =
+                        serde_json::from_value(value["feature_norm"].clone())
+                            .with_context(|| format!("{}: no feature_norm", path.display()))?;
                     (Some(FrontEnd::new(tokenizer, norm, experiment)), None)
                 }
             }
@@ -120,9 +126,9 @@ impl Setup {
                 }),
             ));
         }
-        let scratch_batcher = front
-            .as_ref()
-            .map_or(FusionBatcher::new(1, 1), |f| FusionBatcher::new(f.n_mels(), f.frames()));
+        let scratch_batcher = front.as_ref().map_or(FusionBatcher::new(1, 1), |f| {
+            FusionBatcher::new(f.n_mels(), f.frames())
+        });
         let pad_id = pretrained.as_ref().map_or(0, PretrainedFrontEnd::pad_id);
         Ok((
             Self {
@@ -147,7 +153,9 @@ impl Setup {
             front.tokenizer.save(&run_dir.join("vocab.json"))?;
             std::fs::write(
                 run_dir.join("front_end.json"),
-                serde_json::to_string_pretty(&json!({ "feature_norm": front.norm, "labels": labels }))?,
+                serde_json::to_string_pretty(
+                    &json!({ "feature_norm": front.norm, "labels": labels }),
+                )?,
             )?;
         }
         Ok(())
@@ -180,13 +188,18 @@ impl Setup {
         };
         let text_pretrained = m.uses(Modality::Text) && m.text.checkpoint.is_some();
         let audio_pretrained = m.uses(Modality::Audio) && m.audio.checkpoint.is_some();
-        let raw_text = text_pretrained && needs_raw(Modality::Text, self.batcher.trunks.text.is_some());
+        let raw_text =
+            text_pretrained && needs_raw(Modality::Text, self.batcher.trunks.text.is_some());
         let raw_audio =
             audio_pretrained && needs_raw(Modality::Audio, self.batcher.trunks.audio.is_some());
         let raw = if raw_text || raw_audio {
             let front = self.pretrained.as_ref().context("pretrained front end")?;
             let restricted = PretrainedFrontEnd {
-                tokenizer: if raw_text { front.tokenizer.clone() } else { None },
+                tokenizer: if raw_text {
+                    front.tokenizer.clone()
+                } else {
+                    None
+                },
                 max_tokens: front.max_tokens,
                 audio: if raw_audio { front.audio.clone() } else { None },
             };
@@ -245,7 +258,11 @@ impl Setup {
         } else {
             Some(cached(Branch::Audio, Modality::Audio)?)
         };
-        Ok(SplitInputs { labels, text, audio })
+        Ok(SplitInputs {
+            labels,
+            text,
+            audio,
+        })
     }
 }
 

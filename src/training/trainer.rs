@@ -94,8 +94,12 @@ fn optimizer(experiment: &Experiment) -> ModuleOptimizer {
     match t.optimizer {
         OptimizerKind::Adamw => AdamWConfig::new().with_weight_decay(t.weight_decay).init(),
         OptimizerKind::Sgd => SgdConfig::new()
-            .with_momentum((t.momentum > 0.0).then(|| MomentumConfig::new().with_momentum(t.momentum)))
-            .with_weight_decay((t.weight_decay > 0.0).then(|| WeightDecayConfig::new(t.weight_decay)))
+            .with_momentum(
+                (t.momentum > 0.0).then(|| MomentumConfig::new().with_momentum(t.momentum)),
+            )
+            .with_weight_decay(
+                (t.weight_decay > 0.0).then(|| WeightDecayConfig::new(t.weight_decay)),
+            )
             .init(),
     }
 }
@@ -121,9 +125,12 @@ pub fn metric_value(record: &EpochRecord, metric: SelectMetric) -> f64 {
 pub fn load_model(model: LateFusion, path: &Path) -> Result<LateFusion> {
     let record = ModuleRecord::load(path)
         .map_err(|e| anyhow!("cannot load checkpoint {}: {e:?}", path.display()))?;
-    model
-        .try_load_record(record)
-        .map_err(|e| anyhow!("checkpoint {} does not fit this model: {e:?}", path.display()))
+    model.try_load_record(record).map_err(|e| {
+        anyhow!(
+            "checkpoint {} does not fit this model: {e:?}",
+            path.display()
+        )
+    })
 }
 
 /// Saves a model to `path` (atomically).
@@ -136,7 +143,12 @@ pub fn save_model(model: &LateFusion, path: &Path) -> Result<()> {
     write_atomic(path, &bytes)
 }
 
-fn save_checkpoint(run_dir: &Path, model: &LateFusion, optim: &ModuleOptimizer, state: &LoopState) -> Result<()> {
+fn save_checkpoint(
+    run_dir: &Path,
+    model: &LateFusion,
+    optim: &ModuleOptimizer,
+    state: &LoopState,
+) -> Result<()> {
     let dir = run_dir.join("checkpoint");
     std::fs::create_dir_all(&dir)?;
     let epoch = state.epoch;
@@ -146,7 +158,10 @@ fn save_checkpoint(run_dir: &Path, model: &LateFusion, optim: &ModuleOptimizer, 
         .map_err(|e| anyhow!("cannot serialise the optimiser: {e:?}"))?;
     write_atomic(&checkpoint_path(run_dir, "optim", epoch), &bytes)?;
     // The state file goes last: it is what makes the epoch count as finished.
-    write_atomic(&dir.join("state.json"), serde_json::to_string_pretty(state)?.as_bytes())?;
+    write_atomic(
+        &dir.join("state.json"),
+        serde_json::to_string_pretty(state)?.as_bytes(),
+    )?;
     // Keep the best and the latest epoch only.
     let best = state.best.map(|b| b.0);
     for e in 1..epoch {
@@ -164,7 +179,10 @@ pub fn read_state(run_dir: &Path) -> Result<Option<LoopState>> {
     let path = run_dir.join("checkpoint").join("state.json");
     match std::fs::read_to_string(&path) {
         Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| {
-            format!("{} is damaged; start the run again without --resume", path.display())
+            format!(
+                "{} is damaged; start the run again without --resume",
+                path.display()
+            )
         })?)),
         Err(_) => Ok(None),
     }
@@ -270,7 +288,14 @@ pub fn fit(mut model: LateFusion, fit: &Fit) -> Result<FitResult> {
         progress.finish_and_clear();
 
         let eval_model = model.valid();
-        let predictions = predict(&eval_model, fit.batcher, fit.valid, 2 * t.batch_size, &plain, None);
+        let predictions = predict(
+            &eval_model,
+            fit.batcher,
+            fit.valid,
+            2 * t.batch_size,
+            &plain,
+            None,
+        );
         let metrics = evaluate(&fit.valid.labels, &predictions.classes, fit.labels);
         let record = EpochRecord {
             epoch,
@@ -295,7 +320,9 @@ pub fn fit(mut model: LateFusion, fit: &Fit) -> Result<FitResult> {
             state.bad_epochs += 1;
         }
         let dropped = e.training.schedule == crate::config::ScheduleKind::Plateau
-            && state.plateau.update(improved, t.plateau_patience, t.plateau_factor);
+            && state
+                .plateau
+                .update(improved, t.plateau_patience, t.plateau_factor);
         println!(
             "epoch {epoch}/{}: train loss {:.4} acc {:.2}% | valid loss {:.4} acc {:.2}% wF1 {:.2}% mF1 {:.2}% | lr {:.2e} | {:.1} s{}{}",
             t.epochs,
@@ -307,8 +334,16 @@ pub fn fit(mut model: LateFusion, fit: &Fit) -> Result<FitResult> {
             100.0 * record.valid_macro_f1,
             lr,
             epoch_started.elapsed().as_secs_f64(),
-            if improved { format!("  best {}", metric.as_str()) } else { String::new() },
-            if dropped { "  (plateau: learning rate reduced)" } else { "" },
+            if improved {
+                format!("  best {}", metric.as_str())
+            } else {
+                String::new()
+            },
+            if dropped {
+                "  (plateau: learning rate reduced)"
+            } else {
+                ""
+            },
         );
         state.history.push(record);
         state.epoch = epoch;
@@ -328,7 +363,12 @@ pub fn fit(mut model: LateFusion, fit: &Fit) -> Result<FitResult> {
     finish(model, state, fit.run_dir, started)
 }
 
-fn finish(model: LateFusion, state: LoopState, run_dir: &Path, started: Instant) -> Result<FitResult> {
+fn finish(
+    model: LateFusion,
+    state: LoopState,
+    run_dir: &Path,
+    started: Instant,
+) -> Result<FitResult> {
     if state.epoch == 0 {
         bail!(
             "{}; no epoch finished, so there is no checkpoint in {}",

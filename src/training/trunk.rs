@@ -11,7 +11,9 @@ use crate::config::{Experiment, Modality, TrainLayers};
 use crate::data::audio::AudioOptions;
 use crate::data::pretrained::PretrainedFrontEnd;
 use crate::data::tokenizer::HfTokenizer;
-use crate::models::fusion::{AudioBranchEncoder, LateFusion, LateFusionConfig, TextBranchEncoder, TextInput};
+use crate::models::fusion::{
+    AudioBranchEncoder, LateFusion, LateFusionConfig, TextBranchEncoder, TextInput,
+};
 use crate::models::roberta::{RobertaModel, RobertaStage, TextState};
 use crate::models::wav2vec2::{AudioState, Wav2Vec2Model, Wav2Vec2Stage};
 use anyhow::{Context, Result};
@@ -75,7 +77,8 @@ pub fn build_model(
     train_device: &Device,
 ) -> Result<BuiltModel> {
     let m = &experiment.model;
-    let config = LateFusionConfig::from_experiment(experiment, scratch_vocab, class_weights, num_classes);
+    let config =
+        LateFusionConfig::from_experiment(experiment, scratch_vocab, class_weights, num_classes);
     let mut trunks = Trunks::default();
     let mut description = Vec::new();
     let mut frozen = Vec::new();
@@ -88,9 +91,18 @@ pub fn build_model(
     let text = if !m.uses(Modality::Text) {
         None
     } else if let Some(dir) = &m.text.checkpoint {
-        let (encoder, hf, _) = RobertaModel::from_pretrained(dir, train_device)
-            .with_context(|| format!("loading the text encoder (model.text.checkpoint = {})", dir.display()))?;
-        let tokenizer_path = experiment.data.tokenizer.clone().unwrap_or_else(|| dir.clone());
+        let (encoder, hf, _) =
+            RobertaModel::from_pretrained(dir, train_device).with_context(|| {
+                format!(
+                    "loading the text encoder (model.text.checkpoint = {})",
+                    dir.display()
+                )
+            })?;
+        let tokenizer_path = experiment
+            .data
+            .tokenizer
+            .clone()
+            .unwrap_or_else(|| dir.clone());
         front.tokenizer = Some(if tokenizer_path.is_dir() {
             HfTokenizer::from_dir(&tokenizer_path)?
         } else {
@@ -117,14 +129,22 @@ pub fn build_model(
             "text: built-in transformer, {} layers x {} wide, trained from scratch",
             m.text_layers, m.text_dim
         ));
-        Some((TextBranchEncoder::Scratch(config.text.init(train_device)), m.text_dim))
+        Some((
+            TextBranchEncoder::Scratch(config.text.init(train_device)),
+            m.text_dim,
+        ))
     };
 
     let audio = if !m.uses(Modality::Audio) {
         None
     } else if let Some(dir) = &m.audio.checkpoint {
-        let (encoder, hf, _) = Wav2Vec2Model::from_pretrained(dir, train_device)
-            .with_context(|| format!("loading the audio encoder (model.audio.checkpoint = {})", dir.display()))?;
+        let (encoder, hf, _) =
+            Wav2Vec2Model::from_pretrained(dir, train_device).with_context(|| {
+                format!(
+                    "loading the audio encoder (model.audio.checkpoint = {})",
+                    dir.display()
+                )
+            })?;
         front.audio = Some(AudioOptions {
             sample_rate: experiment.data.sample_rate,
             max_seconds: Some(f64::from(experiment.data.clip_seconds)),
@@ -132,7 +152,12 @@ pub fn build_model(
         });
         let (frozen_stage, top) =
             encoder.split(m.audio.train_last_layers, m.audio.train_feature_encoder);
-        let what = split_audio(&frozen_stage, &top, hf.num_layers, m.audio.train_feature_encoder);
+        let what = split_audio(
+            &frozen_stage,
+            &top,
+            hf.num_layers,
+            m.audio.train_feature_encoder,
+        );
         description.push(format!("audio: {} ({what})", dir.display()));
         frozen.push((Modality::Audio, dir.clone(), what));
         if !frozen_stage.is_empty() {
@@ -144,7 +169,10 @@ pub fn build_model(
             "audio: built-in 1-D CNN over {} log-mel bands, {} channels, trained from scratch",
             experiment.data.n_mels, m.audio_channels
         ));
-        Some((AudioBranchEncoder::Scratch(config.audio.init(train_device)), m.audio_channels))
+        Some((
+            AudioBranchEncoder::Scratch(config.audio.init(train_device)),
+            m.audio_channels,
+        ))
     };
 
     let pretrained = (front.tokenizer.is_some() || front.audio.is_some()).then_some(front);

@@ -1,15 +1,10 @@
 //! Tiny training runs: reports, metrics.json, determinism, better than the majority class.
 
-use crate::scratch_dir;
+use crate::{ONE_RUN_AT_A_TIME, scratch_dir};
 use emofuse::config::{Experiment, SplitName};
 use emofuse::training::TrainOptions;
 use serde_json::Value;
 use std::path::Path;
-use std::sync::Mutex;
-
-/// The backend's random generator is process-wide (`Device::seed`), so runs that must be
-/// reproducible cannot overlap in one process: the tests take turns.
-static ONE_RUN_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// A tiny experiment writing into `dir`.
 fn tiny(dir: &Path, name: &str, extra: &[&str]) -> Experiment {
@@ -149,6 +144,17 @@ fn resume_continues_from_the_last_checkpoint() {
     let after = metrics(&dir, "r")["history"].as_array().unwrap().clone();
     assert_eq!(after.len(), 3);
     assert_eq!(after[..2], before[..]);
+    // Every epoch draws from (seed, epoch) alone, and the checkpoint holds the optimiser state:
+    // the interrupted-and-resumed run ends where an uninterrupted one does.
+    let experiment = tiny(
+        &dir,
+        "straight",
+        &[&base[..], &["training.epochs=3"]].concat(),
+    );
+    emofuse::training::train(&experiment, TrainOptions::default()).unwrap();
+    let straight = metrics(&dir, "straight");
+    assert_eq!(straight["history"].as_array().unwrap()[..], after[..]);
+    assert_eq!(straight["splits"], metrics(&dir, "r")["splits"]);
     let saved = std::fs::read_to_string(dir.join("runs/r/config.toml")).unwrap();
     assert!(
         saved.contains("epochs = 3"),

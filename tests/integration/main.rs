@@ -7,6 +7,7 @@ mod clip;
 mod config;
 mod end_to_end;
 mod features;
+mod fusion;
 mod labels;
 mod metrics;
 mod reports;
@@ -19,6 +20,11 @@ mod wav2vec2;
 mod wgpu;
 
 use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// The backend's random generator is process-wide (`Device::seed`), so training runs that must
+/// be reproducible cannot overlap in one process: the tests take turns.
+pub static ONE_RUN_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// A fresh, empty folder for one test.
 pub fn scratch_dir(name: &str) -> PathBuf {

@@ -1,0 +1,75 @@
+//! A finished run, loaded back for evaluation and prediction: its experiment, front ends,
+//! frozen trunks (from the checkpoint folders the experiment names) and trained weights.
+
+use crate::config::Experiment;
+use crate::data::LabelMap;
+use crate::models::LateFusion;
+use crate::training::backend;
+use crate::training::setup::{ScratchSource, Setup};
+use crate::training::trainer::load_model;
+use anyhow::{Context, Result};
+use burn::module::Module;
+use burn::tensor::Device;
+use std::path::{Path, PathBuf};
+
+/// A trained model ready to run.
+pub struct TrainedRun {
+    /// The run's experiment.
+    pub experiment: Experiment,
+    /// Front ends and batcher.
+    pub setup: Setup,
+    /// The trained model, in eval mode on `device`.
+    pub model: LateFusion,
+    /// Class names.
+    pub labels: LabelMap,
+    /// The plain device everything runs on.
+    pub device: Device,
+    /// The weights file that was loaded.
+    pub checkpoint: PathBuf,
+}
+
+/// Reads `<run_dir>/config.toml`.
+pub fn run_experiment(run_dir: &Path) -> Result<Experiment> {
+    let path = run_dir.join("config.toml");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "{} is not a run folder (no config.toml); runs are in runs/<experiment name>/",
+            run_dir.display()
+        )
+    })?;
+    Experiment::from_toml_str(&text, &[], &path.display().to_string())
+}
+
+/// Loads the run of `experiment` (its folder is `experiment.run_dir()`), with the weights in
+/// `checkpoint` (default: the selected `model.bpk`).
+pub fn load_run(experiment: Experiment, checkpoint: Option<&Path>) -> Result<TrainedRun> {
+    let run_dir = experiment.run_dir();
+    let checkpoint = checkpoint
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| run_dir.join("model.bpk"));
+    if !checkpoint.is_file() {
+        anyhow::bail!(
+            "no trained model at {}: train it first (`emofuse train <experiment>`), or pass --checkpoint <file> (e.g. {}/checkpoint/model-<epoch>.bpk)",
+            checkpoint.display(),
+            run_dir.display()
+        );
+    }
+    let device = backend::device(experiment.run.backend)?;
+    let labels = experiment.label_map()?;
+    let (setup, _) = Setup::new(
+        &experiment,
+        &labels,
+        Vec::new(),
+        ScratchSource::Run(&run_dir),
+        &device,
+    )?;
+    let model = load_model(setup.model.clone(), &checkpoint)?.valid();
+    Ok(TrainedRun {
+        experiment,
+        setup,
+        model,
+        labels,
+        device,
+        checkpoint,
+    })
+}
