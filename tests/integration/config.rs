@@ -1,5 +1,7 @@
 use crate::{repo_path, scratch_dir};
-use emofuse::config::{BackendKind, Experiment, Modality};
+use emofuse::config::{
+    BackendKind, ClassWeighting, DatasetKind, Experiment, Modality, SelectMetric, TrainLayers,
+};
 
 fn err(text: &str, overrides: &[&str]) -> String {
     let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
@@ -22,6 +24,84 @@ fn shipped_experiments_load() {
     }
     let text = Experiment::load(&repo_path("experiments/quickstart_text_only.toml"), &[]).unwrap();
     assert_eq!(text.model.modalities, [Modality::Text]);
+}
+
+#[test]
+fn study_a_experiments_have_the_study_settings() {
+    let e = Experiment::load(&repo_path("experiments/meld_late_fusion.toml"), &[]).unwrap();
+    assert_eq!(e.data.dataset, DatasetKind::Manifest);
+    assert_eq!(e.model.modalities, [Modality::Text, Modality::Audio]);
+    assert_eq!(e.model.text.train_last_layers, TrainLayers::Last(1));
+    assert_eq!(e.model.audio.train_last_layers, TrainLayers::Last(1));
+    assert!(!e.model.audio.train_feature_encoder);
+    assert_eq!(
+        (e.training.batch_size, e.training.epochs, e.run.seed),
+        (4, 6, 42)
+    );
+    assert_eq!((e.data.max_tokens, e.data.clip_seconds), (128, 5.0));
+    assert_eq!(e.model.projection_dim, 256);
+    assert_eq!(e.training.grad_clip_norm, 1.0);
+    assert_eq!(e.training.class_weights, ClassWeighting::InverseFrequency);
+    assert_eq!(e.training.select_metric, SelectMetric::WeightedF1);
+    assert_eq!(e.label_map().unwrap(), emofuse::data::LabelMap::meld());
+    for (name, modality) in [
+        ("meld_text_only", Modality::Text),
+        ("meld_audio_only", Modality::Audio),
+    ] {
+        let v = Experiment::load(&repo_path(&format!("experiments/{name}.toml")), &[]).unwrap();
+        assert_eq!(v.model.modalities, [modality]);
+        // Everything else is study A's.
+        let mut same = v.clone();
+        same.model.modalities = e.model.modalities.clone();
+        same.evaluation.ablation = true;
+        same.output.name = e.output.name.clone();
+        assert_eq!(same, e, "{name}");
+    }
+}
+
+#[test]
+fn training_options_parse_and_bad_ones_name_the_key() {
+    let e = Experiment::from_toml_str(
+        "[model.text]\ntrain_last_layers = \"all\"\n[model.audio]\ntrain_last_layers = 0\n[training]\nclass_weights = [1, 2, 3, 4, 5, 6, 7]\noptimizer = \"sgd\"\nschedule = \"cosine\"\nwarmup_steps = 10",
+        &[],
+        "x",
+    )
+    .unwrap();
+    assert_eq!(e.model.text.train_last_layers, TrainLayers::All);
+    assert_eq!(e.model.audio.train_last_layers, TrainLayers::Last(0));
+    assert_eq!(
+        e.training.class_weights,
+        ClassWeighting::Given(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
+    );
+    // It round-trips through the saved config.toml.
+    assert_eq!(
+        Experiment::from_toml_str(&e.to_toml(), &[], "saved").unwrap(),
+        e
+    );
+    for (set, expected) in [
+        (
+            "model.text.train_last_layers=\"some\"",
+            "allowed a number of layers",
+        ),
+        (
+            "training.class_weights=[1.0, 2.0]",
+            "2 weights for 7 classes",
+        ),
+        ("training.class_weights=\"balanced\"", "inverse_frequency"),
+        (
+            "model.audio.train_feature_encoder=true",
+            "train_last_layers = \"all\"",
+        ),
+        ("data.dataset=\"manifest\"", "data.train_manifest"),
+        ("training.grad_accumulation=0", "training.grad_accumulation"),
+        ("training.plateau_factor=1.5", "training.plateau_factor"),
+    ] {
+        let err = format!(
+            "{:#}",
+            Experiment::from_toml_str("", &[set.to_string()], "x").unwrap_err()
+        );
+        assert!(err.contains(expected), "{set}: {err}");
+    }
 }
 
 #[test]

@@ -15,6 +15,7 @@ mod roberta;
 mod synthetic;
 mod text;
 mod tokenizer;
+mod training;
 mod wav2vec2;
 #[cfg(feature = "wgpu")]
 mod wgpu;

@@ -1,0 +1,224 @@
+//! The training loop's options: learning-rate schedules, SGD, gradient accumulation,
+//! reduce-on-plateau, early stopping, the NaN stop, and resuming after `kill -9`.
+
+use crate::{ONE_RUN_AT_A_TIME, repo_path, scratch_dir};
+use emofuse::config::{Experiment, ScheduleKind, TrainingConfig};
+use emofuse::training::TrainOptions;
+use emofuse::training::schedule::{Plateau, learning_rate};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+fn schedule(kind: ScheduleKind, warmup: usize) -> TrainingConfig {
+    TrainingConfig {
+        learning_rate: 1.0,
+        schedule: kind,
+        warmup_steps: warmup,
+        ..TrainingConfig::default()
+    }
+}
+
+#[test]
+fn learning_rate_schedules() {
+    let lr = |kind, warmup, step| learning_rate(&schedule(kind, warmup), step, 110, 1.0);
+    // Warmup: linear from 0 over 10 steps, whatever follows.
+    for kind in [
+        ScheduleKind::Constant,
+        ScheduleKind::Linear,
+        ScheduleKind::Cosine,
+    ] {
+        assert_eq!(lr(kind, 10, 5), 0.5);
+        assert_eq!(lr(kind, 10, 10), 1.0);
+    }
+    assert_eq!(lr(ScheduleKind::Constant, 10, 60), 1.0);
+    // Linear decay to 0 over the 100 steps after warmup.
+    assert!((lr(ScheduleKind::Linear, 10, 60) - 0.5).abs() < 1e-12);
+    assert_eq!(lr(ScheduleKind::Linear, 10, 110), 0.0);
+    // Cosine: half way is half the rate, the end is 0.
+    assert!((lr(ScheduleKind::Cosine, 10, 60) - 0.5).abs() < 1e-12);
+    assert!(
+        (lr(ScheduleKind::Cosine, 10, 35) - 0.5 * (1.0 + (std::f64::consts::PI / 4.0).cos())).abs()
+            < 1e-12
+    );
+    assert!(lr(ScheduleKind::Cosine, 10, 110).abs() < 1e-12);
+    // Plateau: the accumulated factor.
+    assert_eq!(
+        learning_rate(&schedule(ScheduleKind::Plateau, 0), 50, 110, 0.25),
+        0.25
+    );
+
+    let mut p = Plateau::default();
+    assert!(!p.update(false, 2, 0.5));
+    assert!(p.update(false, 2, 0.5), "second bad epoch drops the rate");
+    assert_eq!(p.scale, 0.5);
+    assert!(!p.update(true, 2, 0.5));
+    assert!(!p.update(false, 2, 0.5));
+    assert_eq!((p.scale, p.bad_epochs), (0.5, 1));
+}
+
+fn tiny(dir: &Path, name: &str, extra: &[&str]) -> Experiment {
+    let mut sets: Vec<String> = [
+        "data.train_size=320",
+        "data.valid_size=80",
+        "data.test_size=80",
+        "model.text_dim=16",
+        "model.audio_channels=16",
+        "model.projection_dim=16",
+        "model.hidden_dim=16",
+        "training.learning_rate=3e-3",
+        "evaluation.splits=[\"valid\"]",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for (key, sub) in [("runs_dir", "runs"), ("reports_dir", "reports")] {
+        sets.push(format!("output.{key}=\"{}\"", dir.join(sub).display()));
+    }
+    sets.push(format!("output.name=\"{name}\""));
+    sets.extend(extra.iter().map(|s| s.to_string()));
+    Experiment::from_toml_str("", &sets, "tiny").unwrap()
+}
+
+#[test]
+fn sgd_accumulation_plateau_and_early_stopping() {
+    let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch_dir("training-options");
+    // A learning rate this small leaves the f32 weights as they are: the validation loss stays
+    // put, the plateau schedule halves the rate after each bad epoch, and early stopping ends
+    // the run after two of them.
+    let experiment = tiny(
+        &dir,
+        "sgd",
+        &[
+            "training.optimizer=\"sgd\"",
+            "training.learning_rate=1e-12",
+            "training.grad_accumulation=3",
+            "training.schedule=\"plateau\"",
+            "training.plateau_patience=1",
+            "training.early_stopping_patience=2",
+            "training.select_metric=\"loss\"",
+            "training.epochs=10",
+        ],
+    );
+    let summary = emofuse::training::train(&experiment, TrainOptions::default())
+        .unwrap()
+        .unwrap();
+    let h = &summary.history;
+    assert_eq!(h.len(), 3, "{h:?}");
+    assert!(
+        summary
+            .stopped
+            .as_deref()
+            .unwrap()
+            .contains("early stopping")
+    );
+    assert_eq!(h[0].valid_loss, h[2].valid_loss, "{h:?}");
+    // The rate in force at the end of each epoch: halved after epochs 2 and 3 (the last halving
+    // would apply to epoch 4).
+    assert_eq!(h[0].learning_rate, 1e-12);
+    assert_eq!(h[1].learning_rate, 1e-12);
+    assert_eq!(h[2].learning_rate, 0.5e-12);
+    // The best epoch by validation loss is the one evaluated.
+    let best = h
+        .iter()
+        .min_by(|a, b| a.valid_loss.total_cmp(&b.valid_loss))
+        .unwrap();
+    assert_eq!(summary.checkpoint_epoch, best.epoch);
+}
+
+#[test]
+fn a_nan_loss_stops_the_run_with_a_clear_message() {
+    let dir = scratch_dir("training-nan");
+    let runs = format!("output.runs_dir=\"{}\"", dir.join("runs").display());
+    let reports = format!("output.reports_dir=\"{}\"", dir.join("reports").display());
+    let (ok, out) = crate::run_emofuse(&[
+        "train",
+        "--set",
+        "data.train_size=160",
+        "--set",
+        "data.valid_size=40",
+        "--set",
+        "data.test_size=40",
+        "--set",
+        "training.optimizer=\"sgd\"",
+        "--set",
+        "training.momentum=0.0",
+        "--set",
+        "training.learning_rate=1e38",
+        "--set",
+        "training.grad_clip_norm=0",
+        "--set",
+        &runs,
+        "--set",
+        &reports,
+    ]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("training loss became") && out.contains("training.learning_rate"),
+        "{out}"
+    );
+    assert!(!out.contains("panicked"), "{out}");
+}
+
+fn metrics(run_dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(run_dir.join("metrics.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn kill_9_during_an_epoch_loses_only_that_epoch() {
+    let dir = scratch_dir("training-kill");
+    let experiment = dir.join("tiny.toml");
+    std::fs::write(
+        &experiment,
+        format!(
+            "[data]\ntrain_size = 480\nvalid_size = 80\ntest_size = 80\n[model]\ntext_dim = 16\naudio_channels = 16\nprojection_dim = 16\nhidden_dim = 16\n[training]\nepochs = 3\nlearning_rate = 3e-3\n[evaluation]\nsplits = [\"valid\"]\n[output]\nruns_dir = \"{}\"\nreports_dir = \"{}\"\n",
+            dir.join("runs").display(),
+            dir.join("reports").display()
+        ),
+    )
+    .unwrap();
+    let binary = env!("CARGO_BIN_EXE_emofuse");
+    let run_dir = dir.join("runs").join("tiny");
+    let mut child = Command::new(binary)
+        .args(["train", experiment.to_str().unwrap()])
+        .current_dir(repo_path(""))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if line.starts_with("epoch 1/3:") {
+            break;
+        }
+    }
+    // The checkpoint of epoch 1 is written right after its summary line; kill during epoch 2.
+    let state = run_dir.join("checkpoint/state.json");
+    while !state.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !run_dir.join("metrics.json").exists(),
+        "the run was killed before it finished"
+    );
+
+    let (ok, out) = crate::run_emofuse(&["train", experiment.to_str().unwrap(), "--resume"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("resuming after epoch 1") || out.contains("resuming after epoch 2"),
+        "{out}"
+    );
+    let resumed = metrics(&run_dir);
+
+    std::fs::remove_dir_all(&run_dir).unwrap();
+    let (ok, out) = crate::run_emofuse(&["train", experiment.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let straight = metrics(&run_dir);
+    assert_eq!(resumed["history"], straight["history"]);
+    assert_eq!(resumed["splits"], straight["splits"]);
+}
