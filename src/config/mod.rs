@@ -50,6 +50,93 @@ pub enum DatasetKind {
     /// CSV manifests, one per split (`data.train_manifest`, ...), as `data-prep meld` writes
     /// them: `id,path,text,label,speaker,...`, audio paths relative to the manifest's folder.
     Manifest,
+    /// RAVDESS speech (`data.path`: the folder of `Actor_XX` folders); labels from file names.
+    Ravdess,
+    /// EmoDB (`data.path`: the folder of `03a01Fa.wav`-style files); labels from file names.
+    Emodb,
+    /// One CSV for the whole corpus (`data.path`): `path,label` and optional `text`, `speaker`,
+    /// `split`, `gender` columns, read with polars; splits from `[data.split]`.
+    Table,
+}
+
+impl DatasetKind {
+    /// Whether the dataset is one pool of speakers split by `[data.split]` (study B), rather
+    /// than given splits.
+    pub fn is_pooled(self) -> bool {
+        matches!(self, DatasetKind::Ravdess | DatasetKind::Emodb | DatasetKind::Table)
+    }
+}
+
+/// A speaker gender (RAVDESS, EmoDB, or a `gender` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GenderChoice {
+    /// Male speakers.
+    Male,
+    /// Female speakers.
+    Female,
+}
+
+impl GenderChoice {
+    /// The name as written in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GenderChoice::Male => "male",
+            GenderChoice::Female => "female",
+        }
+    }
+}
+
+/// How a pooled dataset is split.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SplitKind {
+    /// k folds of whole speakers: fold i tests on speaker group i, validates on group i + 1,
+    /// trains on the rest; metrics are reported per fold and as mean and standard deviation.
+    #[default]
+    SpeakerKfold,
+    /// Named validation and test speakers; the others train.
+    SpeakerHoldout,
+    /// Stratified random split of clips: speaker-DEPENDENT (the same speakers in every split),
+    /// labelled so in the report.
+    Random,
+    /// The table's `split` column (train / valid or dev / test).
+    Predefined,
+}
+
+/// `[data.split]`: splits of a pooled dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SplitConfig {
+    /// The kind of split.
+    pub kind: SplitKind,
+    /// Folds of `speaker_kfold`.
+    pub folds: usize,
+    /// Shuffle the speakers with this seed before cutting them into folds (default: natural
+    /// order, e.g. RAVDESS actors 1-4, 5-8, ... as EmoBox).
+    pub shuffle_seed: Option<u64>,
+    /// Validation speakers of `speaker_holdout`.
+    pub valid_speakers: Vec<String>,
+    /// Test speakers of `speaker_holdout`.
+    pub test_speakers: Vec<String>,
+    /// Validation share of `random`.
+    pub valid_fraction: f64,
+    /// Test share of `random`.
+    pub test_fraction: f64,
+}
+
+impl Default for SplitConfig {
+    fn default() -> Self {
+        Self {
+            kind: SplitKind::SpeakerKfold,
+            folds: 6,
+            shuffle_seed: None,
+            valid_speakers: Vec::new(),
+            test_speakers: Vec::new(),
+            valid_fraction: 0.1,
+            test_fraction: 0.2,
+        }
+    }
 }
 
 /// `[data]`: the dataset and its audio front end.
@@ -70,8 +157,12 @@ pub struct DataConfig {
     pub sample_rate: u32,
     /// Clips are cut or zero-padded to this many seconds.
     pub clip_seconds: f32,
-    /// Mel bands of the log-mel features.
+    /// Audio features of the built-in encoders.
+    pub features: FeatureKind,
+    /// Mel bands of the log-mel features (and of the MFCCs' mel spectrogram).
     pub n_mels: usize,
+    /// MFCC coefficients (`features = "mfcc"`).
+    pub n_mfcc: usize,
     /// FFT size of the log-mel features, in samples.
     pub n_fft: usize,
     /// Hop between frames, in samples.
@@ -94,6 +185,24 @@ pub struct DataConfig {
     /// What the waveform normalisation of a pretrained audio encoder covers: `"padded"` (the
     /// whole padded clip, as wav2vec2-base's feature extractor) or `"valid"` samples only.
     pub normalize: NormalizeOver,
+    /// Folder (RAVDESS, EmoDB) or CSV (table) of a pooled dataset.
+    pub path: Option<PathBuf>,
+    /// Built-in label table (`ravdess8`, `ravdess5`, `ravdess3`, `ravdess2`, `emodb7`);
+    /// default: the dataset's full table.
+    pub label_table: Option<String>,
+    /// Custom grouping, class -> emotions (`[data.groups] positive = ["happy", "calm"]`);
+    /// `data.labels` gives the class order.
+    pub groups: std::collections::BTreeMap<String, Vec<String>>,
+    /// Keep only this gender's speakers.
+    pub gender: Option<GenderChoice>,
+    /// Keep only this intensity (RAVDESS: "normal" or "strong").
+    pub intensity: Option<String>,
+    /// Keep only this statement (RAVDESS).
+    pub statement: Option<String>,
+    /// Train and evaluate separately on male and on female speakers.
+    pub per_gender: bool,
+    /// `[data.split]`: how a pooled dataset is split.
+    pub split: SplitConfig,
 }
 
 impl Default for DataConfig {
@@ -106,7 +215,9 @@ impl Default for DataConfig {
             test_size: 800,
             sample_rate: 16_000,
             clip_seconds: 1.5,
+            features: FeatureKind::Logmel,
             n_mels: 40,
+            n_mfcc: 40,
             n_fft: 400,
             hop_length: 160,
             max_tokens: 24,
@@ -117,6 +228,14 @@ impl Default for DataConfig {
             labels: Vec::new(),
             tokenizer: None,
             normalize: NormalizeOver::Padded,
+            path: None,
+            label_table: None,
+            groups: std::collections::BTreeMap::new(),
+            gender: None,
+            intensity: None,
+            statement: None,
+            per_gender: false,
+            split: SplitConfig::default(),
         }
     }
 }
@@ -145,9 +264,10 @@ pub struct ModelConfig {
     pub text_heads: usize,
     /// Channels of the audio encoder's convolutions.
     pub audio_channels: usize,
-    /// Size each modality vector is projected to before fusion.
+    /// Size each modality vector is projected to before fusion (0: no projection, the
+    /// encoder's vector goes to the classifier as it is).
     pub projection_dim: usize,
-    /// Hidden size of the classifier MLP.
+    /// Hidden size of the classifier MLP (0: a single dense softmax layer).
     pub hidden_dim: usize,
     /// Dropout probability in encoders, projections and classifier.
     pub dropout: f64,
@@ -160,6 +280,60 @@ pub struct ModelConfig {
     pub cache_frozen: bool,
     /// Precision of the cached outputs.
     pub cache_dtype: CacheDtype,
+    /// The built-in audio encoder (when `[model.audio]` has no checkpoint).
+    pub audio_encoder: AudioEncoderKind,
+    /// `[model.cnn]`: the speech CNN of study B (`audio_encoder = "speech_cnn"`).
+    pub cnn: CnnConfig,
+}
+
+/// Built-in audio encoders.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AudioEncoderKind {
+    /// Three dilated 1-D convolutions over log-mel frames (the quickstart's).
+    #[default]
+    Dilated,
+    /// Study B's CNN: a stack of 1-D convolutions with BatchNorm, max pooling and dropout.
+    SpeechCnn,
+}
+
+/// `[model.cnn]`: study B's speech CNN.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CnnConfig {
+    /// Output channels of each convolution.
+    pub channels: Vec<usize>,
+    /// Kernel size (odd).
+    pub kernel: usize,
+    /// Max pooling after every second convolution (1: none).
+    pub pool: usize,
+    /// BatchNorm after every convolution.
+    pub batch_norm: bool,
+    /// Dropout after every convolution block.
+    pub dropout: f64,
+}
+
+impl Default for CnnConfig {
+    fn default() -> Self {
+        Self {
+            channels: vec![64, 64, 128, 128, 128, 128],
+            kernel: 5,
+            pool: 2,
+            batch_norm: true,
+            dropout: 0.25,
+        }
+    }
+}
+
+/// Audio features of the built-in encoders.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureKind {
+    /// Log-mel spectrogram (`n_mels` bands), standardised by one global mean and deviation.
+    #[default]
+    Logmel,
+    /// MFCCs (`n_mfcc` coefficients, librosa's definition), standardised per coefficient.
+    Mfcc,
 }
 
 /// How many transformer layers of a pretrained encoder train (`train_last_layers`): a count
@@ -245,6 +419,8 @@ impl Default for ModelConfig {
             audio: EncoderConfig::default(),
             cache_frozen: true,
             cache_dtype: CacheDtype::F16,
+            audio_encoder: AudioEncoderKind::Dilated,
+            cnn: CnnConfig::default(),
         }
     }
 }
@@ -391,6 +567,9 @@ pub struct TrainingConfig {
     pub early_stopping_patience: usize,
     /// Validation metric that picks the best checkpoint.
     pub select_metric: SelectMetric,
+    /// Draw each epoch's batches with class-balanced probabilities (with replacement) instead
+    /// of a shuffle of the training split.
+    pub balanced_sampling: bool,
 }
 
 impl Default for TrainingConfig {
@@ -411,6 +590,7 @@ impl Default for TrainingConfig {
             grad_accumulation: 1,
             early_stopping_patience: 0,
             select_metric: SelectMetric::WeightedF1,
+            balanced_sampling: false,
         }
     }
 }
@@ -604,6 +784,14 @@ impl Experiment {
     /// `<reports_dir>/<name>`.
     pub fn report_dir(&self) -> PathBuf {
         self.output.reports_dir.join(self.name())
+    }
+
+    /// Feature rows per frame of the built-in audio encoders: mel bands or MFCC coefficients.
+    pub fn feature_rows(&self) -> usize {
+        match self.data.features {
+            FeatureKind::Logmel => self.data.n_mels,
+            FeatureKind::Mfcc => self.data.n_mfcc,
+        }
     }
 
     /// The experiment's label map: `data.labels`, or MELD's seven emotions.

@@ -76,8 +76,22 @@ impl Experiment {
             );
         }
         positive("model.audio_channels", m.audio_channels)?;
-        positive("model.projection_dim", m.projection_dim)?;
-        positive("model.hidden_dim", m.hidden_dim)?;
+        positive("data.n_mfcc", d.n_mfcc)?;
+        if d.features == super::FeatureKind::Mfcc && d.n_mfcc > d.n_mels {
+            bail!(
+                "key `data.n_mfcc` = {}: allowed at most data.n_mels ({})",
+                d.n_mfcc,
+                d.n_mels
+            );
+        }
+        if m.cnn.channels.is_empty() || m.cnn.channels.contains(&0) {
+            bail!("key `model.cnn.channels`: allowed a non-empty list of channel counts >= 1");
+        }
+        if m.cnn.kernel.is_multiple_of(2) {
+            bail!("key `model.cnn.kernel` = {}: allowed an odd size", m.cnn.kernel);
+        }
+        positive("model.cnn.pool", m.cnn.pool)?;
+        probability("model.cnn.dropout", m.cnn.dropout)?;
         probability("model.dropout", m.dropout)?;
         for (key, encoder) in [("model.text", &m.text), ("model.audio", &m.audio)] {
             if encoder.train_feature_encoder && encoder.train_last_layers != TrainLayers::All {

@@ -5,6 +5,8 @@ use crate::config::Experiment;
 use crate::data::audio::AugmentConfig;
 use crate::data::text::{PAD, WordTokenizer};
 use crate::data::{LabelMap, Utterance};
+use crate::config::FeatureKind;
+use crate::features::mfcc::Mfcc;
 use crate::features::{LogMel, LogMelConfig};
 use crate::models::fusion::{AudioInput, FusionBatch, TextInput};
 use burn::data::dataloader::batcher::Batcher;
@@ -28,15 +30,26 @@ pub struct Example {
     pub label: usize,
 }
 
-/// Global mean and standard deviation of the log-mel features (dB), from the training split.
+/// Feature standardisation fitted on the training split: one global mean and standard
+/// deviation for log-mels (dB), or one pair per coefficient for MFCCs (whose scales differ by
+/// orders of magnitude).
 ///
-/// One scalar pair rather than per-utterance statistics: loudness is an emotion cue.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// Statistics of the training split rather than per utterance: loudness is an emotion cue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureNorm {
-    /// Mean, in dB.
+    /// Global mean.
     pub mean: f32,
-    /// Standard deviation, in dB.
+    /// Global standard deviation.
     pub std: f32,
+    /// Per-row (coefficient) mean and standard deviation; when present, used instead.
+    #[serde(default)]
+    pub rows: Vec<(f32, f32)>,
+}
+
+/// The feature extractor of the built-in audio encoders.
+enum Extractor {
+    LogMel(LogMel),
+    Mfcc(Mfcc),
 }
 
 /// Turns utterances into examples: tokenises, pads audio to the clip length, computes log-mels.
@@ -45,11 +58,11 @@ pub struct FrontEnd {
     pub tokenizer: WordTokenizer,
     /// Feature normalisation.
     pub norm: FeatureNorm,
-    logmel: LogMel,
+    extractor: Extractor,
     clip_samples: usize,
     max_tokens: usize,
     hop_length: usize,
-    n_mels: usize,
+    rows: usize,
     sample_rate: u32,
 }
 
@@ -64,35 +77,51 @@ impl FrontEnd {
         let identity = FeatureNorm {
             mean: 0.0,
             std: 1.0,
+            rows: Vec::new(),
         };
         let mut front = Self::new(tokenizer, identity, experiment);
         let mut examples = front.examples(train)?;
         // Statistics over valid frames only, so padding does not pull the mean down.
         let frames = front.frames();
-        // Per-example partial sums in parallel, then a fixed-order total: the result does not
-        // depend on the number of threads.
-        let partials: Vec<(f64, f64, usize)> = examples
+        // Per-example, per-row partial sums in parallel, then a fixed-order total: the result
+        // does not depend on the number of threads.
+        let rows = front.rows;
+        let partials: Vec<Vec<(f64, f64, usize)>> = examples
             .par_iter()
             .map(|e| {
-                let mut acc = (0.0f64, 0.0f64, 0usize);
-                for band in e.features.chunks(frames) {
-                    for &x in &band[..e.valid_frames] {
-                        acc.0 += f64::from(x);
-                        acc.1 += f64::from(x) * f64::from(x);
-                        acc.2 += 1;
-                    }
-                }
-                acc
+                e.features
+                    .chunks(frames)
+                    .map(|row| {
+                        row[..e.valid_frames].iter().fold((0.0, 0.0, 0), |acc, &x| {
+                            let x = f64::from(x);
+                            (acc.0 + x, acc.1 + x * x, acc.2 + 1)
+                        })
+                    })
+                    .collect()
             })
             .collect();
-        let (sum, sum_sq, count) = partials
+        let mut per_row = vec![(0.0f64, 0.0f64, 0usize); rows];
+        for p in &partials {
+            for (total, part) in per_row.iter_mut().zip(p) {
+                *total = (total.0 + part.0, total.1 + part.1, total.2 + part.2);
+            }
+        }
+        let stats = |(sum, sum_sq, count): (f64, f64, usize)| {
+            let mean = sum / count.max(1) as f64;
+            let var = (sum_sq / count.max(1) as f64 - mean * mean).max(1e-6);
+            (mean as f32, var.sqrt() as f32)
+        };
+        let total = per_row
             .iter()
             .fold((0.0, 0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
-        let mean = sum / count.max(1) as f64;
-        let var = (sum_sq / count.max(1) as f64 - mean * mean).max(1e-6);
+        let (mean, std) = stats(total);
         front.norm = FeatureNorm {
-            mean: mean as f32,
-            std: var.sqrt() as f32,
+            mean,
+            std,
+            rows: match experiment.data.features {
+                FeatureKind::Logmel => Vec::new(),
+                FeatureKind::Mfcc => per_row.into_iter().map(stats).collect(),
+            },
         };
         examples
             .par_iter_mut()
@@ -106,31 +135,43 @@ impl FrontEnd {
         Self {
             tokenizer,
             norm,
-            logmel: LogMel::new(LogMelConfig {
-                sample_rate: d.sample_rate,
-                n_fft: d.n_fft,
-                hop_length: d.hop_length,
-                n_mels: d.n_mels,
-                // Per-feature standardisation follows, so no clip-relative clamp.
-                top_db: None,
-                ..LogMelConfig::librosa(d.sample_rate)
-            }),
+            extractor: {
+                let config = LogMelConfig {
+                    sample_rate: d.sample_rate,
+                    n_fft: d.n_fft,
+                    hop_length: d.hop_length,
+                    n_mels: d.n_mels,
+                    // Standardisation follows, so no clip-relative clamp.
+                    top_db: None,
+                    ..LogMelConfig::librosa(d.sample_rate)
+                };
+                match d.features {
+                    FeatureKind::Logmel => Extractor::LogMel(LogMel::new(config)),
+                    FeatureKind::Mfcc => Extractor::Mfcc(Mfcc::new(config, d.n_mfcc)),
+                }
+            },
             clip_samples: (d.clip_seconds * d.sample_rate as f32).round() as usize,
             max_tokens: d.max_tokens,
             hop_length: d.hop_length,
-            n_mels: d.n_mels,
+            rows: match d.features {
+                FeatureKind::Logmel => d.n_mels,
+                FeatureKind::Mfcc => d.n_mfcc,
+            },
             sample_rate: d.sample_rate,
         }
     }
 
     /// Frames per (padded) clip.
     pub fn frames(&self) -> usize {
-        self.logmel.frames(self.clip_samples)
+        match &self.extractor {
+            Extractor::LogMel(l) => l.frames(self.clip_samples),
+            Extractor::Mfcc(m) => m.frames(self.clip_samples),
+        }
     }
 
-    /// Number of mel bands.
+    /// Feature rows per frame (mel bands or MFCC coefficients).
     pub fn n_mels(&self) -> usize {
-        self.n_mels
+        self.rows
     }
 
     /// Log-mel of the clip cut or zero-padded to the clip length, and its valid frame count.
@@ -138,7 +179,10 @@ impl FrontEnd {
         let valid = audio.len().min(self.clip_samples);
         let mut clip = audio[..valid].to_vec();
         clip.resize(self.clip_samples, 0.0);
-        let features = self.logmel.compute(&clip);
+        let features = match &self.extractor {
+            Extractor::LogMel(l) => l.compute(&clip),
+            Extractor::Mfcc(m) => m.compute(&clip),
+        };
         // A frame is valid when its centre lies on real audio.
         let valid_frames = (valid.div_ceil(self.hop_length)).clamp(1, self.frames());
         (features, valid_frames)
@@ -163,8 +207,17 @@ impl FrontEnd {
     }
 
     fn normalise(&self, features: &mut [f32]) {
-        for x in features {
-            *x = (*x - self.norm.mean) / self.norm.std;
+        if self.norm.rows.is_empty() {
+            for x in features {
+                *x = (*x - self.norm.mean) / self.norm.std;
+            }
+        } else {
+            let frames = features.len() / self.norm.rows.len().max(1);
+            for (row, &(mean, std)) in features.chunks_mut(frames.max(1)).zip(&self.norm.rows) {
+                for x in row {
+                    *x = (*x - mean) / std;
+                }
+            }
         }
     }
 

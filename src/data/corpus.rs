@@ -16,6 +16,10 @@ pub fn load_corpus(experiment: &Experiment) -> anyhow::Result<Corpus> {
             sample_rate: d.sample_rate,
             max_seconds: d.clip_seconds,
         })),
+        DatasetKind::Ravdess | DatasetKind::Emodb | DatasetKind::Table => anyhow::bail!(
+            "a {:?} corpus is one pool of speakers: it is split by [data.split] (see crate::training::crossval), not loaded as fixed splits",
+            d.dataset
+        ),
         DatasetKind::Manifest => {
             let path = |p: &Option<std::path::PathBuf>| p.clone().unwrap_or_default();
             let (train, valid, test) = (

@@ -10,6 +10,7 @@
 use crate::config::{Experiment, Modality};
 use crate::models::audio_encoder::{AudioEncoder, AudioEncoderConfig};
 use crate::models::roberta::{RobertaStage, TextState};
+use crate::models::speech_cnn::SpeechCnn;
 use crate::models::text_encoder::{TextEncoder, TextEncoderConfig};
 use crate::models::wav2vec2::{AudioState, Wav2Vec2Stage, masked_mean};
 use burn::config::Config;
@@ -102,6 +103,8 @@ impl TextBranchEncoder {
 pub enum AudioBranchEncoder {
     /// The small convolutional encoder over log-mels trained from scratch.
     Scratch(AudioEncoder),
+    /// Study B's CNN over MFCC (or log-mel) frames, trained from scratch.
+    SpeechCnn(SpeechCnn),
     /// The trainable top of a pretrained Wav2Vec2; the utterance vector is the mean of the
     /// final hidden states over valid frames.
     Pretrained(Wav2Vec2Stage),
@@ -112,6 +115,9 @@ impl AudioBranchEncoder {
         match (self, input) {
             (AudioBranchEncoder::Scratch(encoder), AudioInput::LogMel { features, mask }) => {
                 encoder.forward(features, mask)
+            }
+            (AudioBranchEncoder::SpeechCnn(cnn), AudioInput::LogMel { features, mask }) => {
+                cnn.forward(features, mask)
             }
             (AudioBranchEncoder::Pretrained(stage), AudioInput::Wav2Vec2(state)) => {
                 match stage.forward(state) {
@@ -164,7 +170,7 @@ impl LateFusionConfig {
                 m.text_heads,
             )
             .with_dropout(m.dropout),
-            AudioEncoderConfig::new(experiment.data.n_mels, m.audio_channels)
+            AudioEncoderConfig::new(experiment.feature_rows(), m.audio_channels)
                 .with_dropout(m.dropout),
             m.projection_dim,
             m.hidden_dim,
@@ -199,7 +205,19 @@ impl LateFusionConfig {
         audio: Option<(AudioBranchEncoder, usize)>,
         device: &Device,
     ) -> LateFusion {
-        let branch = |dim: usize| Projection::new(dim, self.projection_dim, self.dropout, device);
+        // projection_dim 0: the encoder's vector goes to the classifier as it is.
+        let branch = |dim: usize| {
+            (self.projection_dim > 0)
+                .then(|| Projection::new(dim, self.projection_dim, self.dropout, device))
+        };
+        let width = |dim: usize| {
+            if self.projection_dim > 0 {
+                self.projection_dim
+            } else {
+                dim
+            }
+        };
+        let fused = text.as_ref().map_or(0, |t| width(t.1)) + audio.as_ref().map_or(0, |a| width(a.1));
         let text = text.map(|(encoder, dim)| TextBranch {
             encoder,
             projection: branch(dim),
@@ -208,8 +226,15 @@ impl LateFusionConfig {
             encoder,
             projection: branch(dim),
         });
-        let branches = usize::from(text.is_some()) + usize::from(audio.is_some());
-        let fused = self.projection_dim * branches;
+        // hidden_dim 0: a single dense softmax layer (study B's head).
+        let (hidden, output) = if self.hidden_dim > 0 {
+            (
+                Some(LinearConfig::new(fused, self.hidden_dim).init(device)),
+                LinearConfig::new(self.hidden_dim, self.num_classes).init(device),
+            )
+        } else {
+            (None, LinearConfig::new(fused, self.num_classes).init(device))
+        };
         // burn's loss wants positive weights; a class with weight 0 (absent from the training
         // split) has no training example, so the value used for it there changes nothing.
         let weights = (!self.class_weights.is_empty()).then(|| {
@@ -221,8 +246,8 @@ impl LateFusionConfig {
         LateFusion {
             text,
             audio,
-            hidden: LinearConfig::new(fused, self.hidden_dim).init(device),
-            output: LinearConfig::new(self.hidden_dim, self.num_classes).init(device),
+            hidden,
+            output,
             activation: Gelu::new(),
             dropout: DropoutConfig::new(self.dropout).init(),
             loss: CrossEntropyLossConfig::new()
@@ -264,14 +289,14 @@ impl Projection {
 #[derive(Module, Debug)]
 pub struct TextBranch {
     encoder: TextBranchEncoder,
-    projection: Projection,
+    projection: Option<Projection>,
 }
 
 /// The audio encoder and its projection.
 #[derive(Module, Debug)]
 pub struct AudioBranch {
     encoder: AudioBranchEncoder,
-    projection: Projection,
+    projection: Option<Projection>,
 }
 
 /// Late-fusion emotion classifier.
@@ -279,7 +304,7 @@ pub struct AudioBranch {
 pub struct LateFusion {
     text: Option<TextBranch>,
     audio: Option<AudioBranch>,
-    hidden: Linear,
+    hidden: Option<Linear>,
     output: Linear,
     activation: Gelu,
     dropout: Dropout,
@@ -298,7 +323,11 @@ impl LateFusion {
     pub fn forward_ablated(&self, batch: &FusionBatch, zero: Option<Modality>) -> Tensor<2> {
         let mut parts = Vec::with_capacity(2);
         if let (Some(text), Some(input)) = (&self.text, &batch.text) {
-            let v = text.projection.forward(text.encoder.forward(input.clone()));
+            let v = text.encoder.forward(input.clone());
+            let v = match &text.projection {
+                Some(p) => p.forward(v),
+                None => v,
+            };
             parts.push(if zero == Some(Modality::Text) {
                 v.zeros_like()
             } else {
@@ -306,9 +335,11 @@ impl LateFusion {
             });
         }
         if let (Some(audio), Some(input)) = (&self.audio, &batch.audio) {
-            let v = audio
-                .projection
-                .forward(audio.encoder.forward(input.clone()));
+            let v = audio.encoder.forward(input.clone());
+            let v = match &audio.projection {
+                Some(p) => p.forward(v),
+                None => v,
+            };
             parts.push(if zero == Some(Modality::Audio) {
                 v.zeros_like()
             } else {
@@ -316,10 +347,13 @@ impl LateFusion {
             });
         }
         let fused = Tensor::cat(parts, 1);
-        let hidden = self
-            .dropout
-            .forward(self.activation.forward(self.hidden.forward(fused)));
-        self.output.forward(hidden)
+        let fused = match &self.hidden {
+            Some(hidden) => self
+                .dropout
+                .forward(self.activation.forward(hidden.forward(fused))),
+            None => fused,
+        };
+        self.output.forward(fused)
     }
 
     /// Logits and the class-weighted cross-entropy loss of a batch.

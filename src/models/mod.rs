@@ -5,6 +5,7 @@ pub mod audio_encoder;
 pub mod fusion;
 pub mod hub;
 pub mod roberta;
+pub mod speech_cnn;
 pub mod text_encoder;
 pub mod wav2vec2;
 pub mod wav2vec2_features;

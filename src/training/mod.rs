@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod cache;
 pub mod clip;
+pub mod crossval;
 pub mod inputs;
 pub mod outputs;
 pub mod resume;

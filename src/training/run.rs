@@ -161,7 +161,9 @@ pub fn evaluate_split(
 /// Runs an experiment: trains, evaluates, writes `runs/<name>` and `reports/<name>`. Returns
 /// `None` for a dry run.
 pub fn train(experiment: &Experiment, options: TrainOptions) -> Result<Option<RunSummary>> {
-    let device = backend::device(experiment.run.backend)?;
+    if experiment.data.dataset.is_pooled() {
+        return crate::training::crossval::train_pooled(experiment, options);
+    }
     println!(
         "experiment `{}`: backend {}, seed {}, modalities {}",
         experiment.name(),
@@ -176,13 +178,23 @@ pub fn train(experiment: &Experiment, options: TrainOptions) -> Result<Option<Ru
         corpus.train.len() + corpus.valid.len() + corpus.test.len(),
         started.elapsed().as_secs_f64()
     );
+    train_corpus(experiment, &corpus, options)
+}
+
+/// Trains and evaluates `experiment` on a loaded corpus (its train, valid and test splits).
+pub fn train_corpus(
+    experiment: &Experiment,
+    corpus: &Corpus,
+    options: TrainOptions,
+) -> Result<Option<RunSummary>> {
+    let device = backend::device(experiment.run.backend)?;
     let counts: Vec<(SplitName, Vec<usize>)> =
         [SplitName::Train, SplitName::Valid, SplitName::Test]
             .into_iter()
             .map(|s| (s, corpus.class_counts(s)))
             .collect();
     let weights = class_weights(&counts[0].1, &experiment.training.class_weights)?;
-    print_data_summary(experiment, &corpus, &counts, &weights);
+    print_data_summary(experiment, corpus, &counts, &weights);
     if options.dry_run {
         println!("dry run: experiment and data are valid; nothing trained");
         return Ok(None);

@@ -225,8 +225,14 @@ pub fn fit(mut model: LateFusion, fit: &Fit) -> Result<FitResult> {
         // Shuffling and dropout depend on (seed, epoch) only: resuming changes nothing.
         let epoch_seed = seed_for(e.run.seed, epoch);
         fit.device.seed(epoch_seed);
-        let mut order: Vec<usize> = (0..fit.train.len()).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(epoch_seed));
+        let mut rng = ChaCha8Rng::seed_from_u64(epoch_seed);
+        let order = if t.balanced_sampling {
+            balanced_order(&fit.train.labels, &mut rng)
+        } else {
+            let mut order: Vec<usize> = (0..fit.train.len()).collect();
+            order.shuffle(&mut rng);
+            order
+        };
 
         let progress = ProgressBar::new(batches as u64).with_style(
             ProgressStyle::with_template(
@@ -361,6 +367,28 @@ pub fn fit(mut model: LateFusion, fit: &Fit) -> Result<FitResult> {
         }
     }
     finish(model, state, fit.run_dir, started)
+}
+
+/// One epoch of indices drawn with replacement so that every class present is equally likely
+/// (each example weighs `1 / count` of its class); as many draws as examples.
+pub fn balanced_order(labels: &[usize], rng: &mut ChaCha8Rng) -> Vec<usize> {
+    let classes = labels.iter().copied().max().map_or(0, |m| m + 1);
+    let mut counts = vec![0usize; classes];
+    for &l in labels {
+        counts[l] += 1;
+    }
+    let mut cumulative = Vec::with_capacity(labels.len());
+    let mut acc = 0.0f64;
+    for &l in labels {
+        acc += 1.0 / counts[l] as f64;
+        cumulative.push(acc);
+    }
+    (0..labels.len())
+        .map(|_| {
+            let u = rand::RngExt::random::<f64>(rng) * acc;
+            cumulative.partition_point(|&c| c < u).min(labels.len() - 1)
+        })
+        .collect()
 }
 
 fn finish(

@@ -7,7 +7,8 @@
 //! computes no gradients and applies no dropout. The trunk's output is either computed per
 //! batch or read from the frozen-trunk cache ([`crate::training::cache`]).
 
-use crate::config::{Experiment, Modality, TrainLayers};
+use crate::config::{AudioEncoderKind, Experiment, FeatureKind, Modality, TrainLayers};
+use crate::models::speech_cnn::SpeechCnnConfig;
 use crate::data::audio::AudioOptions;
 use crate::data::pretrained::PretrainedFrontEnd;
 use crate::data::tokenizer::HfTokenizer;
@@ -165,14 +166,44 @@ pub fn build_model(
         }
         Some((AudioBranchEncoder::Pretrained(top), hf.hidden_size))
     } else {
-        description.push(format!(
-            "audio: built-in 1-D CNN over {} log-mel bands, {} channels, trained from scratch",
-            experiment.data.n_mels, m.audio_channels
-        ));
-        Some((
-            AudioBranchEncoder::Scratch(config.audio.init(train_device)),
-            m.audio_channels,
-        ))
+        let features = match experiment.data.features {
+            FeatureKind::Logmel => "log-mel bands",
+            FeatureKind::Mfcc => "MFCCs",
+        };
+        match m.audio_encoder {
+            AudioEncoderKind::Dilated => {
+                description.push(format!(
+                    "audio: built-in dilated 1-D CNN over {} {features}, {} channels, trained from scratch",
+                    experiment.feature_rows(),
+                    m.audio_channels
+                ));
+                Some((
+                    AudioBranchEncoder::Scratch(config.audio.init(train_device)),
+                    m.audio_channels,
+                ))
+            }
+            AudioEncoderKind::SpeechCnn => {
+                let c = &m.cnn;
+                let cnn = SpeechCnnConfig::new(experiment.feature_rows(), c.channels.clone())
+                    .with_kernel(c.kernel)
+                    .with_pool(c.pool)
+                    .with_batch_norm(c.batch_norm)
+                    .with_dropout(c.dropout);
+                description.push(format!(
+                    "audio: speech CNN over {} {features}, channels {:?}, kernel {}, pool {}, BatchNorm {}, dropout {}, trained from scratch",
+                    experiment.feature_rows(),
+                    c.channels,
+                    c.kernel,
+                    c.pool,
+                    c.batch_norm,
+                    c.dropout
+                ));
+                Some((
+                    AudioBranchEncoder::SpeechCnn(cnn.init(train_device)),
+                    cnn.output_size(),
+                ))
+            }
+        }
     };
 
     let pretrained = (front.tokenizer.is_some() || front.audio.is_some()).then_some(front);

@@ -1,0 +1,430 @@
+//! Pooled speech datasets (RAVDESS, EmoDB, one CSV table): read, label with the experiment's
+//! table, filter, split by speaker (k folds, hold-out) or at random (speaker-dependent, said so),
+//! train one run per fold, and aggregate: `runs/<name>/metrics.json` gets `folds` (each fold's
+//! speakers and metrics) and `cv` (mean and standard deviation over folds), and
+//! `reports/<name>/summary.md` the table.
+
+use crate::config::{DatasetKind, Experiment, GenderChoice, SplitKind};
+use crate::data::speech::labels::{ClipFilter, LabelTable, builtin_table, select};
+use crate::data::speech::splits::{
+    SplitAssignment, check_no_leakage, holdout, speaker_kfold, stratified_random,
+};
+use crate::data::speech::{Gender, SpeechClip};
+use crate::data::{Corpus, LabelMap, Utterance};
+use crate::training::TrainOptions;
+use crate::training::run::{RunSummary, train_corpus};
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Where RAVDESS is read from when `data.path` is not set.
+pub const DEFAULT_RAVDESS: &str = "../shared/data/ravdess-speech-16k";
+
+fn dataset_path(experiment: &Experiment) -> Result<PathBuf> {
+    let d = &experiment.data;
+    match (&d.path, d.dataset) {
+        (Some(path), _) => Ok(path.clone()),
+        (None, DatasetKind::Ravdess) => Ok(PathBuf::from(DEFAULT_RAVDESS)),
+        (None, kind) => bail!("key `data.path` is missing: a {kind:?} dataset needs its folder or CSV"),
+    }
+}
+
+/// The experiment's label table: `[data.groups]`, `data.label_table`, or the dataset's full one.
+pub fn label_table(experiment: &Experiment) -> Result<LabelTable> {
+    let d = &experiment.data;
+    if !d.groups.is_empty() {
+        let classes = if d.labels.is_empty() {
+            d.groups.keys().cloned().collect()
+        } else {
+            d.labels.clone()
+        };
+        return LabelTable::custom("custom", classes, d.groups.clone())
+            .context("key `data.groups`");
+    }
+    let name = match (&d.label_table, d.dataset) {
+        (Some(name), _) => name.clone(),
+        (None, DatasetKind::Emodb) => "emodb7".into(),
+        (None, _) => "ravdess8".into(),
+    };
+    builtin_table(&name).with_context(|| {
+        format!(
+            "key `data.label_table` = {name:?}: allowed {}",
+            crate::data::speech::labels::BUILTIN_TABLES.join(", ")
+        )
+    })
+}
+
+fn gender_of(choice: GenderChoice) -> Gender {
+    match choice {
+        GenderChoice::Male => Gender::Male,
+        GenderChoice::Female => Gender::Female,
+    }
+}
+
+fn read_clips(experiment: &Experiment) -> Result<Vec<SpeechClip>> {
+    let path = dataset_path(experiment)?;
+    if !path.exists() {
+        bail!(
+            "{} does not exist: set data.path to the {:?} dataset{}",
+            path.display(),
+            experiment.data.dataset,
+            if experiment.data.dataset == DatasetKind::Ravdess {
+                " (the RAVDESS speech folder with Actor_01 .. Actor_24; the default is ../shared/data/ravdess-speech-16k)"
+            } else {
+                ""
+            }
+        );
+    }
+    let read = match experiment.data.dataset {
+        DatasetKind::Ravdess => crate::data::speech::ravdess::read_ravdess(&path)?,
+        DatasetKind::Emodb => crate::data::speech::emodb::read_emodb(&path)?,
+        DatasetKind::Table => crate::data::speech::table::read_table(&path)?,
+        other => bail!("{other:?} is not a pooled dataset"),
+    };
+    println!("read {} clips from {}", read.clips.len(), path.display());
+    if !read.skipped.is_empty() {
+        println!("skipped {} files whose names do not parse:", read.skipped.len());
+        for (file, why) in read.skipped.iter().take(10) {
+            println!("  {}: {why}", file.display());
+        }
+        if read.skipped.len() > 10 {
+            println!("  ... and {} more", read.skipped.len() - 10);
+        }
+    }
+    Ok(read.clips)
+}
+
+/// The split assignments of one group of clips.
+fn assignments(experiment: &Experiment, clips: &[SpeechClip], labels: &[usize]) -> Result<Vec<SplitAssignment>> {
+    let s = &experiment.data.split;
+    let list = match s.kind {
+        SplitKind::SpeakerKfold => speaker_kfold(clips, s.folds, s.shuffle_seed)?,
+        SplitKind::SpeakerHoldout => vec![holdout(clips, &s.valid_speakers, &s.test_speakers)?],
+        SplitKind::Random => vec![stratified_random(
+            labels,
+            s.valid_fraction,
+            s.test_fraction,
+            experiment.run.seed,
+        )],
+        SplitKind::Predefined => vec![predefined(clips)?],
+    };
+    for a in &list {
+        if a.speaker_independent {
+            check_no_leakage(a, clips)?;
+        }
+    }
+    Ok(list)
+}
+
+/// The table's own `split` column.
+fn predefined(clips: &[SpeechClip]) -> Result<SplitAssignment> {
+    let mut a = SplitAssignment {
+        name: "predefined".into(),
+        train: Vec::new(),
+        valid: Vec::new(),
+        test: Vec::new(),
+        train_speakers: Vec::new(),
+        valid_speakers: Vec::new(),
+        test_speakers: Vec::new(),
+        speaker_independent: false,
+    };
+    for (i, c) in clips.iter().enumerate() {
+        match c.attrs.get("split").map(String::as_str) {
+            Some("train") => a.train.push(i),
+            Some("valid" | "dev") => a.valid.push(i),
+            Some("test") => a.test.push(i),
+            other => bail!(
+                "clip {} has split {:?}: `data.split.kind = \"predefined\"` needs a split column with train, valid (or dev) and test",
+                c.id,
+                other
+            ),
+        }
+    }
+    Ok(a)
+}
+
+fn utterances(clips: &[SpeechClip], labels: &[usize], indices: &[usize], speakers: &BTreeMap<String, u32>) -> Vec<Utterance> {
+    indices
+        .iter()
+        .map(|&i| Utterance {
+            id: clips[i].id.clone(),
+            text: clips[i].text.clone(),
+            audio: Vec::new(),
+            audio_path: Some(clips[i].path.clone()),
+            label: labels[i],
+            speaker: speakers[&clips[i].speaker],
+        })
+        .collect()
+}
+
+/// Mean and sample standard deviation (n - 1; 0 for one value).
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    if values.is_empty() {
+        return (0.0, 0.0);
+    }
+    let mean = values.iter().sum::<f64>() / n;
+    let var = if values.len() > 1 {
+        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
+
+fn cv(folds: &[Value]) -> Value {
+    let metric = |key: &str| -> Vec<f64> { folds.iter().filter_map(|f| f[key].as_f64()).collect() };
+    let (am, asd) = mean_std(&metric("accuracy"));
+    let (mm, msd) = mean_std(&metric("macro_f1"));
+    let (wm, wsd) = mean_std(&metric("weighted_f1"));
+    json!({
+        "folds": folds.len(),
+        "accuracy_mean": am, "accuracy_std": asd,
+        "macro_f1_mean": mm, "macro_f1_std": msd,
+        "weighted_f1_mean": wm, "weighted_f1_std": wsd,
+    })
+}
+
+fn read_metrics(run_dir: &Path) -> Result<Value> {
+    let path = run_dir.join("metrics.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// Runs every fold (and gender group) of a pooled-dataset experiment.
+pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Option<RunSummary>> {
+    println!(
+        "experiment `{}`: {:?} dataset, split {:?}, backend {}, seed {}",
+        experiment.name(),
+        experiment.data.dataset,
+        experiment.data.split.kind,
+        experiment.run.backend.as_str(),
+        experiment.run.seed
+    );
+    let started = std::time::Instant::now();
+    let clips = read_clips(experiment)?;
+    let table = label_table(experiment)?;
+    let d = &experiment.data;
+    let filter = ClipFilter {
+        gender: d.gender.map(gender_of),
+        intensity: d.intensity.clone(),
+        statement: d.statement.clone(),
+    };
+    let selection = select(clips, &table, &filter);
+    let mut kept = vec![0usize; table.classes.len()];
+    for &l in &selection.labels {
+        kept[l] += 1;
+    }
+    println!(
+        "label table `{}`: {} clips kept ({})",
+        table.name,
+        selection.clips.len(),
+        table
+            .classes
+            .iter()
+            .zip(&kept)
+            .map(|(c, n)| format!("{c} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for (reason, n) in &selection.dropped {
+        println!("  dropped {n}: {reason}");
+    }
+    if selection.clips.is_empty() {
+        bail!("no clip is left after the label table and filters; check data.label_table and the filters");
+    }
+    let labels = LabelMap::new(&table.classes)?;
+    let mut speakers = BTreeMap::new();
+    for c in &selection.clips {
+        let next = speakers.len() as u32;
+        speakers.entry(c.speaker.clone()).or_insert(next);
+    }
+
+    let groups: Vec<(String, Vec<usize>)> = if d.per_gender {
+        [GenderChoice::Male, GenderChoice::Female]
+            .into_iter()
+            .map(|g| {
+                let idx = (0..selection.clips.len())
+                    .filter(|&i| selection.clips[i].gender == Some(gender_of(g)))
+                    .collect();
+                (g.as_str().to_string(), idx)
+            })
+            .collect()
+    } else {
+        vec![("all".to_string(), (0..selection.clips.len()).collect())]
+    };
+
+    let root_runs = experiment.run_dir();
+    let root_reports = experiment.report_dir();
+    let mut all_folds = Vec::new();
+    let mut group_cv = serde_json::Map::new();
+    let mut last = None;
+    for (group, indices) in &groups {
+        if indices.is_empty() {
+            bail!("group `{group}` has no clip (is the gender known for every speaker?)");
+        }
+        let clips: Vec<SpeechClip> = indices.iter().map(|&i| selection.clips[i].clone()).collect();
+        let labels_g: Vec<usize> = indices.iter().map(|&i| selection.labels[i]).collect();
+        let folds = assignments(experiment, &clips, &labels_g)?;
+        let mut fold_values = Vec::new();
+        for (f, a) in folds.iter().enumerate() {
+            let fold_name = if folds.len() == 1 { a.name.clone() } else { format!("fold-{}", f + 1) };
+            let sub_dir = if d.per_gender { PathBuf::from(group) } else { PathBuf::new() };
+            println!(
+                "== {}{fold_name}: test speakers {}, valid speakers {} ({} / {} / {} clips{})",
+                if d.per_gender { format!("{group} ") } else { String::new() },
+                a.test_speakers.join(", "),
+                a.valid_speakers.join(", "),
+                a.train.len(),
+                a.valid.len(),
+                a.test.len(),
+                if a.speaker_independent { "" } else { "; speaker-DEPENDENT: the same speakers in every split" }
+            );
+            if options.dry_run {
+                continue;
+            }
+            let mut sub = experiment.clone();
+            sub.output.runs_dir = root_runs.join(&sub_dir);
+            sub.output.reports_dir = root_reports.join(&sub_dir);
+            sub.output.name = Some(fold_name.clone());
+            let run_dir = sub.run_dir();
+            let done = run_dir.join("metrics.json").exists();
+            if !(options.resume && done) {
+                let corpus = Corpus {
+                    labels: labels.clone(),
+                    sample_rate: d.sample_rate,
+                    train: utterances(&clips, &labels_g, &a.train, &speakers),
+                    valid: utterances(&clips, &labels_g, &a.valid, &speakers),
+                    test: utterances(&clips, &labels_g, &a.test, &speakers),
+                };
+                let resume_fold = options.resume && run_dir.join("config.toml").exists();
+                last = train_corpus(
+                    &sub,
+                    &corpus,
+                    TrainOptions {
+                        dry_run: false,
+                        resume: resume_fold,
+                    },
+                )?;
+                std::fs::write(run_dir.join("split.json"), serde_json::to_string_pretty(a)?)?;
+            } else {
+                println!("{fold_name}: finished earlier, kept ({})", run_dir.display());
+            }
+            let m = read_metrics(&run_dir)?;
+            let test = &m["splits"]["test"];
+            fold_values.push(json!({
+                "group": group,
+                "fold": f + 1,
+                "run": run_dir.display().to_string(),
+                "train_speakers": a.train_speakers,
+                "valid_speakers": a.valid_speakers,
+                "test_speakers": a.test_speakers,
+                "speaker_independent": a.speaker_independent,
+                "test_utterances": a.test.len(),
+                "accuracy": test["accuracy"],
+                "weighted_f1": test["weighted_f1"],
+                "macro_f1": test["macro_f1"],
+                "checkpoint_epoch": m["checkpoint_epoch"],
+                "train_seconds": m["train_seconds"],
+            }));
+        }
+        if !options.dry_run {
+            group_cv.insert(group.clone(), cv(&fold_values));
+            all_folds.extend(fold_values);
+        }
+    }
+    if options.dry_run {
+        println!("dry run: data and splits are valid; nothing trained");
+        return Ok(None);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let speaker_independent = all_folds.iter().all(|f| f["speaker_independent"] == json!(true));
+    let mut metrics = json!({
+        "experiment": experiment.name(),
+        "dataset": experiment.data.dataset,
+        "label_table": table.name,
+        "labels": table.classes,
+        "class_counts": kept,
+        "dropped": selection.dropped,
+        "split": experiment.data.split.kind,
+        "speaker_independent": speaker_independent,
+        "folds": all_folds,
+        "cv": cv(&all_folds),
+        "wall_seconds": seconds,
+        "seed": experiment.run.seed,
+    });
+    if d.per_gender {
+        metrics["groups"] = Value::Object(group_cv);
+    }
+    std::fs::create_dir_all(&root_runs)?;
+    std::fs::write(root_runs.join("metrics.json"), serde_json::to_string_pretty(&metrics)?)?;
+    std::fs::write(root_runs.join("config.toml"), experiment.to_toml())?;
+    std::fs::create_dir_all(&root_reports)?;
+    let summary = summary_markdown(experiment, &metrics);
+    std::fs::write(root_reports.join("summary.md"), &summary)?;
+    println!("{summary}");
+    println!(
+        "cross-validation saved to {}, summary to {}",
+        root_runs.join("metrics.json").display(),
+        root_reports.join("summary.md").display()
+    );
+    Ok(last)
+}
+
+fn pct(v: &Value) -> String {
+    v.as_f64().map_or("-".into(), |x| format!("{:.2}", 100.0 * x))
+}
+
+/// The cross-validation summary: one row per fold, then mean +- std.
+pub fn summary_markdown(experiment: &Experiment, metrics: &Value) -> String {
+    let mut md = format!(
+        "# {}: {} folds\n\n",
+        experiment.name(),
+        metrics["folds"].as_array().map_or(0, Vec::len)
+    );
+    if metrics["speaker_independent"] == json!(true) {
+        md += "Speaker-independent: no speaker appears in two splits of a fold (checked at run time).\n\n";
+    } else {
+        md += "**Speaker-DEPENDENT split**: the same speakers appear in training and test; these numbers overstate what a model does on new speakers.\n\n";
+    }
+    md += "| group | fold | test speakers | accuracy | weighted F1 | macro F1 | epoch |\n|---|---:|---|---:|---:|---:|---:|\n";
+    for f in metrics["folds"].as_array().into_iter().flatten() {
+        let speakers: Vec<String> = f["test_speakers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(String::from))
+            .collect();
+        md += &format!(
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            f["group"].as_str().unwrap_or(""),
+            f["fold"],
+            speakers.join(", "),
+            pct(&f["accuracy"]),
+            pct(&f["weighted_f1"]),
+            pct(&f["macro_f1"]),
+            f["checkpoint_epoch"]
+        );
+    }
+    let line = |name: &str, cv: &Value| {
+        format!(
+            "| {name} | accuracy {} +- {} | weighted F1 {} +- {} | macro F1 {} +- {} |\n",
+            pct(&cv["accuracy_mean"]),
+            pct(&cv["accuracy_std"]),
+            pct(&cv["weighted_f1_mean"]),
+            pct(&cv["weighted_f1_std"]),
+            pct(&cv["macro_f1_mean"]),
+            pct(&cv["macro_f1_std"])
+        )
+    };
+    md += "\nMean +- standard deviation over folds (sample std):\n\n| group | accuracy | weighted F1 | macro F1 |\n|---|---|---|---|\n";
+    md += &line("all", &metrics["cv"]);
+    if let Some(groups) = metrics["groups"].as_object() {
+        for (g, cv) in groups {
+            md += &line(g, cv);
+        }
+    }
+    md
+}
