@@ -1,4 +1,5 @@
-//! Data: label maps, datasets, the audio front end, tokenisation and batching.
+//! Data: label maps, datasets (MELD-style corpora; speech emotion datasets in [`speech`]), the
+//! audio front end, tokenisation and batching.
 
 pub mod audio;
 pub mod batch;
@@ -7,6 +8,7 @@ pub mod dataset;
 pub mod labels;
 pub mod manifest;
 pub mod pretrained;
+pub mod speech;
 pub mod synthetic;
 pub mod text;
 pub mod tokenizer;

@@ -12,6 +12,7 @@ mod labels;
 mod metrics;
 mod reports;
 mod roberta;
+mod speech;
 mod synthetic;
 mod text;
 mod tokenizer;

@@ -1,0 +1,173 @@
+//! Generic speech manifests: one CSV row per clip, for datasets without a dedicated reader.
+//!
+//! Columns (header names are matched exactly):
+//! - required: `path` (audio file, relative to the CSV's folder unless absolute) and `label`
+//!   (the emotion, kept as written);
+//! - optional: `id` (defaults to the path as written), `text`, `speaker` (empty when the column
+//!   is missing: speaker-independent splits then refuse the table), `gender` (`male`/`m`,
+//!   `female`/`f`, any case, or empty), `split` (`train`, `valid`, `dev` or `test`, any case,
+//!   stored in `attrs["split"]` with `dev` written as `valid`, so later stages see one name);
+//! - every other column goes into `attrs`, as text (empty cells are left out).
+//!
+//! The file is read with polars, every column as text (no type inference, so ids like `007`
+//! keep their zeros).
+
+use super::{Gender, ReadResult, SpeechClip};
+use anyhow::{Context, Result, bail};
+use polars::prelude::{CsvReadOptions, DataFrame, SerReader};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Columns that [`read_table`] interprets; all others become attributes.
+const KNOWN_COLUMNS: [&str; 7] = ["id", "path", "label", "text", "speaker", "gender", "split"];
+
+/// How many row problems an error message shows before "... and N more".
+const SHOWN_PROBLEMS: usize = 10;
+
+/// Reads a manifest CSV into clips, in row order. Every row must have a `path` and a `label`,
+/// name an existing audio file and use known `gender` and `split` values; all bad rows are
+/// listed in one error, by line number as an editor shows it (the header is line 1).
+/// [`ReadResult::skipped`] is always empty: a manifest row is either right or an error.
+pub fn read_table(csv: &Path) -> Result<ReadResult> {
+    let frame = read_frame(csv)?;
+    let names: Vec<String> = frame
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
+    for required in ["path", "label"] {
+        if !names.iter().any(|n| n == required) {
+            bail!(
+                "{}: no `{required}` column (found: {})\n  hint: a speech manifest needs the columns path,label (optional: id,text,speaker,gender,split)",
+                csv.display(),
+                names.join(",")
+            );
+        }
+    }
+    // Every column as a list of cells; empty or blank cells become None.
+    let mut columns: BTreeMap<&str, Vec<Option<String>>> = BTreeMap::new();
+    for column in frame.columns() {
+        let cells = column
+            .str()
+            .with_context(|| format!("{}: column `{}` is not text", csv.display(), column.name()))?
+            .iter()
+            .map(|cell| {
+                cell.map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string)
+            })
+            .collect();
+        columns.insert(column.name().as_str(), cells);
+    }
+    let cell = |name: &str, row: usize| -> Option<&str> {
+        columns.get(name).and_then(|cells| cells[row].as_deref())
+    };
+
+    let root = csv.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut result = ReadResult::default();
+    let mut problems = Vec::new();
+    for row in 0..frame.height() {
+        // Line numbers as an editor shows them: the header is line 1. (A quoted field spanning
+        // several lines would shift later numbers; manifests have none.)
+        let line = row + 2;
+        let mut row_problems = Vec::new();
+        let path = cell("path", row);
+        let label = cell("label", row);
+        if path.is_none() {
+            row_problems.push("empty `path`".to_string());
+        }
+        if label.is_none() {
+            row_problems.push("empty `label`".to_string());
+        }
+        let gender = match cell("gender", row) {
+            None => None,
+            Some(value) => match Gender::parse(value) {
+                Some(gender) => Some(gender),
+                None => {
+                    row_problems.push(format!(
+                        "unknown gender `{value}` (use male, m, female, f, or leave it empty)"
+                    ));
+                    None
+                }
+            },
+        };
+        let split = match cell("split", row).map(str::to_ascii_lowercase) {
+            None => None,
+            Some(value) => match value.as_str() {
+                "train" | "test" | "valid" => Some(value),
+                "dev" => Some("valid".to_string()),
+                _ => {
+                    row_problems.push(format!(
+                        "unknown split `{value}` (use train, valid, dev, test, or leave it empty)"
+                    ));
+                    None
+                }
+            },
+        };
+        let (Some(path), Some(label)) = (path, label) else {
+            problems.push(format!("line {line}: {}", row_problems.join("; ")));
+            continue;
+        };
+        let audio = root.join(path);
+        if !audio.is_file() {
+            row_problems.push(format!("audio file {} does not exist", audio.display()));
+        }
+        if !row_problems.is_empty() {
+            problems.push(format!("line {line}: {}", row_problems.join("; ")));
+            continue;
+        }
+        let mut attrs: BTreeMap<String, String> = names
+            .iter()
+            .filter(|n| !KNOWN_COLUMNS.contains(&n.as_str()))
+            .filter_map(|n| cell(n, row).map(|v| (n.clone(), v.to_string())))
+            .collect();
+        if let Some(split) = split {
+            attrs.insert("split".to_string(), split);
+        }
+        result.clips.push(SpeechClip {
+            id: cell("id", row).unwrap_or(path).to_string(),
+            path: audio,
+            text: cell("text", row).unwrap_or_default().to_string(),
+            emotion: label.to_string(),
+            speaker: cell("speaker", row).unwrap_or_default().to_string(),
+            gender,
+            attrs,
+        });
+    }
+    if !problems.is_empty() {
+        let shown = &problems[..problems.len().min(SHOWN_PROBLEMS)];
+        bail!(
+            "{}: {} bad row(s) (of {}):\n  {}{}\n  hint: fix these rows; paths are relative to the CSV's folder",
+            csv.display(),
+            problems.len(),
+            frame.height(),
+            shown.join("\n  "),
+            if problems.len() > shown.len() {
+                format!("\n  ... and {} more", problems.len() - shown.len())
+            } else {
+                String::new()
+            }
+        );
+    }
+    if result.clips.is_empty() {
+        bail!("{}: the manifest has no rows", csv.display());
+    }
+    Ok(result)
+}
+
+/// Reads the CSV with every column as text.
+fn read_frame(csv: &Path) -> Result<DataFrame> {
+    let file = std::fs::File::open(csv).with_context(|| {
+        format!(
+            "cannot open manifest {}\n  hint: check the path; a speech manifest is a CSV with the columns path,label",
+            csv.display()
+        )
+    })?;
+    CsvReadOptions::default()
+        .with_has_header(true)
+        // Schema inference over zero rows makes every column a string column.
+        .with_infer_schema_length(Some(0))
+        .into_reader_with_file_handle(file)
+        .finish()
+        .with_context(|| format!("{}: not a readable CSV file", csv.display()))
+}
