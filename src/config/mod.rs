@@ -794,8 +794,12 @@ impl Experiment {
         }
     }
 
-    /// The experiment's label map: `data.labels`, or MELD's seven emotions.
+    /// The experiment's label map: the label table of a pooled speech dataset, `data.labels`, or
+    /// MELD's seven emotions.
     pub fn label_map(&self) -> Result<crate::data::LabelMap> {
+        if self.data.dataset.is_pooled() {
+            return crate::training::crossval::label_table(self)?.label_map();
+        }
         if self.data.labels.is_empty() {
             Ok(crate::data::LabelMap::meld())
         } else {

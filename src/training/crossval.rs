@@ -106,7 +106,7 @@ fn assignments(experiment: &Experiment, clips: &[SpeechClip], labels: &[usize]) 
             s.valid_fraction,
             s.test_fraction,
             experiment.run.seed,
-        )],
+        )?],
         SplitKind::Predefined => vec![predefined(clips)?],
     };
     for a in &list {
