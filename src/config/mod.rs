@@ -63,7 +63,10 @@ impl DatasetKind {
     /// Whether the dataset is one pool of speakers split by `[data.split]` (study B), rather
     /// than given splits.
     pub fn is_pooled(self) -> bool {
-        matches!(self, DatasetKind::Ravdess | DatasetKind::Emodb | DatasetKind::Table)
+        matches!(
+            self,
+            DatasetKind::Ravdess | DatasetKind::Emodb | DatasetKind::Table
+        )
     }
 }
 

@@ -88,7 +88,10 @@ impl Experiment {
             bail!("key `model.cnn.channels`: allowed a non-empty list of channel counts >= 1");
         }
         if m.cnn.kernel.is_multiple_of(2) {
-            bail!("key `model.cnn.kernel` = {}: allowed an odd size", m.cnn.kernel);
+            bail!(
+                "key `model.cnn.kernel` = {}: allowed an odd size",
+                m.cnn.kernel
+            );
         }
         positive("model.cnn.pool", m.cnn.pool)?;
         probability("model.cnn.dropout", m.cnn.dropout)?;

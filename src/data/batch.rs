@@ -2,10 +2,10 @@
 //! them into tensors.
 
 use crate::config::Experiment;
+use crate::config::FeatureKind;
 use crate::data::audio::AugmentConfig;
 use crate::data::text::{PAD, WordTokenizer};
 use crate::data::{LabelMap, Utterance};
-use crate::config::FeatureKind;
 use crate::features::mfcc::Mfcc;
 use crate::features::{LogMel, LogMelConfig};
 use crate::models::fusion::{AudioInput, FusionBatch, TextInput};

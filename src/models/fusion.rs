@@ -217,7 +217,8 @@ impl LateFusionConfig {
                 dim
             }
         };
-        let fused = text.as_ref().map_or(0, |t| width(t.1)) + audio.as_ref().map_or(0, |a| width(a.1));
+        let fused =
+            text.as_ref().map_or(0, |t| width(t.1)) + audio.as_ref().map_or(0, |a| width(a.1));
         let text = text.map(|(encoder, dim)| TextBranch {
             encoder,
             projection: branch(dim),
@@ -233,7 +234,10 @@ impl LateFusionConfig {
                 LinearConfig::new(self.hidden_dim, self.num_classes).init(device),
             )
         } else {
-            (None, LinearConfig::new(fused, self.num_classes).init(device))
+            (
+                None,
+                LinearConfig::new(fused, self.num_classes).init(device),
+            )
         };
         // burn's loss wants positive weights; a class with weight 0 (absent from the training
         // split) has no training example, so the value used for it there changes nothing.

@@ -26,7 +26,9 @@ fn dataset_path(experiment: &Experiment) -> Result<PathBuf> {
     match (&d.path, d.dataset) {
         (Some(path), _) => Ok(path.clone()),
         (None, DatasetKind::Ravdess) => Ok(PathBuf::from(DEFAULT_RAVDESS)),
-        (None, kind) => bail!("key `data.path` is missing: a {kind:?} dataset needs its folder or CSV"),
+        (None, kind) => {
+            bail!("key `data.path` is missing: a {kind:?} dataset needs its folder or CSV")
+        }
     }
 }
 
@@ -84,7 +86,10 @@ fn read_clips(experiment: &Experiment) -> Result<Vec<SpeechClip>> {
     };
     println!("read {} clips from {}", read.clips.len(), path.display());
     if !read.skipped.is_empty() {
-        println!("skipped {} files whose names do not parse:", read.skipped.len());
+        println!(
+            "skipped {} files whose names do not parse:",
+            read.skipped.len()
+        );
         for (file, why) in read.skipped.iter().take(10) {
             println!("  {}: {why}", file.display());
         }
@@ -96,7 +101,11 @@ fn read_clips(experiment: &Experiment) -> Result<Vec<SpeechClip>> {
 }
 
 /// The split assignments of one group of clips.
-fn assignments(experiment: &Experiment, clips: &[SpeechClip], labels: &[usize]) -> Result<Vec<SplitAssignment>> {
+fn assignments(
+    experiment: &Experiment,
+    clips: &[SpeechClip],
+    labels: &[usize],
+) -> Result<Vec<SplitAssignment>> {
     let s = &experiment.data.split;
     let list = match s.kind {
         SplitKind::SpeakerKfold => speaker_kfold(clips, s.folds, s.shuffle_seed)?,
@@ -144,7 +153,12 @@ fn predefined(clips: &[SpeechClip]) -> Result<SplitAssignment> {
     Ok(a)
 }
 
-fn utterances(clips: &[SpeechClip], labels: &[usize], indices: &[usize], speakers: &BTreeMap<String, u32>) -> Vec<Utterance> {
+fn utterances(
+    clips: &[SpeechClip],
+    labels: &[usize],
+    indices: &[usize],
+    speakers: &BTreeMap<String, u32>,
+) -> Vec<Utterance> {
     indices
         .iter()
         .map(|&i| Utterance {
@@ -233,7 +247,9 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
         println!("  dropped {n}: {reason}");
     }
     if selection.clips.is_empty() {
-        bail!("no clip is left after the label table and filters; check data.label_table and the filters");
+        bail!(
+            "no clip is left after the label table and filters; check data.label_table and the filters"
+        );
     }
     let labels = LabelMap::new(&table.classes)?;
     let mut speakers = BTreeMap::new();
@@ -265,22 +281,41 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
         if indices.is_empty() {
             bail!("group `{group}` has no clip (is the gender known for every speaker?)");
         }
-        let clips: Vec<SpeechClip> = indices.iter().map(|&i| selection.clips[i].clone()).collect();
+        let clips: Vec<SpeechClip> = indices
+            .iter()
+            .map(|&i| selection.clips[i].clone())
+            .collect();
         let labels_g: Vec<usize> = indices.iter().map(|&i| selection.labels[i]).collect();
         let folds = assignments(experiment, &clips, &labels_g)?;
         let mut fold_values = Vec::new();
         for (f, a) in folds.iter().enumerate() {
-            let fold_name = if folds.len() == 1 { a.name.clone() } else { format!("fold-{}", f + 1) };
-            let sub_dir = if d.per_gender { PathBuf::from(group) } else { PathBuf::new() };
+            let fold_name = if folds.len() == 1 {
+                a.name.clone()
+            } else {
+                format!("fold-{}", f + 1)
+            };
+            let sub_dir = if d.per_gender {
+                PathBuf::from(group)
+            } else {
+                PathBuf::new()
+            };
             println!(
                 "== {}{fold_name}: test speakers {}, valid speakers {} ({} / {} / {} clips{})",
-                if d.per_gender { format!("{group} ") } else { String::new() },
+                if d.per_gender {
+                    format!("{group} ")
+                } else {
+                    String::new()
+                },
                 a.test_speakers.join(", "),
                 a.valid_speakers.join(", "),
                 a.train.len(),
                 a.valid.len(),
                 a.test.len(),
-                if a.speaker_independent { "" } else { "; speaker-DEPENDENT: the same speakers in every split" }
+                if a.speaker_independent {
+                    ""
+                } else {
+                    "; speaker-DEPENDENT: the same speakers in every split"
+                }
             );
             if options.dry_run {
                 continue;
@@ -310,7 +345,10 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
                 )?;
                 std::fs::write(run_dir.join("split.json"), serde_json::to_string_pretty(a)?)?;
             } else {
-                println!("{fold_name}: finished earlier, kept ({})", run_dir.display());
+                println!(
+                    "{fold_name}: finished earlier, kept ({})",
+                    run_dir.display()
+                );
             }
             let m = read_metrics(&run_dir)?;
             let test = &m["splits"]["test"];
@@ -340,7 +378,9 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
         return Ok(None);
     }
     let seconds = started.elapsed().as_secs_f64();
-    let speaker_independent = all_folds.iter().all(|f| f["speaker_independent"] == json!(true));
+    let speaker_independent = all_folds
+        .iter()
+        .all(|f| f["speaker_independent"] == json!(true));
     let mut metrics = json!({
         "experiment": experiment.name(),
         "dataset": experiment.data.dataset,
@@ -359,7 +399,10 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
         metrics["groups"] = Value::Object(group_cv);
     }
     std::fs::create_dir_all(&root_runs)?;
-    std::fs::write(root_runs.join("metrics.json"), serde_json::to_string_pretty(&metrics)?)?;
+    std::fs::write(
+        root_runs.join("metrics.json"),
+        serde_json::to_string_pretty(&metrics)?,
+    )?;
     std::fs::write(root_runs.join("config.toml"), experiment.to_toml())?;
     std::fs::create_dir_all(&root_reports)?;
     let summary = summary_markdown(experiment, &metrics);
@@ -374,7 +417,8 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
 }
 
 fn pct(v: &Value) -> String {
-    v.as_f64().map_or("-".into(), |x| format!("{:.2}", 100.0 * x))
+    v.as_f64()
+        .map_or("-".into(), |x| format!("{:.2}", 100.0 * x))
 }
 
 /// The cross-validation summary: one row per fold, then mean +- std.

@@ -8,7 +8,6 @@
 //! batch or read from the frozen-trunk cache ([`crate::training::cache`]).
 
 use crate::config::{AudioEncoderKind, Experiment, FeatureKind, Modality, TrainLayers};
-use crate::models::speech_cnn::SpeechCnnConfig;
 use crate::data::audio::AudioOptions;
 use crate::data::pretrained::PretrainedFrontEnd;
 use crate::data::tokenizer::HfTokenizer;
@@ -16,6 +15,7 @@ use crate::models::fusion::{
     AudioBranchEncoder, LateFusion, LateFusionConfig, TextBranchEncoder, TextInput,
 };
 use crate::models::roberta::{RobertaModel, RobertaStage, TextState};
+use crate::models::speech_cnn::SpeechCnnConfig;
 use crate::models::wav2vec2::{AudioState, Wav2Vec2Model, Wav2Vec2Stage};
 use anyhow::{Context, Result};
 use burn::module::Module;

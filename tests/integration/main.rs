@@ -5,6 +5,7 @@ mod augment;
 mod cli;
 mod clip;
 mod config;
+mod crossval;
 mod end_to_end;
 mod features;
 mod fusion;

@@ -1,0 +1,142 @@
+//! Study B end to end on the committed RAVDESS-named fixture clips: speaker k-fold with the
+//! MFCC CNN, one epoch per fold; `metrics.json` folds and cv, saved splits without speaker
+//! leakage, per-gender runs.
+
+use crate::{ONE_RUN_AT_A_TIME, repo_path, scratch_dir};
+use emofuse::config::Experiment;
+use emofuse::data::speech::SplitAssignment;
+use emofuse::training::TrainOptions;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+fn experiment(dir: &Path, name: &str, extra: &[&str]) -> Experiment {
+    let mut sets: Vec<String> = [
+        "data.dataset=\"ravdess\"",
+        "data.clip_seconds=0.3",
+        "data.features=\"mfcc\"",
+        "data.n_mfcc=13",
+        "data.n_mels=40",
+        "data.split.folds=3",
+        "model.modalities=[\"audio\"]",
+        "model.audio_encoder=\"speech_cnn\"",
+        "model.cnn.channels=[8, 8, 16, 16]",
+        "model.projection_dim=0",
+        "model.hidden_dim=0",
+        "training.epochs=1",
+        "training.batch_size=8",
+        "training.optimizer=\"sgd\"",
+        "training.learning_rate=1e-2",
+        "training.select_metric=\"loss\"",
+        "evaluation.ablation=false",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    sets.push(format!(
+        "data.path=\"{}\"",
+        repo_path("tests/fixtures/speech/ravdess").display()
+    ));
+    for (key, sub) in [("runs_dir", "runs"), ("reports_dir", "reports")] {
+        sets.push(format!("output.{key}=\"{}\"", dir.join(sub).display()));
+    }
+    sets.push(format!("output.name=\"{name}\""));
+    sets.extend(extra.iter().map(|s| s.to_string()));
+    Experiment::from_toml_str("", &sets, "crossval-test").unwrap()
+}
+
+fn speakers(list: &Value) -> BTreeSet<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn speaker_kfold_cnn_run_reports_folds_and_cv() {
+    let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch_dir("crossval-kfold");
+    let e = experiment(&dir, "kfold", &[]);
+    emofuse::training::train(&e, TrainOptions::default()).unwrap();
+    let m: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("runs/kfold/metrics.json")).unwrap(),
+    )
+    .unwrap();
+    let folds = m["folds"].as_array().unwrap();
+    assert_eq!(folds.len(), 3);
+    let mut tested = BTreeSet::new();
+    let mut accuracies = Vec::new();
+    for f in folds {
+        let (train, valid, test) = (
+            speakers(&f["train_speakers"]),
+            speakers(&f["valid_speakers"]),
+            speakers(&f["test_speakers"]),
+        );
+        assert_eq!(test.len(), 2, "6 actors in 3 folds");
+        assert!(train.is_disjoint(&test) && train.is_disjoint(&valid) && valid.is_disjoint(&test));
+        tested.extend(test);
+        accuracies.push(f["accuracy"].as_f64().unwrap());
+        // The split is saved with the fold's run and matches metrics.json.
+        let run = Path::new(f["run"].as_str().unwrap());
+        let saved = SplitAssignment::load(&run.join("split.json")).unwrap();
+        assert_eq!(
+            saved.test_speakers.iter().cloned().collect::<BTreeSet<_>>(),
+            speakers(&f["test_speakers"])
+        );
+        assert!(run.join("model.bpk").exists());
+    }
+    assert_eq!(tested.len(), 6, "every actor is tested exactly once");
+    let n = accuracies.len() as f64;
+    let mean = accuracies.iter().sum::<f64>() / n;
+    let std = (accuracies.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    assert!((m["cv"]["accuracy_mean"].as_f64().unwrap() - mean).abs() < 1e-12);
+    assert!((m["cv"]["accuracy_std"].as_f64().unwrap() - std).abs() < 1e-12);
+    assert!(m["cv"]["macro_f1_mean"].is_f64() && m["cv"]["macro_f1_std"].is_f64());
+    assert_eq!(m["speaker_independent"], Value::Bool(true));
+    let summary = std::fs::read_to_string(dir.join("reports/kfold/summary.md")).unwrap();
+    assert!(
+        summary.contains("Speaker-independent") && summary.contains("+-"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn per_gender_and_grouped_labels_and_random_splits_are_labelled() {
+    let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch_dir("crossval-gender");
+    emofuse::training::train(
+        &experiment(
+            &dir,
+            "gender",
+            &["data.per_gender=true", "data.label_table=\"ravdess3\""],
+        ),
+        TrainOptions::default(),
+    )
+    .unwrap();
+    let m: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("runs/gender/metrics.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        m["labels"],
+        serde_json::json!(["positive", "neutral", "negative"])
+    );
+    let groups = m["groups"].as_object().unwrap();
+    assert_eq!(groups.keys().collect::<Vec<_>>(), ["male", "female"]);
+    for f in m["folds"].as_array().unwrap() {
+        // Male actors are odd-numbered: a male fold tests only on them.
+        let odd = speakers(&f["test_speakers"])
+            .iter()
+            .all(|s| s.trim_start_matches("actor_").parse::<u32>().unwrap() % 2 == 1);
+        assert_eq!(odd, f["group"] == "male", "{f}");
+    }
+
+    emofuse::training::train(
+        &experiment(&dir, "random", &["data.split.kind=\"random\""]),
+        TrainOptions::default(),
+    )
+    .unwrap();
+    let summary = std::fs::read_to_string(dir.join("reports/random/summary.md")).unwrap();
+    assert!(summary.contains("Speaker-DEPENDENT"), "{summary}");
+}
