@@ -166,6 +166,8 @@ pub struct DataConfig {
     pub n_mels: usize,
     /// MFCC coefficients (`features = "mfcc"`).
     pub n_mfcc: usize,
+    /// How the built-in encoders' features are standardised.
+    pub feature_norm: FeatureNormKind,
     /// FFT size of the log-mel features, in samples.
     pub n_fft: usize,
     /// Hop between frames, in samples.
@@ -221,6 +223,7 @@ impl Default for DataConfig {
             features: FeatureKind::Logmel,
             n_mels: 40,
             n_mfcc: 40,
+            feature_norm: FeatureNormKind::Train,
             n_fft: 400,
             hop_length: 160,
             max_tokens: 24,
@@ -326,6 +329,18 @@ impl Default for CnnConfig {
             dropout: 0.25,
         }
     }
+}
+
+/// How the built-in encoders' features are standardised.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureNormKind {
+    /// With statistics of the training split (loudness differences between clips are kept).
+    #[default]
+    Train,
+    /// Each clip on its own, per row over its valid frames (cepstral mean and variance
+    /// normalisation): removes channel and speaker offsets, which helps on unseen speakers.
+    Utterance,
 }
 
 /// Audio features of the built-in encoders.

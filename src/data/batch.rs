@@ -2,7 +2,7 @@
 //! them into tensors.
 
 use crate::config::Experiment;
-use crate::config::FeatureKind;
+use crate::config::{FeatureKind, FeatureNormKind};
 use crate::data::audio::AugmentConfig;
 use crate::data::text::{PAD, WordTokenizer};
 use crate::data::{LabelMap, Utterance};
@@ -64,6 +64,25 @@ pub struct FrontEnd {
     hop_length: usize,
     rows: usize,
     sample_rate: u32,
+    per_utterance: bool,
+}
+
+/// Standardises each row of `[rows][frames]` features over its first `valid` frames (cepstral
+/// mean and variance normalisation per utterance); padding frames become 0.
+fn standardise_rows(features: &mut [f32], frames: usize, valid: usize) {
+    for row in features.chunks_mut(frames.max(1)) {
+        let n = valid.min(row.len()).max(1) as f64;
+        let mean = row[..valid.min(row.len())].iter().map(|&x| f64::from(x)).sum::<f64>() / n;
+        let var = row[..valid.min(row.len())]
+            .iter()
+            .map(|&x| (f64::from(x) - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        let std = var.max(1e-10).sqrt();
+        for (i, x) in row.iter_mut().enumerate() {
+            *x = if i < valid { ((f64::from(*x) - mean) / std) as f32 } else { 0.0 };
+        }
+    }
 }
 
 impl FrontEnd {
@@ -81,6 +100,10 @@ impl FrontEnd {
         };
         let mut front = Self::new(tokenizer, identity, experiment);
         let mut examples = front.examples(train)?;
+        if front.per_utterance {
+            // Each example is already standardised on its own.
+            return Ok((front, examples));
+        }
         // Statistics over valid frames only, so padding does not pull the mean down.
         let frames = front.frames();
         // Per-example, per-row partial sums in parallel, then a fixed-order total: the result
@@ -158,6 +181,7 @@ impl FrontEnd {
                 FeatureKind::Mfcc => d.n_mfcc,
             },
             sample_rate: d.sample_rate,
+            per_utterance: d.feature_norm == FeatureNormKind::Utterance,
         }
     }
 
@@ -197,7 +221,11 @@ impl FrontEnd {
     /// Builds an example from a transcript and audio samples (label is carried through).
     pub fn example_from_parts(&self, text: &str, audio: &[f32], label: usize) -> Example {
         let (mut features, valid_frames) = self.raw_features(audio);
-        self.normalise(&mut features);
+        if self.per_utterance {
+            standardise_rows(&mut features, self.frames(), valid_frames);
+        } else {
+            self.normalise(&mut features);
+        }
         Example {
             tokens: self.tokenizer.encode(text, self.max_tokens),
             features,
