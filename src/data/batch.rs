@@ -72,7 +72,11 @@ pub struct FrontEnd {
 fn standardise_rows(features: &mut [f32], frames: usize, valid: usize) {
     for row in features.chunks_mut(frames.max(1)) {
         let n = valid.min(row.len()).max(1) as f64;
-        let mean = row[..valid.min(row.len())].iter().map(|&x| f64::from(x)).sum::<f64>() / n;
+        let mean = row[..valid.min(row.len())]
+            .iter()
+            .map(|&x| f64::from(x))
+            .sum::<f64>()
+            / n;
         let var = row[..valid.min(row.len())]
             .iter()
             .map(|&x| (f64::from(x) - mean).powi(2))
@@ -80,7 +84,11 @@ fn standardise_rows(features: &mut [f32], frames: usize, valid: usize) {
             / n;
         let std = var.max(1e-10).sqrt();
         for (i, x) in row.iter_mut().enumerate() {
-            *x = if i < valid { ((f64::from(*x) - mean) / std) as f32 } else { 0.0 };
+            *x = if i < valid {
+                ((f64::from(*x) - mean) / std) as f32
+            } else {
+                0.0
+            };
         }
     }
 }

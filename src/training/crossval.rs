@@ -128,16 +128,7 @@ fn assignments(
 
 /// The table's own `split` column.
 fn predefined(clips: &[SpeechClip]) -> Result<SplitAssignment> {
-    let mut a = SplitAssignment {
-        name: "predefined".into(),
-        train: Vec::new(),
-        valid: Vec::new(),
-        test: Vec::new(),
-        train_speakers: Vec::new(),
-        valid_speakers: Vec::new(),
-        test_speakers: Vec::new(),
-        speaker_independent: false,
-    };
+    let mut a = SplitAssignment::empty("predefined".into(), false);
     for (i, c) in clips.iter().enumerate() {
         match c.attrs.get("split").map(String::as_str) {
             Some("train") => a.train.push(i),

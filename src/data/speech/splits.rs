@@ -40,6 +40,20 @@ pub struct SplitAssignment {
 }
 
 impl SplitAssignment {
+    /// An assignment with no clip yet.
+    pub fn empty(name: String, speaker_independent: bool) -> Self {
+        Self {
+            name,
+            train: Vec::new(),
+            valid: Vec::new(),
+            test: Vec::new(),
+            train_speakers: Vec::new(),
+            valid_speakers: Vec::new(),
+            test_speakers: Vec::new(),
+            speaker_independent,
+        }
+    }
+
     /// Writes the assignment as pretty JSON (a run's `split.json`).
     pub fn save(&self, path: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self)?;
@@ -127,16 +141,7 @@ enum Part {
 
 /// Builds a speaker-independent assignment from each speaker's part.
 fn assign(name: String, clips: &[SpeechClip], part_of: &HashMap<&str, Part>) -> SplitAssignment {
-    let mut a = SplitAssignment {
-        name,
-        train: Vec::new(),
-        valid: Vec::new(),
-        test: Vec::new(),
-        train_speakers: Vec::new(),
-        valid_speakers: Vec::new(),
-        test_speakers: Vec::new(),
-        speaker_independent: true,
-    };
+    let mut a = SplitAssignment::empty(name, true);
     for (index, clip) in clips.iter().enumerate() {
         match part_of[clip.speaker.as_str()] {
             Part::Train => a.train.push(index),
