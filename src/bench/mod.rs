@@ -4,6 +4,7 @@
 pub mod audio_encoder;
 pub mod backends;
 pub mod features;
+pub mod fusion;
 pub mod text;
 
 /// Runs `f` `warmup` times untimed, then `repeats` times (at least once) timed; returns the

@@ -53,6 +53,10 @@ pub enum BenchCommand {
     Text(crate::bench::text::TextBenchArgs),
     /// MFCC throughput on decoded clips held in memory (for benches/audio/bench_vs_references.py).
     Features(crate::bench::features::FeatureBenchArgs),
+    /// One training epoch of study A's late-fusion model (roberta-base + wav2vec2-base sizes,
+    /// random weights), uncached and on the frozen-trunk cache (see
+    /// benches/fusion_epoch_vs_torch.py for the comparison with PyTorch).
+    Fusion(crate::bench::fusion::FusionBenchArgs),
     /// Forward throughput of a wav2vec2-base-sized speech encoder (see
     /// benches/wav2vec2_forward_vs_torch.py for the comparison with PyTorch).
     Wav2vec2(crate::bench::audio_encoder::Wav2Vec2BenchArgs),
@@ -124,6 +128,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Bench(BenchCommand::Features(args)) => crate::bench::features::run(&args),
+        Command::Bench(BenchCommand::Fusion(args)) => crate::bench::fusion::run(&args),
         Command::Bench(BenchCommand::Wav2vec2(args)) => {
             crate::bench::audio_encoder::run(&args);
             Ok(())

@@ -93,15 +93,10 @@ impl Setup {
             (None, None)
         };
         let vocab = front.as_ref().map_or(1, |f| f.tokenizer.vocab_size());
-        let BuiltModel {
-            model,
-            trunks,
-            pretrained,
-            description,
-            frozen,
-        } = build_model(experiment, vocab, class_weights, labels.len(), train_device)?;
+        let built = build_model(experiment, vocab, class_weights, labels.len(), train_device)?;
         let mut frozen_keys = Vec::new();
-        for (modality, dir, what) in frozen {
+        for (modality, dir, what) in &built.frozen {
+            let (modality, dir) = (*modality, dir.as_path());
             let preprocessing = match modality {
                 Modality::Text => json!({
                     "tokenizer": match &experiment.data.tokenizer {
@@ -120,31 +115,52 @@ impl Setup {
             frozen_keys.push((
                 modality,
                 json!({
-                    "checkpoint": cache::checkpoint_fingerprint(&dir)?,
+                    "checkpoint": cache::checkpoint_fingerprint(dir)?,
                     "frozen": what,
                     "preprocessing": preprocessing,
                 }),
             ));
         }
+        Ok((Self::assemble(built, front, frozen_keys), train_examples))
+    }
+
+    /// A setup of a model whose branches are all pretrained and built in memory
+    /// ([`crate::training::trunk::build_model_from`]), e.g. random weights for a benchmark.
+    /// `frozen_keys` holds, per branch with a frozen trunk, the cache key part that
+    /// [`Setup::new`] makes from the checkpoint folder's content: it must change whenever the
+    /// weights, the split point or the preprocessing do, or a stale cache would be reused.
+    pub fn from_built(built: BuiltModel, frozen_keys: Vec<(Modality, serde_json::Value)>) -> Self {
+        Self::assemble(built, None, frozen_keys)
+    }
+
+    fn assemble(
+        built: BuiltModel,
+        front: Option<FrontEnd>,
+        frozen_keys: Vec<(Modality, serde_json::Value)>,
+    ) -> Self {
+        let BuiltModel {
+            model,
+            trunks,
+            pretrained,
+            description,
+            frozen: _,
+        } = built;
         let scratch_batcher = front.as_ref().map_or(FusionBatcher::new(1, 1), |f| {
             FusionBatcher::new(f.n_mels(), f.frames())
         });
         let pad_id = pretrained.as_ref().map_or(0, PretrainedFrontEnd::pad_id);
-        Ok((
-            Self {
-                model,
-                batcher: InputBatcher {
-                    trunks,
-                    scratch: scratch_batcher,
-                    pad_id,
-                },
-                scratch: front,
-                pretrained,
-                description,
-                frozen_keys,
+        Self {
+            model,
+            batcher: InputBatcher {
+                trunks,
+                scratch: scratch_batcher,
+                pad_id,
             },
-            train_examples,
-        ))
+            scratch: front,
+            pretrained,
+            description,
+            frozen_keys,
+        }
     }
 
     /// Saves what evaluation and prediction need besides the weights: the scratch front end.
@@ -186,8 +202,12 @@ impl Setup {
             let cached = has_trunk && m.cache_frozen;
             m.uses(modality) && !cached
         };
-        let text_pretrained = m.uses(Modality::Text) && m.text.checkpoint.is_some();
-        let audio_pretrained = m.uses(Modality::Audio) && m.audio.checkpoint.is_some();
+        // A branch is pretrained when the model was built with its encoder (a checkpoint, or
+        // weights made in memory): then its front end is there.
+        let front = self.pretrained.as_ref();
+        let text_pretrained =
+            m.uses(Modality::Text) && front.is_some_and(|f| f.tokenizer.is_some());
+        let audio_pretrained = m.uses(Modality::Audio) && front.is_some_and(|f| f.audio.is_some());
         let raw_text =
             text_pretrained && needs_raw(Modality::Text, self.batcher.trunks.text.is_some());
         let raw_audio =

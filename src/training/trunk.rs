@@ -14,9 +14,9 @@ use crate::data::tokenizer::HfTokenizer;
 use crate::models::fusion::{
     AudioBranchEncoder, LateFusion, LateFusionConfig, TextBranchEncoder, TextInput,
 };
-use crate::models::roberta::{RobertaModel, RobertaStage, TextState};
+use crate::models::roberta::{RobertaConfig, RobertaModel, RobertaStage, TextState};
 use crate::models::speech_cnn::SpeechCnnConfig;
-use crate::models::wav2vec2::{AudioState, Wav2Vec2Model, Wav2Vec2Stage};
+use crate::models::wav2vec2::{AudioState, Wav2Vec2Config, Wav2Vec2Model, Wav2Vec2Stage};
 use anyhow::{Context, Result};
 use burn::module::Module;
 use burn::tensor::Device;
@@ -67,11 +67,116 @@ pub struct BuiltModel {
     pub frozen: Vec<(Modality, PathBuf, String)>,
 }
 
+/// A pretrained text encoder in memory, with its tokenizer.
+pub struct TextEncoder {
+    /// The whole encoder (embeddings and every layer), before the split.
+    pub model: RobertaModel,
+    /// Its configuration (layer count, hidden size, longest input).
+    pub config: RobertaConfig,
+    /// The tokenizer whose ids it reads.
+    pub tokenizer: HfTokenizer,
+    /// Where it came from: the checkpoint folder, or a label for weights made in memory (named
+    /// in descriptions and errors, and returned in [`BuiltModel::frozen`]).
+    pub source: PathBuf,
+}
+
+/// A pretrained audio encoder in memory.
+pub struct AudioEncoder {
+    /// The whole encoder (conv feature encoder and every layer), before the split.
+    pub model: Wav2Vec2Model,
+    /// Its configuration.
+    pub config: Wav2Vec2Config,
+    /// Where it came from (see [`TextEncoder::source`]).
+    pub source: PathBuf,
+}
+
+/// The pretrained encoders of a model (`None`: the branch is unused or trains from scratch).
+#[derive(Default)]
+pub struct Encoders {
+    /// Text encoder.
+    pub text: Option<TextEncoder>,
+    /// Audio encoder.
+    pub audio: Option<AudioEncoder>,
+}
+
+/// Loads the checkpoints `experiment` names (`model.text.checkpoint`, `model.audio.checkpoint`,
+/// the tokenizer), for the branches it uses, onto `device`.
+pub fn load_encoders(experiment: &Experiment, device: &Device) -> Result<Encoders> {
+    let m = &experiment.model;
+    let mut encoders = Encoders::default();
+    if m.uses(Modality::Text)
+        && let Some(dir) = &m.text.checkpoint
+    {
+        let (model, config, _) = RobertaModel::from_pretrained(dir, device).with_context(|| {
+            format!(
+                "loading the text encoder (model.text.checkpoint = {})",
+                dir.display()
+            )
+        })?;
+        let tokenizer_path = experiment
+            .data
+            .tokenizer
+            .clone()
+            .unwrap_or_else(|| dir.clone());
+        let tokenizer = if tokenizer_path.is_dir() {
+            HfTokenizer::from_dir(&tokenizer_path)?
+        } else {
+            HfTokenizer::from_tokenizer_json(&tokenizer_path)?
+        };
+        encoders.text = Some(TextEncoder {
+            model,
+            config,
+            tokenizer,
+            source: dir.clone(),
+        });
+    }
+    if m.uses(Modality::Audio)
+        && let Some(dir) = &m.audio.checkpoint
+    {
+        let (model, config, _) =
+            Wav2Vec2Model::from_pretrained(dir, device).with_context(|| {
+                format!(
+                    "loading the audio encoder (model.audio.checkpoint = {})",
+                    dir.display()
+                )
+            })?;
+        encoders.audio = Some(AudioEncoder {
+            model,
+            config,
+            source: dir.clone(),
+        });
+    }
+    Ok(encoders)
+}
+
 /// Builds the model of `experiment` on `train_device` (autodiff): scratch encoders for
 /// branches without a checkpoint, pretrained stages otherwise. `scratch_vocab` is the word
 /// vocabulary size of a scratch text encoder.
 pub fn build_model(
     experiment: &Experiment,
+    scratch_vocab: usize,
+    class_weights: Vec<f32>,
+    num_classes: usize,
+    train_device: &Device,
+) -> Result<BuiltModel> {
+    let encoders = load_encoders(experiment, train_device)?;
+    build_model_from(
+        experiment,
+        encoders,
+        scratch_vocab,
+        class_weights,
+        num_classes,
+        train_device,
+    )
+}
+
+/// [`build_model`] with the pretrained encoders already in memory (loaded by [`load_encoders`],
+/// or made with random weights by a benchmark): a used branch is pretrained exactly when
+/// `encoders` holds its encoder (`model.*.checkpoint` is not read here), and is split at
+/// `model.*.train_last_layers` as [`build_model`] does. The encoders must be on `train_device`.
+pub fn build_model_from(
+    experiment: &Experiment,
+    encoders: Encoders,
     scratch_vocab: usize,
     class_weights: Vec<f32>,
     num_classes: usize,
@@ -91,24 +196,14 @@ pub fn build_model(
 
     let text = if !m.uses(Modality::Text) {
         None
-    } else if let Some(dir) = &m.text.checkpoint {
-        let (encoder, hf, _) =
-            RobertaModel::from_pretrained(dir, train_device).with_context(|| {
-                format!(
-                    "loading the text encoder (model.text.checkpoint = {})",
-                    dir.display()
-                )
-            })?;
-        let tokenizer_path = experiment
-            .data
-            .tokenizer
-            .clone()
-            .unwrap_or_else(|| dir.clone());
-        front.tokenizer = Some(if tokenizer_path.is_dir() {
-            HfTokenizer::from_dir(&tokenizer_path)?
-        } else {
-            HfTokenizer::from_tokenizer_json(&tokenizer_path)?
-        });
+    } else if let Some(TextEncoder {
+        model: encoder,
+        config: hf,
+        tokenizer,
+        source: dir,
+    }) = encoders.text
+    {
+        front.tokenizer = Some(tokenizer);
         let max = hf.max_tokens();
         if experiment.data.max_tokens > max {
             anyhow::bail!(
@@ -120,7 +215,7 @@ pub fn build_model(
         let (frozen_stage, top) = encoder.split(m.text.train_last_layers);
         let what = split_text(&frozen_stage, &top, hf.num_layers);
         description.push(format!("text: {} ({what})", dir.display()));
-        frozen.push((Modality::Text, dir.clone(), what));
+        frozen.push((Modality::Text, dir, what));
         if !frozen_stage.is_empty() {
             trunks.text = Some(frozen_stage.valid());
         }
@@ -138,14 +233,12 @@ pub fn build_model(
 
     let audio = if !m.uses(Modality::Audio) {
         None
-    } else if let Some(dir) = &m.audio.checkpoint {
-        let (encoder, hf, _) =
-            Wav2Vec2Model::from_pretrained(dir, train_device).with_context(|| {
-                format!(
-                    "loading the audio encoder (model.audio.checkpoint = {})",
-                    dir.display()
-                )
-            })?;
+    } else if let Some(AudioEncoder {
+        model: encoder,
+        config: hf,
+        source: dir,
+    }) = encoders.audio
+    {
         front.audio = Some(AudioOptions {
             sample_rate: experiment.data.sample_rate,
             max_seconds: Some(f64::from(experiment.data.clip_seconds)),
@@ -160,7 +253,7 @@ pub fn build_model(
             m.audio.train_feature_encoder,
         );
         description.push(format!("audio: {} ({what})", dir.display()));
-        frozen.push((Modality::Audio, dir.clone(), what));
+        frozen.push((Modality::Audio, dir, what));
         if !frozen_stage.is_empty() {
             trunks.audio = Some(frozen_stage.valid());
         }
