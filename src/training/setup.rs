@@ -5,7 +5,7 @@ use crate::config::{Experiment, Modality, SplitName};
 use crate::data::batch::{FeatureNorm, FrontEnd, FusionBatcher};
 use crate::data::pretrained::PretrainedFrontEnd;
 use crate::data::text::WordTokenizer;
-use crate::data::{Corpus, LabelMap, Utterance};
+use crate::data::{LabelMap, Utterance};
 use crate::models::LateFusion;
 use crate::training::cache::{self, Branch, CacheJob};
 use crate::training::inputs::{BranchData, InputBatcher, SplitInputs};
@@ -284,9 +284,4 @@ impl Setup {
             audio,
         })
     }
-}
-
-/// The utterances of a split.
-pub fn split_utterances(corpus: &Corpus, split: SplitName) -> &[Utterance] {
-    corpus.split(split)
 }

@@ -246,12 +246,7 @@ pub fn build_model_from(
         });
         let (frozen_stage, top) =
             encoder.split(m.audio.train_last_layers, m.audio.train_feature_encoder);
-        let what = split_audio(
-            &frozen_stage,
-            &top,
-            hf.num_layers,
-            m.audio.train_feature_encoder,
-        );
+        let what = split_audio(&frozen_stage, &top, hf.num_layers);
         description.push(format!("audio: {} ({what})", dir.display()));
         frozen.push((Modality::Audio, dir, what));
         if !frozen_stage.is_empty() {
@@ -321,12 +316,11 @@ fn split_text(frozen: &RobertaStage, top: &RobertaStage, layers: usize) -> Strin
     }
 }
 
-fn split_audio(frozen: &Wav2Vec2Stage, top: &Wav2Vec2Stage, layers: usize, conv: bool) -> String {
+fn split_audio(frozen: &Wav2Vec2Stage, top: &Wav2Vec2Stage, layers: usize) -> String {
     if frozen.is_empty() {
         return format!("everything trains, conv feature encoder included ({layers} layers)");
     }
     if top.num_layers() == layers {
-        let _ = conv;
         return format!("all {layers} layers train; frozen: conv feature encoder");
     }
     if top.num_layers() == 0 {
