@@ -6,9 +6,11 @@
 //! - [`features`]: audio features (log-mel spectrograms);
 //! - [`io`]: file formats (safetensors arrays: weights, model inputs/outputs, features);
 //! - [`models`]: encoders and the late-fusion classifier;
-//! - [`training`]: backend selection, the burn-train learner, class weights, gradient clipping;
+//! - [`training`]: backend selection, the training loop (checkpoints, resume, schedules),
+//!   frozen-trunk caches, class weights, gradient clipping, k-fold runs;
 //! - [`evaluation`]: metrics (scikit-learn compatible) and prediction loops;
 //! - [`reports`]: `report.md`, confusion matrices and curves rendered with plotters;
+//! - [`serving`]: a trained run behind HTTP (`emofuse serve`): demo page and prediction API;
 //! - [`cli`]: the `emofuse` command line; [`bench`]: benchmarks behind `emofuse bench`.
 
 #![warn(missing_docs)]
@@ -22,4 +24,5 @@ pub mod features;
 pub mod io;
 pub mod models;
 pub mod reports;
+pub mod serving;
 pub mod training;

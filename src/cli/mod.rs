@@ -6,6 +6,7 @@ pub mod forward;
 pub mod forward_audio;
 pub mod predict;
 pub mod report;
+pub mod serve;
 
 use crate::config::{BackendKind, DEFAULT_EXPERIMENT, Experiment, QUICKSTART_TOML};
 use crate::training;
@@ -31,6 +32,8 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Class probabilities of one utterance from a trained run.
     Predict(predict::PredictArgs),
+    /// Serve a trained run: a web demo page and a JSON prediction API.
+    Serve(serve::ServeArgs),
     /// Write a finished run's report again, or compare several runs, from their metrics.json.
     Report(report::ReportArgs),
     /// Compute waveforms, log-mel spectrograms or MFCCs of audio files (librosa definitions).
@@ -121,6 +124,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Report(args) => report::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Predict(args) => predict::run(&args),
+        Command::Serve(args) => serve::run(&args),
         Command::Features(args) => features::run(&args),
         Command::Forward(command) => forward::run(&command),
         Command::Bench(BenchCommand::Text(args)) => {

@@ -1,11 +1,9 @@
 //! `emofuse predict`: class probabilities of one utterance (a transcript and/or an audio file)
 //! from a trained run.
 
-use crate::config::{Modality, SplitName};
-use crate::data::Utterance;
-use crate::evaluation::predict::predict;
-use crate::evaluation::trained::{load_run, run_experiment};
-use anyhow::{Result, bail};
+use crate::config::Modality;
+use crate::serving::{AudioFile, InputError, PredictError, PredictionInput, Predictor};
+use anyhow::{Context, Result, anyhow};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -28,54 +26,35 @@ pub struct PredictArgs {
 
 /// The probability of each class for one utterance, in label order.
 pub fn predict_one(args: &PredictArgs) -> Result<(Vec<String>, Vec<f32>)> {
-    let mut experiment = run_experiment(&args.run)?;
-    // The run folder may have moved: look for its files where they are now.
-    if let (Some(parent), Some(name)) = (args.run.parent(), args.run.file_name()) {
-        experiment.output.runs_dir = parent.to_path_buf();
-        experiment.output.name = Some(name.to_string_lossy().into_owned());
-    }
-    // One utterance: nothing to cache.
-    experiment.model.cache_frozen = false;
-    let m = &experiment.model;
-    if m.uses(Modality::Text) && args.text.is_none() {
-        bail!("this model reads text: pass --text \"...\"");
-    }
-    if m.uses(Modality::Audio) && args.audio.is_none() {
-        bail!("this model reads audio: pass --audio <file>");
-    }
-    if let Some(path) = &args.audio
-        && !path.is_file()
-    {
-        bail!("--audio {}: no such file", path.display());
-    }
-    let trained = load_run(experiment, None)?;
-    let utterance = Utterance {
-        id: "input".into(),
-        text: args.text.clone().unwrap_or_default(),
-        audio: Vec::new(),
-        audio_path: args.audio.clone(),
-        label: 0,
-        speaker: 0,
+    let audio = match &args.audio {
+        Some(path) => Some(AudioFile {
+            bytes: std::fs::read(path)
+                .with_context(|| format!("--audio {}: cannot read the file", path.display()))?,
+            name: Some(path.display().to_string()),
+        }),
+        None => None,
     };
-    let inputs = trained.setup.split_inputs(
-        &trained.experiment,
-        SplitName::Test,
-        std::slice::from_ref(&utterance),
-        None,
-        &trained.device,
-    )?;
-    let predictions = predict(
-        &trained.model,
-        &trained.setup.batcher,
-        &inputs,
-        1,
-        &trained.device,
-        None,
-    );
-    Ok((
-        trained.labels.names().to_vec(),
-        predictions.probabilities[0].clone(),
-    ))
+    let predictor = Predictor::load(&args.run, None)?;
+    let input = PredictionInput {
+        text: args.text.clone(),
+        audio,
+    };
+    let prediction = predictor.predict(input).map_err(|e| match e {
+        PredictError::Input(InputError::Missing(Modality::Text)) => {
+            anyhow!("this model reads text: pass --text \"...\"")
+        }
+        PredictError::Input(InputError::Missing(Modality::Audio)) => {
+            anyhow!("this model reads audio: pass --audio <file>")
+        }
+        other => anyhow!(other),
+    })?;
+    for warning in &prediction.warnings {
+        eprintln!("warning: {warning}");
+    }
+    for modality in &prediction.ignored {
+        eprintln!("note: this model does not read {modality:?} input; it was ignored");
+    }
+    Ok(prediction.probabilities.into_iter().unzip())
 }
 
 /// Runs `emofuse predict`.

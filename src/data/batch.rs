@@ -9,7 +9,6 @@ use crate::data::{LabelMap, Utterance};
 use crate::features::mfcc::Mfcc;
 use crate::features::{LogMel, LogMelConfig};
 use crate::models::fusion::{AudioInput, FusionBatch, TextInput};
-use burn::data::dataloader::batcher::Batcher;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -310,12 +309,11 @@ impl FusionBatcher {
     pub fn new(n_mels: usize, frames: usize) -> Self {
         Self { n_mels, frames }
     }
-}
 
-/// Batches owned examples or shared ones (`Arc<Example>`), so training and evaluation can use
-/// the same examples without copying their features.
-impl<E: Borrow<Example> + Send + Sync> Batcher<E, FusionBatch> for FusionBatcher {
-    fn batch(&self, items: Vec<E>, device: &Device) -> FusionBatch {
+    /// Stacks `items` into one batch on `device`: owned examples or shared ones
+    /// (`Arc<Example>`), so training and evaluation can use the same examples without copying
+    /// their features.
+    pub fn batch<E: Borrow<Example>>(&self, items: Vec<E>, device: &Device) -> FusionBatch {
         let items: Vec<&Example> = items.iter().map(Borrow::borrow).collect();
         let batch = items.len();
         let width = items

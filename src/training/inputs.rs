@@ -8,7 +8,6 @@ use crate::models::fusion::{AudioInput, FusionBatch, TextInput};
 use crate::models::wav2vec2::AudioState;
 use crate::training::cache::{CachedStates, prefix_mask_bool, prefix_mask_int};
 use crate::training::trunk::Trunks;
-use burn::data::dataloader::batcher::Batcher;
 use burn::tensor::{Device, Tensor, TensorData};
 use std::sync::Arc;
 

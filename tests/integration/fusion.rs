@@ -5,9 +5,12 @@
 use crate::{ONE_RUN_AT_A_TIME, repo_path, run_emofuse, scratch_dir};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
-use emofuse::config::{Experiment, TrainLayers};
+use emofuse::config::{Experiment, SplitName, TrainLayers};
+use emofuse::data::Utterance;
+use emofuse::evaluation::predict::predict;
 use emofuse::models::roberta::RobertaModel;
 use emofuse::models::wav2vec2::Wav2Vec2Model;
+use emofuse::serving::{AudioFile, PredictionInput, Predictor};
 use emofuse::training::TrainOptions;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -216,6 +219,57 @@ fn partial_fine_tuning_trains_only_the_last_layers_and_the_head() {
     assert_eq!(probabilities.len(), 7);
     let sum: f64 = probabilities.values().map(|p| p.as_f64().unwrap()).sum();
     assert!((sum - 1.0).abs() < 1e-4, "probabilities sum to {sum}");
+
+    // What `emofuse serve` answers for an upload of that file (frozen trunks read from the
+    // checkpoint folders) is what evaluation computes from the file on disk.
+    let predictor = Predictor::load(&summary.run_dir, None).unwrap();
+    let served = predictor
+        .predict(PredictionInput {
+            text: Some("wow that is great".into()),
+            audio: Some(AudioFile {
+                bytes: std::fs::read(&wav).unwrap(),
+                name: Some("pcm_s16.wav".into()),
+            }),
+        })
+        .unwrap();
+    let utterance = Utterance {
+        id: "clip".into(),
+        text: "wow that is great".into(),
+        audio: Vec::new(),
+        audio_path: Some(wav.clone()),
+        label: 0,
+        speaker: 0,
+    };
+    // Uncached, as the server runs: a cache would round the trunk's output (f16).
+    let mut uncached = experiment.clone();
+    uncached.model.cache_frozen = false;
+    let reference = emofuse::evaluation::trained::load_run(uncached, None).unwrap();
+    let inputs = reference
+        .setup
+        .split_inputs(
+            &reference.experiment,
+            SplitName::Test,
+            std::slice::from_ref(&utterance),
+            None,
+            &reference.device,
+        )
+        .unwrap();
+    let evaluated = predict(
+        &reference.model,
+        &reference.setup.batcher,
+        &inputs,
+        1,
+        &reference.device,
+        None,
+    );
+    for ((name, p), q) in served.probabilities.iter().zip(&evaluated.probabilities[0]) {
+        assert!((p - q).abs() < 1e-6, "{name}: served {p}, evaluated {q}");
+        let printed = probabilities[name].as_f64().unwrap();
+        assert!(
+            (f64::from(*p) - printed).abs() < 1e-6,
+            "{name}: predict printed {printed}"
+        );
+    }
     let (ok, out) = run_emofuse(&[
         "predict",
         "--run",

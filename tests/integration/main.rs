@@ -13,6 +13,7 @@ mod labels;
 mod metrics;
 mod reports;
 mod roberta;
+mod serve;
 mod speech;
 mod synthetic;
 mod text;

@@ -36,17 +36,11 @@ fn wgpu_forward_matches_cpu() {
     let config =
         LateFusionConfig::from_experiment(&experiment, front.tokenizer.vocab_size(), vec![], 7);
     let model = config.init(&cpu).valid();
-    let expected = model.forward(&burn::data::dataloader::batcher::Batcher::batch(
-        &batcher,
-        examples.clone(),
-        &cpu,
-    ));
+    let expected = model.forward(&batcher.batch(examples.clone(), &cpu));
 
     let gpu = emofuse::training::backend::device(BackendKind::Wgpu).unwrap();
     let model_gpu = model.to_device(&gpu);
-    let actual = model_gpu.forward(&burn::data::dataloader::batcher::Batcher::batch(
-        &batcher, examples, &gpu,
-    ));
+    let actual = model_gpu.forward(&batcher.batch(examples, &gpu));
 
     let a: Vec<f32> = actual.into_data().try_to_vec().unwrap();
     let e: Vec<f32> = expected.into_data().try_to_vec().unwrap();

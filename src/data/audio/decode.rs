@@ -4,7 +4,9 @@
 use super::mp4;
 use anyhow::{Context, Result, anyhow, bail};
 use std::fs::File;
+use std::io::{Cursor, Read, Seek};
 use std::path::Path;
+use std::sync::Arc;
 use symphonia::core::audio::SampleBuffer;
 use symphonia::core::codecs::{CODEC_TYPE_NULL, DecoderOptions};
 use symphonia::core::errors::Error as SymphoniaError;
@@ -34,24 +36,59 @@ impl Decoded {
     }
 }
 
+/// The data is not in a container or codec that emofuse decodes (as opposed to a supported
+/// format that is damaged). Found with `anyhow::Error::downcast_ref`, e.g. to answer an upload
+/// with "415 Unsupported Media Type" rather than "422".
+#[derive(Debug)]
+pub struct UnsupportedFormat(pub String);
+
+impl std::fmt::Display for UnsupportedFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UnsupportedFormat {}
+
 /// Decodes `path` to mono. Picks the first track with a supported audio codec (MP4 files from
 /// video sources carry the video track first), and trims the encoder priming samples that an
 /// MP4 edit list marks, as ffmpeg and librosa do.
 ///
 /// Errors name the file and say why: missing, empty, not audio, unsupported codec, no samples.
 pub fn decode_file(path: &Path) -> Result<Decoded> {
-    decode(path).with_context(|| format!("cannot decode audio file {}", path.display()))
+    decode_path(path).with_context(|| format!("cannot decode audio file {}", path.display()))
 }
 
-fn decode(path: &Path) -> Result<Decoded> {
+/// Decodes an encoded file held in memory (an upload), as [`decode_file`] does. `extension`
+/// (e.g. "wav", from the upload's file name) only helps the format probe.
+pub fn decode_bytes(bytes: Vec<u8>, extension: Option<&str>) -> Result<Decoded> {
+    if bytes.is_empty() {
+        bail!("the audio is empty (0 bytes)");
+    }
+    let shared: Arc<[u8]> = bytes.into();
+    let source = Box::new(Cursor::new(Arc::clone(&shared)));
+    decode(source, extension, || Ok(Cursor::new(Arc::clone(&shared))))
+}
+
+fn decode_path(path: &Path) -> Result<Decoded> {
     let file = File::open(path).context("cannot open the file")?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     if size == 0 {
         bail!("the file is empty (0 bytes)");
     }
-    let stream = MediaSourceStream::new(Box::new(file), Default::default());
+    let extension = path.extension().and_then(|e| e.to_str());
+    decode(Box::new(file), extension, || Ok(File::open(path)?))
+}
+
+/// Decodes `source`; `reopen` gives a second reader of the same data for the MP4 edit list.
+fn decode<R: Read + Seek>(
+    source: Box<dyn symphonia::core::io::MediaSource>,
+    extension: Option<&str>,
+    reopen: impl FnOnce() -> Result<R>,
+) -> Result<Decoded> {
+    let stream = MediaSourceStream::new(source, Default::default());
     let mut hint = Hint::new();
-    if let Some(extension) = path.extension().and_then(|e| e.to_str()) {
+    if let Some(extension) = extension {
         hint.with_extension(extension);
     }
     // Gapless mode makes the MP3 reader trim the LAME encoder delay and padding, as ffmpeg does.
@@ -62,10 +99,11 @@ fn decode(path: &Path) -> Result<Decoded> {
     let probed = symphonia::default::get_probe()
         .format(&hint, stream, &format_options, &MetadataOptions::default())
         .map_err(|e| match e {
-            SymphoniaError::Unsupported(_) => anyhow!(
+            SymphoniaError::Unsupported(_) => anyhow!(UnsupportedFormat(
                 "not a supported audio container (supported: WAV, FLAC, MP3, OGG/Vorbis, MP4/M4A \
                  with AAC); is it an audio file?"
-            ),
+                    .into()
+            )),
             other => anyhow!("unreadable or corrupt container: {other}"),
         })?;
     let mut reader = probed.format;
@@ -79,11 +117,11 @@ fn decode(path: &Path) -> Result<Decoded> {
                 && codecs.get_codec(t.codec_params.codec).is_some()
         })
         .ok_or_else(|| {
-            anyhow!(
+            anyhow!(UnsupportedFormat(format!(
                 "no audio track with a supported codec ({} track(s) in the file; supported codecs: \
                  PCM, FLAC, MP3, Vorbis, AAC)",
                 reader.tracks().len()
-            )
+            )))
         })?;
     let track_id = track.id;
     let params = track.codec_params.clone();
@@ -157,8 +195,9 @@ fn decode(path: &Path) -> Result<Decoded> {
             declared as f64 / sample_rate as f64
         ));
     }
-    if mp4::looks_like_mp4(path)
-        && let Some(edit) = mp4::audio_edit(path, track_id)?
+    let mut again = reopen()?;
+    if mp4::looks_like_mp4(&mut again)
+        && let Some(edit) = mp4::audio_edit(&mut again, track_id)?
     {
         edit.apply(&mut samples, sample_rate);
     }

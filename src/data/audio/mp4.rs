@@ -6,9 +6,7 @@
 //! would not line up with theirs.
 
 use anyhow::{Context, Result};
-use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
 
 /// The part of the decoded track that the edit list presents.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -33,20 +31,20 @@ impl Edit {
     }
 }
 
-/// Whether the file starts like an ISO base media file (an `ftyp` box first).
-pub fn looks_like_mp4(path: &Path) -> bool {
+/// Whether the data starts like an ISO base media file (an `ftyp` box first).
+pub fn looks_like_mp4<R: Read + Seek>(reader: &mut R) -> bool {
     let mut head = [0u8; 8];
-    File::open(path)
-        .and_then(|mut f| f.read_exact(&mut head))
+    reader
+        .seek(SeekFrom::Start(0))
+        .and_then(|_| reader.read_exact(&mut head))
         .map(|_| &head[4..8] == b"ftyp")
         .unwrap_or(false)
 }
 
 /// The edit of the `track_index`-th track (0-based, in file order, as symphonia numbers MP4
 /// tracks), or `None` when the track has no edit list.
-pub fn audio_edit(path: &Path, track_index: u32) -> Result<Option<Edit>> {
-    let mut file = File::open(path)?;
-    let moov = match find_top_level(&mut file, b"moov")? {
+pub fn audio_edit<R: Read + Seek>(reader: &mut R, track_index: u32) -> Result<Option<Edit>> {
+    let moov = match find_top_level(reader, b"moov")? {
         Some(moov) => moov,
         None => return Ok(None),
     };
@@ -69,8 +67,8 @@ pub fn audio_edit(path: &Path, track_index: u32) -> Result<Option<Edit>> {
 }
 
 /// Reads the body of the first top-level box of type `kind`.
-fn find_top_level(file: &mut File, kind: &[u8; 4]) -> Result<Option<Vec<u8>>> {
-    let length = file.metadata()?.len();
+fn find_top_level<R: Read + Seek>(file: &mut R, kind: &[u8; 4]) -> Result<Option<Vec<u8>>> {
+    let length = file.seek(SeekFrom::End(0))?;
     let mut offset = 0u64;
     while offset + 8 <= length {
         file.seek(SeekFrom::Start(offset))?;

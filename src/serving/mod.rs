@@ -1,0 +1,11 @@
+//! Serving a trained run: [`predictor`] loads it once and predicts single utterances from a
+//! transcript and encoded audio in memory; [`server`] puts that behind HTTP (`emofuse serve`):
+//! a demo page and a JSON prediction API.
+
+pub mod predictor;
+pub mod server;
+
+pub use predictor::{
+    AudioFile, AudioSummary, InputError, PredictError, Prediction, PredictionInput, Predictor,
+};
+pub use server::{ServeOptions, Server, router};
