@@ -15,7 +15,6 @@ import http.client
 import json
 import math
 import os
-import shutil
 import statistics
 import struct
 import subprocess
@@ -23,17 +22,7 @@ import sys
 import tempfile
 import time
 
-
-def emofuse_binary():
-    """The release binary: $CARGO_TARGET_DIR (or ./target)/release/emofuse, else `emofuse` on PATH."""
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(os.path.dirname(__file__), "..", "target"))
-    path = os.path.join(target, "release", "emofuse")
-    if os.path.isfile(path):
-        return path
-    found = shutil.which("emofuse")
-    if found:
-        return found
-    sys.exit(f"no emofuse binary at {path}: run `cargo build --release` first")
+from torch_compare import emofuse_binary  # the binary lookup only; torch is not imported
 
 
 def wav(seconds, rate, pitch):

@@ -1,8 +1,9 @@
 //! A finished run, loaded back for evaluation and prediction: its experiment, front ends,
 //! frozen trunks (from the checkpoint folders the experiment names) and trained weights.
 
-use crate::config::Experiment;
-use crate::data::LabelMap;
+use crate::config::{Experiment, SplitName};
+use crate::data::{LabelMap, Utterance};
+use crate::evaluation::predict::{Predictions, predict};
 use crate::models::LateFusion;
 use crate::training::backend;
 use crate::training::setup::{ScratchSource, Setup};
@@ -26,6 +27,32 @@ pub struct TrainedRun {
     pub device: Device,
     /// The weights file that was loaded.
     pub checkpoint: PathBuf,
+}
+
+impl TrainedRun {
+    /// Class probabilities of `utterances` (audio in memory or read from `audio_path`), through
+    /// the same inputs as evaluating a test split, `batch_size` at a time.
+    pub fn predict_utterances(
+        &self,
+        utterances: &[Utterance],
+        batch_size: usize,
+    ) -> Result<Predictions> {
+        let inputs = self.setup.split_inputs(
+            &self.experiment,
+            SplitName::Test,
+            utterances,
+            None,
+            &self.device,
+        )?;
+        Ok(predict(
+            &self.model,
+            &self.setup.batcher,
+            &inputs,
+            batch_size,
+            &self.device,
+            None,
+        ))
+    }
 }
 
 /// Reads `<run_dir>/config.toml`.

@@ -5,10 +5,10 @@
 //! read by the command line); problems with them come back as [`InputError`]s, which say what
 //! the caller has to change, apart from failures of the model itself.
 
-use crate::config::{Modality, SplitName};
+use crate::config::Modality;
 use crate::data::Utterance;
 use crate::data::audio::{UnsupportedFormat, decode_bytes, resample};
-use crate::evaluation::predict::{argmax, predict};
+use crate::evaluation::predict::argmax;
 use crate::evaluation::trained::{TrainedRun, load_run, run_experiment};
 use anyhow::Result;
 use std::path::Path;
@@ -223,24 +223,9 @@ impl Predictor {
             speaker: 0,
         };
         let run = &self.run;
-        let inputs = run
-            .setup
-            .split_inputs(
-                &run.experiment,
-                SplitName::Test,
-                std::slice::from_ref(&utterance),
-                None,
-                &run.device,
-            )
+        let predictions = run
+            .predict_utterances(std::slice::from_ref(&utterance), 1)
             .map_err(PredictError::Internal)?;
-        let predictions = predict(
-            &run.model,
-            &run.setup.batcher,
-            &inputs,
-            1,
-            &run.device,
-            None,
-        );
         let row = &predictions.probabilities[0];
         if row.iter().any(|p| !p.is_finite()) {
             return Err(PredictError::Internal(anyhow::anyhow!(

@@ -2,7 +2,7 @@
 //! MFCC CNN, one epoch per fold; `metrics.json` folds and cv, saved splits without speaker
 //! leakage, per-gender runs.
 
-use crate::{ONE_RUN_AT_A_TIME, repo_path, scratch_dir};
+use crate::{ONE_RUN_AT_A_TIME, experiment_in, repo_path, scratch_dir};
 use emofuse::config::Experiment;
 use emofuse::data::speech::SplitAssignment;
 use emofuse::training::TrainOptions;
@@ -37,12 +37,8 @@ fn experiment(dir: &Path, name: &str, extra: &[&str]) -> Experiment {
         "data.path=\"{}\"",
         repo_path("tests/fixtures/speech/ravdess").display()
     ));
-    for (key, sub) in [("runs_dir", "runs"), ("reports_dir", "reports")] {
-        sets.push(format!("output.{key}=\"{}\"", dir.join(sub).display()));
-    }
-    sets.push(format!("output.name=\"{name}\""));
     sets.extend(extra.iter().map(|s| s.to_string()));
-    Experiment::from_toml_str("", &sets, "crossval-test").unwrap()
+    experiment_in(dir, name, &sets)
 }
 
 fn speakers(list: &Value) -> BTreeSet<String> {

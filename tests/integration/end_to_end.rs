@@ -1,6 +1,6 @@
 //! Tiny training runs: reports, metrics.json, determinism, better than the majority class.
 
-use crate::{ONE_RUN_AT_A_TIME, scratch_dir};
+use crate::{ONE_RUN_AT_A_TIME, experiment_in, scratch_dir};
 use emofuse::config::{Experiment, SplitName};
 use emofuse::training::TrainOptions;
 use serde_json::Value;
@@ -22,17 +22,8 @@ fn tiny(dir: &Path, name: &str, extra: &[&str]) -> Experiment {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    sets.push(format!(
-        "output.runs_dir=\"{}\"",
-        dir.join("runs").display()
-    ));
-    sets.push(format!(
-        "output.reports_dir=\"{}\"",
-        dir.join("reports").display()
-    ));
-    sets.push(format!("output.name=\"{name}\""));
     sets.extend(extra.iter().map(|s| s.to_string()));
-    Experiment::from_toml_str("", &sets, "tiny").unwrap()
+    experiment_in(dir, name, &sets)
 }
 
 fn metrics(dir: &Path, name: &str) -> Value {

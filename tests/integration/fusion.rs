@@ -2,12 +2,11 @@
 //! tests/fixtures/fusion (make_fixtures.py): partial fine-tuning, the frozen-trunk cache,
 //! evaluation, ablation and prediction.
 
-use crate::{ONE_RUN_AT_A_TIME, repo_path, run_emofuse, scratch_dir};
+use crate::{ONE_RUN_AT_A_TIME, experiment_in, repo_path, run_emofuse, scratch_dir};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
-use emofuse::config::{Experiment, SplitName, TrainLayers};
+use emofuse::config::{Experiment, TrainLayers};
 use emofuse::data::Utterance;
-use emofuse::evaluation::predict::predict;
 use emofuse::models::roberta::RobertaModel;
 use emofuse::models::wav2vec2::Wav2Vec2Model;
 use emofuse::serving::{AudioFile, PredictionInput, Predictor};
@@ -54,16 +53,8 @@ fn fusion(dir: &Path, name: &str, text: &Path, audio: &Path, extra: &[&str]) -> 
     .collect();
     sets.push(format!("model.text.checkpoint=\"{}\"", text.display()));
     sets.push(format!("model.audio.checkpoint=\"{}\"", audio.display()));
-    for (key, sub) in [
-        ("runs_dir", "runs"),
-        ("reports_dir", "reports"),
-        ("cache_dir", "cache"),
-    ] {
-        sets.push(format!("output.{key}=\"{}\"", dir.join(sub).display()));
-    }
-    sets.push(format!("output.name=\"{name}\""));
     sets.extend(extra.iter().map(|s| s.to_string()));
-    Experiment::from_toml_str("", &sets, "fusion-test").unwrap()
+    experiment_in(dir, name, &sets)
 }
 
 fn metrics(run_dir: &Path) -> Value {
@@ -244,24 +235,9 @@ fn partial_fine_tuning_trains_only_the_last_layers_and_the_head() {
     let mut uncached = experiment.clone();
     uncached.model.cache_frozen = false;
     let reference = emofuse::evaluation::trained::load_run(uncached, None).unwrap();
-    let inputs = reference
-        .setup
-        .split_inputs(
-            &reference.experiment,
-            SplitName::Test,
-            std::slice::from_ref(&utterance),
-            None,
-            &reference.device,
-        )
+    let evaluated = reference
+        .predict_utterances(std::slice::from_ref(&utterance), 1)
         .unwrap();
-    let evaluated = predict(
-        &reference.model,
-        &reference.setup.batcher,
-        &inputs,
-        1,
-        &reference.device,
-        None,
-    );
     for ((name, p), q) in served.probabilities.iter().zip(&evaluated.probabilities[0]) {
         assert!((p - q).abs() < 1e-6, "{name}: served {p}, evaluated {q}");
         let printed = probabilities[name].as_f64().unwrap();

@@ -23,7 +23,8 @@ mod wav2vec2;
 #[cfg(feature = "wgpu")]
 mod wgpu;
 
-use std::path::PathBuf;
+use emofuse::config::Experiment;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// The backend's random generator is process-wide (`Device::seed`), so training runs that must
@@ -57,4 +58,19 @@ pub fn run_emofuse(args: &[&str]) -> (bool, String) {
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
+}
+
+/// An experiment named `name`: the defaults with `sets` (`key=value` overrides, as `--set`
+/// takes them) applied, writing its runs, reports and caches under `dir`.
+pub fn experiment_in<S: AsRef<str>>(dir: &Path, name: &str, sets: &[S]) -> Experiment {
+    let mut all = vec![format!("output.name=\"{name}\"")];
+    for (key, sub) in [
+        ("runs_dir", "runs"),
+        ("reports_dir", "reports"),
+        ("cache_dir", "cache"),
+    ] {
+        all.push(format!("output.{key}=\"{}\"", dir.join(sub).display()));
+    }
+    all.extend(sets.iter().map(|s| s.as_ref().to_string()));
+    Experiment::from_toml_str("", &all, name).unwrap()
 }

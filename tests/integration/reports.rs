@@ -2,7 +2,7 @@
 //! ablation section, `emofuse report` on hand-made run folders. Expected numbers were checked
 //! with scikit-learn 1.9 (`f1_score`, `accuracy_score` on the matrices below).
 
-use crate::{run_emofuse, scratch_dir};
+use crate::{experiment_in, run_emofuse, scratch_dir};
 use emofuse::config::{Experiment, SplitName};
 use emofuse::data::LabelMap;
 use emofuse::evaluation::{SplitMetrics, evaluate};
@@ -88,13 +88,7 @@ impl FakeRun {
 }
 
 fn experiment(dir: &Path, name: &str, splits: &str) -> Experiment {
-    let sets = [
-        format!("output.runs_dir=\"{}\"", dir.join("runs").display()),
-        format!("output.reports_dir=\"{}\"", dir.join("reports").display()),
-        format!("output.name=\"{name}\""),
-        format!("evaluation.splits={splits}"),
-    ];
-    Experiment::from_toml_str("", &sets, "test").unwrap()
+    experiment_in(dir, name, &[format!("evaluation.splits={splits}")])
 }
 
 /// Run "a": valid and test evaluated, F1 recorded per epoch, an ablation.

@@ -1,14 +1,12 @@
 //! `emofuse serve`: the prediction API (through the router, and over real sockets with
 //! concurrent clients) and the demo page in headless Chromium, on tiny quickstart runs.
 
-use crate::{ONE_RUN_AT_A_TIME, repo_path, scratch_dir};
+use crate::{ONE_RUN_AT_A_TIME, experiment_in, repo_path, scratch_dir};
 use axum::Router;
 use axum::body::Body;
 use axum::http::Request;
 use emofuse::cli::predict::{PredictArgs, predict_one};
-use emofuse::config::{Experiment, SplitName};
 use emofuse::data::Utterance;
-use emofuse::evaluation::predict::predict;
 use emofuse::evaluation::trained::{load_run, run_experiment};
 use emofuse::serving::{Predictor, ServeOptions, Server, router};
 use serde_json::Value;
@@ -32,7 +30,8 @@ fn runs() -> &'static Runs {
         let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let dir = scratch_dir("serve");
         let train = |name: &str, modalities: &str| {
-            let mut sets: Vec<String> = [
+            let modalities = format!("model.modalities={modalities}");
+            let sets = [
                 "data.train_size=240",
                 "data.valid_size=48",
                 "data.test_size=48",
@@ -42,21 +41,9 @@ fn runs() -> &'static Runs {
                 "model.hidden_dim=16",
                 "training.epochs=2",
                 "evaluation.ablation=false",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-            sets.push(format!("model.modalities={modalities}"));
-            sets.push(format!(
-                "output.runs_dir=\"{}\"",
-                dir.join("runs").display()
-            ));
-            sets.push(format!(
-                "output.reports_dir=\"{}\"",
-                dir.join("reports").display()
-            ));
-            sets.push(format!("output.name=\"{name}\""));
-            let experiment = Experiment::from_toml_str("", &sets, "serve-test").unwrap();
+                &modalities,
+            ];
+            let experiment = experiment_in(&dir, name, &sets);
             emofuse::training::train(&experiment, Default::default())
                 .unwrap()
                 .unwrap()
@@ -273,24 +260,9 @@ fn api_predicts_what_emofuse_predict_prints() {
         label: 0,
         speaker: 0,
     };
-    let inputs = trained
-        .setup
-        .split_inputs(
-            &trained.experiment,
-            SplitName::Test,
-            std::slice::from_ref(&utterance),
-            None,
-            &trained.device,
-        )
+    let evaluated = trained
+        .predict_utterances(std::slice::from_ref(&utterance), 1)
         .unwrap();
-    let evaluated = predict(
-        &trained.model,
-        &trained.setup.batcher,
-        &inputs,
-        1,
-        &trained.device,
-        None,
-    );
     for ((name, p), q) in got.iter().zip(&evaluated.probabilities[0]) {
         assert!(
             (p - f64::from(*q)).abs() < 1e-6,

@@ -1,7 +1,7 @@
 //! The training loop's options: learning-rate schedules, SGD, gradient accumulation,
 //! reduce-on-plateau, early stopping, the NaN stop, and resuming after `kill -9`.
 
-use crate::{ONE_RUN_AT_A_TIME, repo_path, scratch_dir};
+use crate::{ONE_RUN_AT_A_TIME, experiment_in, repo_path, scratch_dir};
 use emofuse::config::{Experiment, ScheduleKind, TrainingConfig};
 use emofuse::training::TrainOptions;
 use emofuse::training::schedule::{Plateau, learning_rate};
@@ -72,12 +72,8 @@ fn tiny(dir: &Path, name: &str, extra: &[&str]) -> Experiment {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    for (key, sub) in [("runs_dir", "runs"), ("reports_dir", "reports")] {
-        sets.push(format!("output.{key}=\"{}\"", dir.join(sub).display()));
-    }
-    sets.push(format!("output.name=\"{name}\""));
     sets.extend(extra.iter().map(|s| s.to_string()));
-    Experiment::from_toml_str("", &sets, "tiny").unwrap()
+    experiment_in(dir, name, &sets)
 }
 
 #[test]
