@@ -7,14 +7,15 @@
 
 use crate::config::Modality;
 use crate::data::Utterance;
-use crate::data::audio::{UnsupportedFormat, decode_bytes, resample};
+use crate::data::audio::{TooLong, UnsupportedFormat, decode_bytes, resample};
 use crate::evaluation::predict::argmax;
 use crate::evaluation::trained::{TrainedRun, load_run, run_experiment};
 use anyhow::Result;
 use std::path::Path;
 
-/// Longest audio accepted, in seconds: a bound on the memory one request can take (a file that
-/// declares a very low sample rate would otherwise resample to billions of samples).
+/// Longest audio accepted, in seconds: a bound on the memory one request can take (a small,
+/// highly compressed upload can decode to hours of samples, and a file that declares a very low
+/// sample rate would resample to billions). Decoding stops at this length.
 pub const MAX_AUDIO_SECONDS: f64 = 600.0;
 
 /// An encoded audio file in memory.
@@ -256,25 +257,23 @@ impl Predictor {
             .and_then(|n| Path::new(n).extension())
             .and_then(|e| e.to_str())
             .map(str::to_string);
-        let decoded = decode_bytes(file.bytes, extension.as_deref()).map_err(|e| {
-            if let Some(unsupported) = e.downcast_ref::<UnsupportedFormat>() {
-                InputError::UnsupportedAudio(format!("{what}: {unsupported}"))
-            } else {
-                InputError::CorruptAudio(format!(
-                    "{what} cannot be decoded: {e:#}; send an intact recording"
-                ))
-            }
-        })?;
+        let decoded =
+            decode_bytes(file.bytes, extension.as_deref(), MAX_AUDIO_SECONDS).map_err(|e| {
+                if let Some(unsupported) = e.downcast_ref::<UnsupportedFormat>() {
+                    InputError::UnsupportedAudio(format!("{what}: {unsupported}"))
+                } else if let Some(too_long) = e.downcast_ref::<TooLong>() {
+                    InputError::CorruptAudio(format!(
+                        "{what}: {too_long}; at most {MAX_AUDIO_SECONDS:.0} s is accepted, and \
+                         the model reads only the first {} s: send a shorter clip",
+                        self.clip_seconds()
+                    ))
+                } else {
+                    InputError::CorruptAudio(format!(
+                        "{what} cannot be decoded: {e:#}; send an intact recording"
+                    ))
+                }
+            })?;
         let seconds = decoded.duration_s();
-        if seconds > MAX_AUDIO_SECONDS {
-            return Err(InputError::CorruptAudio(format!(
-                "{what} lasts {seconds:.0} s ({} samples at {} Hz); at most {MAX_AUDIO_SECONDS:.0} s \
-                 is accepted, and the model reads only the first {} s: send a shorter clip",
-                decoded.samples.len(),
-                decoded.sample_rate,
-                self.clip_seconds()
-            )));
-        }
         if let Some(i) = decoded.samples.iter().position(|x| !x.is_finite()) {
             return Err(InputError::CorruptAudio(format!(
                 "{what} holds a non-finite sample (NaN or infinity) at {:.3} s: fix or re-export \

@@ -3,7 +3,8 @@
 
 use crate::repo_path;
 use emofuse::data::audio::{
-    self, AudioOptions, Clip, NormalizeOver, decode_file, fix_length, normalize, resample,
+    self, AudioOptions, Clip, NormalizeOver, TooLong, decode_bytes, decode_file, fix_length,
+    normalize, resample,
 };
 use serde_json::Value;
 use std::path::PathBuf;
@@ -118,6 +119,62 @@ fn lossy_files_match_ffmpeg_and_mp4_priming_is_trimmed() {
             ),
         }
     }
+}
+
+#[test]
+fn uploads_decode_like_files_and_long_audio_stops_early() {
+    let files = [
+        "pcm_u8.wav",
+        "pcm_s16.wav",
+        "pcm_s24.wav",
+        "float32.wav",
+        "stereo_s16.wav",
+        "multi_6ch.wav",
+        "tone.flac",
+        "tone.mp3",
+        "tone.ogg",
+        "tone.m4a",
+        "video_first.mp4",
+    ];
+    for file in files {
+        let path = fixture(file);
+        let bytes = std::fs::read(&path).unwrap();
+        // No extension: the probe finds the format from the bytes alone.
+        let from_memory = decode_bytes(bytes.clone(), None, 600.0).unwrap();
+        let from_file = decode_file(&path).unwrap();
+        assert_eq!(from_memory.samples, from_file.samples, "{file}");
+        assert_eq!(
+            (from_memory.sample_rate, from_memory.channels),
+            (from_file.sample_rate, from_file.channels),
+            "{file}"
+        );
+        // Any bound below the clip's length is refused while decoding.
+        let seconds = from_file.duration_s();
+        let error = decode_bytes(bytes, Some("bin"), seconds / 2.0).unwrap_err();
+        let too_long = error
+            .downcast_ref::<TooLong>()
+            .unwrap_or_else(|| panic!("{file}: {error:#}"));
+        assert_eq!(too_long.max_seconds, seconds / 2.0);
+        let declared = too_long.declared_seconds.unwrap();
+        assert!((declared - seconds).abs() < 0.05, "{file}: {too_long:?}");
+        assert!(
+            error.to_string().starts_with("the audio lasts more than"),
+            "{file}: {error}"
+        );
+    }
+
+    // A WAV streamed by ffmpeg (`-f wav -`) declares 4 GB of data: it is judged by its samples.
+    let mut bytes = std::fs::read(fixture("pcm_s16.wav")).unwrap();
+    let data = bytes.windows(4).position(|w| w == b"data").unwrap();
+    bytes[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+    bytes[data + 4..data + 8].copy_from_slice(&u32::MAX.to_le_bytes());
+    let streamed = decode_bytes(bytes.clone(), Some("wav"), 600.0).unwrap();
+    let whole = decode_file(&fixture("pcm_s16.wav")).unwrap();
+    assert_eq!(streamed.samples, whole.samples);
+    assert_eq!(streamed.warnings, Vec::<String>::new(), "not truncated");
+    let error = decode_bytes(bytes, Some("wav"), 0.01).unwrap_err();
+    // The header's 4 GB are not quoted as a duration.
+    assert_eq!(error.to_string(), "the audio lasts more than 0.01 s");
 }
 
 #[test]

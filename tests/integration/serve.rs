@@ -375,7 +375,7 @@ fn bad_requests_get_json_errors_that_say_what_to_do() {
                 Part::File("audio", "slow.wav", &very_slow),
             ],
             422,
-            "lasts 1000 s",
+            "lasts more than 600 s (its header says 1000 s)",
         ),
         (
             "over the upload limit",

@@ -50,6 +50,32 @@ impl std::fmt::Display for UnsupportedFormat {
 
 impl std::error::Error for UnsupportedFormat {}
 
+/// The audio lasts longer than the caller accepts ([`decode_bytes`]'s `max_seconds`): decoding
+/// stopped there, so an upload that decompresses to hours of samples costs no more memory than
+/// the limit. Samples are counted rather than the header believed: a WAV streamed by ffmpeg
+/// declares 4 GB of data whatever its length.
+#[derive(Debug)]
+pub struct TooLong {
+    /// The limit that was passed.
+    pub max_seconds: f64,
+    /// The duration the file's header declares, when it declares one.
+    pub declared_seconds: Option<f64>,
+}
+
+impl std::fmt::Display for TooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // To the hundredth, without trailing zeros: "600 s", "0.15 s".
+        let round = |s: f64| (s * 100.0).round() / 100.0;
+        write!(f, "the audio lasts more than {} s", round(self.max_seconds))?;
+        if let Some(seconds) = self.declared_seconds {
+            write!(f, " (its header says {} s)", round(seconds))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for TooLong {}
+
 /// Decodes `path` to mono. Picks the first track with a supported audio codec (MP4 files from
 /// video sources carry the video track first), and trims the encoder priming samples that an
 /// MP4 edit list marks, as ffmpeg and librosa do.
@@ -60,14 +86,17 @@ pub fn decode_file(path: &Path) -> Result<Decoded> {
 }
 
 /// Decodes an encoded file held in memory (an upload), as [`decode_file`] does. `extension`
-/// (e.g. "wav", from the upload's file name) only helps the format probe.
-pub fn decode_bytes(bytes: Vec<u8>, extension: Option<&str>) -> Result<Decoded> {
+/// (e.g. "wav", from the upload's file name) only helps the format probe. Audio longer than
+/// `max_seconds` is a [`TooLong`] error, found before or while decoding, not after.
+pub fn decode_bytes(bytes: Vec<u8>, extension: Option<&str>, max_seconds: f64) -> Result<Decoded> {
     if bytes.is_empty() {
         bail!("the audio is empty (0 bytes)");
     }
     let shared: Arc<[u8]> = bytes.into();
     let source = Box::new(Cursor::new(Arc::clone(&shared)));
-    decode(source, extension, || Ok(Cursor::new(Arc::clone(&shared))))
+    decode(source, extension, Some(max_seconds), || {
+        Ok(Cursor::new(Arc::clone(&shared)))
+    })
 }
 
 fn decode_path(path: &Path) -> Result<Decoded> {
@@ -77,13 +106,15 @@ fn decode_path(path: &Path) -> Result<Decoded> {
         bail!("the file is empty (0 bytes)");
     }
     let extension = path.extension().and_then(|e| e.to_str());
-    decode(Box::new(file), extension, || Ok(File::open(path)?))
+    decode(Box::new(file), extension, None, || Ok(File::open(path)?))
 }
 
-/// Decodes `source`; `reopen` gives a second reader of the same data for the MP4 edit list.
+/// Decodes `source`, refusing more than `max_seconds` of audio when given; `reopen` gives a
+/// second reader of the same data for the MP4 edit list.
 fn decode<R: Read + Seek>(
     source: Box<dyn symphonia::core::io::MediaSource>,
     extension: Option<&str>,
+    max_seconds: Option<f64>,
     reopen: impl FnOnce() -> Result<R>,
 ) -> Result<Decoded> {
     let stream = MediaSourceStream::new(source, Default::default());
@@ -125,7 +156,7 @@ fn decode<R: Read + Seek>(
         })?;
     let track_id = track.id;
     let params = track.codec_params.clone();
-    let declared_frames = params.n_frames;
+    let declared_frames = params.n_frames.filter(|_| !streamed_wav(&params));
     let mut decoder = codecs
         .make(&params, &DecoderOptions::default())
         .map_err(|e| anyhow!("cannot create the decoder: {e}"))?;
@@ -179,6 +210,14 @@ fn decode<R: Read + Seek>(
         });
         buf.copy_interleaved_ref(decoded);
         downmix_into(buf.samples(), channels, &mut samples);
+        if let Some(max) = max_seconds
+            && samples.len() as f64 > max * f64::from(spec.rate)
+        {
+            return Err(anyhow!(TooLong {
+                max_seconds: max,
+                declared_seconds: declared_frames.map(|n| n as f64 / f64::from(spec.rate)),
+            }));
+        }
     }
     if bad_packets > 0 {
         warnings.push(format!("{bad_packets} corrupt packet(s) skipped"));
@@ -213,6 +252,19 @@ fn decode<R: Read + Seek>(
 }
 
 /// Appends the per-frame mean of interleaved `channels`-channel samples to `out`.
+/// Whether `params` are those of a WAV written to a pipe (ffmpeg's `-f wav -`), whose data
+/// chunk declares the largest possible size (2^32 - 1 bytes) because the length was not known:
+/// its frame count means nothing.
+fn streamed_wav(params: &symphonia::core::codecs::CodecParameters) -> bool {
+    let (Some(frames), Some(bits), Some(channels)) =
+        (params.n_frames, params.bits_per_sample, params.channels)
+    else {
+        return false;
+    };
+    let frame_bytes = u64::from(bits).div_ceil(8) * channels.count() as u64;
+    frame_bytes > 0 && (frames + 1) * frame_bytes > u64::from(u32::MAX)
+}
+
 fn downmix_into(interleaved: &[f32], channels: usize, out: &mut Vec<f32>) {
     if channels == 1 {
         out.extend_from_slice(interleaved);

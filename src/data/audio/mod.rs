@@ -13,7 +13,7 @@ pub mod resample;
 
 pub use augment::{AugmentConfig, Augmentation};
 pub use clip::{Clip, NormalizeOver, fix_length, normalize};
-pub use decode::{Decoded, UnsupportedFormat, decode_bytes, decode_file};
+pub use decode::{Decoded, TooLong, UnsupportedFormat, decode_bytes, decode_file};
 pub use resample::resample;
 
 use anyhow::Result;
