@@ -5,7 +5,7 @@ use crate::config::{Modality, SplitName};
 use crate::data::corpus::load_corpus;
 use crate::evaluation::classification_report;
 use crate::evaluation::trained::load_run;
-use crate::training::run::{evaluate_split, print_split_line, zeroed_name};
+use crate::training::run::{evaluate_split, print_split_line};
 use anyhow::{Result, bail};
 use std::path::PathBuf;
 
@@ -83,7 +83,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     {
         bail!(
             "--ablate {}: the model must fuse text and audio (it reads {:?})",
-            zeroed_name(m),
+            m.name(),
             experiment.model.modalities
         );
     }
@@ -113,7 +113,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     println!("{}", classification_report(&metrics, &trained.labels, 4));
     print_split_line(split, "", &metrics);
     for (zeroed, m) in &ablated {
-        print_split_line(split, &format!(" ({} zeroed)", zeroed_name(*zeroed)), m);
+        print_split_line(split, &format!(" ({} zeroed)", zeroed.name()), m);
         println!(
             "change: accuracy {:+.2}, weighted F1 {:+.2}, macro F1 {:+.2} points",
             100.0 * (m.accuracy - metrics.accuracy),

@@ -52,7 +52,10 @@ pub fn predict_one(args: &PredictArgs) -> Result<(Vec<String>, Vec<f32>)> {
         eprintln!("warning: {warning}");
     }
     for modality in &prediction.ignored {
-        eprintln!("note: this model does not read {modality:?} input; it was ignored");
+        eprintln!(
+            "note: this model does not read {} input; it was ignored",
+            modality.name()
+        );
     }
     Ok(prediction.probabilities.into_iter().unzip())
 }

@@ -53,11 +53,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     if let Some(workers) = args.workers {
         options.workers = workers;
     }
-    let modalities: Vec<String> = predictor
-        .modalities()
-        .iter()
-        .map(|m| format!("{m:?}").to_lowercase())
-        .collect();
+    let modalities: Vec<&str> = predictor.modalities().iter().map(|m| m.name()).collect();
     eprintln!(
         "loaded {} ({}; reads {}; {} classes) in {:.1} s",
         predictor.name(),

@@ -256,6 +256,16 @@ pub enum Modality {
     Audio,
 }
 
+impl Modality {
+    /// Its name as experiments, reports and the API write it: `text` or `audio`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Modality::Text => "text",
+            Modality::Audio => "audio",
+        }
+    }
+}
+
 /// `[model]`: the late-fusion model (see [`crate::models::fusion`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

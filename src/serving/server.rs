@@ -8,7 +8,6 @@
 use super::predictor::{
     AudioFile, InputError, PredictError, Prediction, PredictionInput, Predictor,
 };
-use crate::config::Modality;
 use anyhow::{Context, Result, anyhow};
 use axum::Json;
 use axum::Router;
@@ -236,13 +235,6 @@ impl From<PredictError> for ApiError {
     }
 }
 
-fn modality_name(modality: Modality) -> &'static str {
-    match modality {
-        Modality::Text => "text",
-        Modality::Audio => "audio",
-    }
-}
-
 /// The JSON answer of a prediction: `{"label", "probabilities"}` (class order), `audio` (what
 /// was read: name, seconds, sample rate, channels) when the model reads audio, and `ignored`
 /// and `warnings` when there are any.
@@ -257,11 +249,7 @@ pub fn prediction_json(prediction: &Prediction) -> Value {
         "probabilities": probabilities,
     });
     if !prediction.ignored.is_empty() {
-        let ignored: Vec<&str> = prediction
-            .ignored
-            .iter()
-            .map(|&m| modality_name(m))
-            .collect();
+        let ignored: Vec<&str> = prediction.ignored.iter().map(|&m| m.name()).collect();
         answer["ignored"] = json!(ignored);
     }
     if let Some(audio) = &prediction.audio {
@@ -284,7 +272,7 @@ async fn page() -> Html<&'static str> {
 
 async fn health(State(state): State<AppState>) -> Json<Value> {
     let p = &state.predictor;
-    let modalities: Vec<&str> = p.modalities().iter().map(|&m| modality_name(m)).collect();
+    let modalities: Vec<&str> = p.modalities().iter().map(|&m| m.name()).collect();
     Json(json!({
         "status": "ok",
         "run": p.name(),

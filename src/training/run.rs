@@ -345,7 +345,7 @@ pub fn train_corpus(
         );
         print_split_line(split, "", &metrics);
         for (zeroed, m) in ablated {
-            print_split_line(split, &format!(" ({} zeroed)", zeroed_name(zeroed)), &m);
+            print_split_line(split, &format!(" ({} zeroed)", zeroed.name()), &m);
             ablation.push((split, zeroed, m));
         }
         results.push((split, metrics));
@@ -415,20 +415,12 @@ pub fn ablation_rows(
             };
             rows.push(row(
                 *s,
-                format!("{kept} only ({} zeroed)", zeroed_name(*zeroed)),
+                format!("{kept} only ({} zeroed)", zeroed.name()),
                 m,
             ));
         }
     }
     rows
-}
-
-/// The modality name in ablation rows.
-pub fn zeroed_name(modality: Modality) -> &'static str {
-    match modality {
-        Modality::Text => "text",
-        Modality::Audio => "audio",
-    }
 }
 
 /// Prints one split's headline metrics.

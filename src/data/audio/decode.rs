@@ -87,7 +87,8 @@ pub fn decode_file(path: &Path) -> Result<Decoded> {
 
 /// Decodes an encoded file held in memory (an upload), as [`decode_file`] does. `extension`
 /// (e.g. "wav", from the upload's file name) only helps the format probe. Audio longer than
-/// `max_seconds` is a [`TooLong`] error, found before or while decoding, not after.
+/// `max_seconds` is a [`TooLong`] error, raised while decoding, as soon as the count of
+/// decoded samples passes the limit.
 pub fn decode_bytes(bytes: Vec<u8>, extension: Option<&str>, max_seconds: f64) -> Result<Decoded> {
     if bytes.is_empty() {
         bail!("the audio is empty (0 bytes)");
