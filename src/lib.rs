@@ -15,9 +15,11 @@
 
 #![warn(missing_docs)]
 
+pub mod audio;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod core;
 pub mod data;
 pub mod evaluation;
 pub mod features;

@@ -4,8 +4,8 @@
 //!
 //! Prints a human-readable line and a last line `RESULT {json}`.
 
+use crate::audio::load_waveform;
 use crate::bench::peak_rss_mib;
-use crate::data::audio::load_waveform;
 use crate::features::extract::collect_inputs;
 use crate::features::{LogMelConfig, Mfcc};
 use anyhow::Result;

@@ -27,10 +27,12 @@
 //! `peak_rss_mib` (the process's peak resident memory, `VmHWM`) and the workload's sizes.
 
 use crate::bench::peak_rss_mib;
-use crate::config::{CacheDtype, Experiment, Modality, SplitName, TrainLayers};
+use crate::config::{CacheDtype, Experiment};
+use crate::core::{Modality, SplitName};
 use crate::data::Corpus;
 use crate::data::synthetic::{self, MELD_TRAIN_COUNTS, SyntheticOptions};
 use crate::data::tokenizer::HfTokenizer;
+use crate::models::finetune::TrainLayers;
 use crate::models::roberta::RobertaConfig;
 use crate::models::wav2vec2::Wav2Vec2Config;
 use crate::training::inputs::{BranchData, SplitInputs};

@@ -1,7 +1,7 @@
 //! `emofuse eval`: evaluates a trained run on a split, optionally with one modality zeroed.
 
 use crate::cli::TrainArgs;
-use crate::config::{Modality, SplitName};
+use crate::core::{Modality, SplitName};
 use crate::data::corpus::load_corpus;
 use crate::evaluation::classification_report;
 use crate::evaluation::trained::load_run;

@@ -1,8 +1,8 @@
 //! `emofuse features`: waveforms, log-mel spectrograms or MFCCs of audio files, written to
 //! `.npy` (one input) or `.safetensors` (one tensor per input).
 
-use crate::data::audio::augment::{Augmentation, Transform};
-use crate::data::audio::{AudioOptions, NormalizeOver};
+use crate::audio::augment::{Augmentation, Transform};
+use crate::audio::{AudioOptions, NormalizeOver};
 use crate::features::LogMelConfig;
 use crate::features::extract::{FeatureArray, FeatureKind, FeatureSpec, collect_inputs, extract};
 use crate::io::safetensors::NamedArray;

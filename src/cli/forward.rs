@@ -1,11 +1,11 @@
 //! `emofuse forward`: run a pretrained encoder on inputs and save its outputs (safetensors), for
 //! parity checks against transformers and for feature extraction.
 
-use crate::config::BackendKind;
+use crate::core::BackendKind;
+use crate::core::backend;
 use crate::data::tokenizer::{DEFAULT_MAX_LEN, HfTokenizer};
 use crate::io::safetensors::{NamedArray, SafetensorsFile, write};
 use crate::models::roberta::{RobertaConfig, RobertaInput, RobertaModel};
-use crate::training::backend;
 use anyhow::{Result, bail};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use std::path::{Path, PathBuf};

@@ -1,15 +1,15 @@
 //! `emofuse forward audio`: run a pretrained Wav2Vec2 encoder on waveforms (a safetensors file or
 //! audio files) and save its outputs (safetensors).
 
+use crate::audio::{AudioOptions, NormalizeOver, fix_length, load_clip, normalize};
 use crate::cli::forward::to_vec;
-use crate::config::BackendKind;
-use crate::data::audio::{AudioOptions, NormalizeOver, fix_length, load_clip, normalize};
+use crate::core::BackendKind;
+use crate::core::backend;
 use crate::io::safetensors::{NamedArray, SafetensorsFile, write};
 use crate::models::hub::config::read_json;
 use crate::models::wav2vec2::{
     FeatExtractNorm, Wav2Vec2Config, Wav2Vec2Input, Wav2Vec2Model, masked_mean,
 };
-use crate::training::backend;
 use anyhow::{Result, bail};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::Deserialize;

@@ -8,7 +8,9 @@ pub mod predict;
 pub mod report;
 pub mod serve;
 
-use crate::config::{BackendKind, DEFAULT_EXPERIMENT, Experiment, QUICKSTART_TOML};
+use crate::config::{DEFAULT_EXPERIMENT, Experiment, QUICKSTART_TOML};
+
+use crate::core::BackendKind;
 use crate::training;
 use anyhow::Result;
 use clap::{Parser, Subcommand};

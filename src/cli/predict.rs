@@ -1,7 +1,7 @@
 //! `emofuse predict`: class probabilities of one utterance (a transcript and/or an audio file)
 //! from a trained run.
 
-use crate::config::Modality;
+use crate::core::Modality;
 use crate::serving::{AudioFile, InputError, PredictError, PredictionInput, Predictor};
 use anyhow::{Context, Result, anyhow};
 use serde_json::json;

@@ -8,7 +8,12 @@
 mod overrides;
 mod validate;
 
-use crate::data::audio::{AugmentConfig, NormalizeOver};
+use crate::audio::{AugmentConfig, NormalizeOver};
+use crate::core::{BackendKind, Gender, Modality, SplitName};
+use crate::models::audio_encoder::AudioEncoderConfig;
+use crate::models::finetune::TrainLayers;
+use crate::models::fusion::LateFusionConfig;
+use crate::models::text_encoder::TextEncoderConfig;
 use anyhow::{Context, Result, anyhow};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -67,26 +72,6 @@ impl DatasetKind {
             self,
             DatasetKind::Ravdess | DatasetKind::Emodb | DatasetKind::Table
         )
-    }
-}
-
-/// A speaker gender (RAVDESS, EmoDB, or a `gender` column).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GenderChoice {
-    /// Male speakers.
-    Male,
-    /// Female speakers.
-    Female,
-}
-
-impl GenderChoice {
-    /// The name as written in files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GenderChoice::Male => "male",
-            GenderChoice::Female => "female",
-        }
     }
 }
 
@@ -199,7 +184,7 @@ pub struct DataConfig {
     /// `data.labels` gives the class order.
     pub groups: std::collections::BTreeMap<String, Vec<String>>,
     /// Keep only this gender's speakers.
-    pub gender: Option<GenderChoice>,
+    pub gender: Option<Gender>,
     /// Keep only this intensity (RAVDESS: "normal" or "strong").
     pub intensity: Option<String>,
     /// Keep only this statement (RAVDESS).
@@ -242,26 +227,6 @@ impl Default for DataConfig {
             statement: None,
             per_gender: false,
             split: SplitConfig::default(),
-        }
-    }
-}
-
-/// A modality the model reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Modality {
-    /// The transcript.
-    Text,
-    /// The speech audio.
-    Audio,
-}
-
-impl Modality {
-    /// Its name as experiments, reports and the API write it: `text` or `audio`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Modality::Text => "text",
-            Modality::Audio => "audio",
         }
     }
 }
@@ -362,49 +327,6 @@ pub enum FeatureKind {
     Logmel,
     /// MFCCs (`n_mfcc` coefficients, librosa's definition), standardised per coefficient.
     Mfcc,
-}
-
-/// How many transformer layers of a pretrained encoder train (`train_last_layers`): a count
-/// from the top (0 freezes the encoder), or `"all"` (embeddings included).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrainLayers {
-    /// The last `n` layers.
-    Last(usize),
-    /// Every layer and the embeddings.
-    All,
-}
-
-impl Default for TrainLayers {
-    fn default() -> Self {
-        TrainLayers::Last(1)
-    }
-}
-
-impl Serialize for TrainLayers {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        match self {
-            TrainLayers::Last(n) => s.serialize_u64(*n as u64),
-            TrainLayers::All => s.serialize_str("all"),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for TrainLayers {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Count(u64),
-            Word(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Count(n) => Ok(TrainLayers::Last(n as usize)),
-            Raw::Word(w) if w == "all" => Ok(TrainLayers::All),
-            Raw::Word(w) => Err(serde::de::Error::custom(format!(
-                "`{w}`: allowed a number of layers (0 freezes the encoder) or \"all\""
-            ))),
-        }
-    }
 }
 
 /// `[model.text]` / `[model.audio]`: a pretrained HuggingFace encoder.
@@ -634,35 +556,6 @@ pub enum CheckpointChoice {
     Last,
 }
 
-/// A split of a dataset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SplitName {
-    /// Training split.
-    Train,
-    /// Validation split (checkpoint selection).
-    Valid,
-    /// Test split (reporting only).
-    Test,
-}
-
-impl SplitName {
-    /// The split's name as written in files and reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SplitName::Train => "train",
-            SplitName::Valid => "valid",
-            SplitName::Test => "test",
-        }
-    }
-}
-
-impl std::fmt::Display for SplitName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// `[evaluation]`: what is measured after training.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -706,30 +599,6 @@ impl Default for OutputConfig {
             runs_dir: PathBuf::from("runs"),
             reports_dir: PathBuf::from("reports"),
             cache_dir: PathBuf::from("cache"),
-        }
-    }
-}
-
-/// Compute backends emofuse knows about.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum BackendKind {
-    /// burn-flex on the CPU (always compiled in).
-    #[default]
-    Cpu,
-    /// burn-wgpu (Vulkan, Metal, DX12); needs the `wgpu` cargo feature.
-    Wgpu,
-    /// burn-cuda on NVIDIA GPUs; needs the `cuda` cargo feature.
-    Cuda,
-}
-
-impl BackendKind {
-    /// The name used in files and on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BackendKind::Cpu => "cpu",
-            BackendKind::Wgpu => "wgpu",
-            BackendKind::Cuda => "cuda",
         }
     }
 }
@@ -824,16 +693,43 @@ impl Experiment {
 
     /// The experiment's label map: the label table of a pooled speech dataset, `data.labels`, or
     /// MELD's seven emotions.
-    pub fn label_map(&self) -> Result<crate::data::LabelMap> {
+    pub fn label_map(&self) -> Result<crate::core::LabelMap> {
         if self.data.dataset.is_pooled() {
             return crate::training::crossval::label_table(self)?.label_map();
         }
         if self.data.labels.is_empty() {
-            Ok(crate::data::LabelMap::meld())
+            Ok(crate::core::LabelMap::meld())
         } else {
-            crate::data::LabelMap::new(&self.data.labels)
+            crate::core::LabelMap::new(&self.data.labels)
                 .map_err(|e| anyhow!("key `data.labels`: {e}"))
         }
+    }
+
+    /// The late-fusion model's configuration (scratch encoders sized by `[model]` and `[data]`).
+    pub fn late_fusion_config(
+        &self,
+        vocab_size: usize,
+        class_weights: Vec<f32>,
+        num_classes: usize,
+    ) -> LateFusionConfig {
+        let m = &self.model;
+        LateFusionConfig::new(
+            m.modalities.clone(),
+            TextEncoderConfig::new(
+                vocab_size,
+                self.data.max_tokens,
+                m.text_dim,
+                m.text_layers,
+                m.text_heads,
+            )
+            .with_dropout(m.dropout),
+            AudioEncoderConfig::new(self.feature_rows(), m.audio_channels).with_dropout(m.dropout),
+            m.projection_dim,
+            m.hidden_dim,
+            num_classes,
+            m.dropout,
+            class_weights,
+        )
     }
 
     /// The resolved experiment as TOML (what `config.toml` in a run holds).

@@ -1,6 +1,8 @@
 //! Range checks that types alone cannot express.
 
-use super::{ClassWeighting, DatasetKind, Experiment, Modality, TrainLayers};
+use super::{ClassWeighting, DatasetKind, Experiment};
+use crate::core::Modality;
+use crate::models::finetune::TrainLayers;
 use anyhow::{Result, bail};
 
 impl Experiment {

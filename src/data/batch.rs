@@ -1,11 +1,12 @@
 //! Model-ready examples (token ids, normalised log-mel frames) and the burn batcher that stacks
 //! them into tensors.
 
+use crate::audio::AugmentConfig;
 use crate::config::Experiment;
 use crate::config::{FeatureKind, FeatureNormKind};
-use crate::data::audio::AugmentConfig;
+use crate::core::LabelMap;
+use crate::data::Utterance;
 use crate::data::text::{PAD, WordTokenizer};
-use crate::data::{LabelMap, Utterance};
 use crate::features::mfcc::Mfcc;
 use crate::features::{LogMel, LogMelConfig};
 use crate::models::fusion::{AudioInput, FusionBatch, TextInput};

@@ -1,7 +1,7 @@
 //! In-memory corpora: utterances with their transcript, audio and label, grouped in splits.
 
-use crate::config::SplitName;
-use crate::data::LabelMap;
+use crate::core::LabelMap;
+use crate::core::SplitName;
 use anyhow::{Context, Result};
 use std::borrow::Cow;
 use std::path::PathBuf;
@@ -31,7 +31,7 @@ impl Utterance {
         match &self.audio_path {
             None => Ok(Cow::Borrowed(&self.audio)),
             Some(path) => {
-                let (samples, _) = crate::data::audio::load_waveform(path, sample_rate)
+                let (samples, _) = crate::audio::load_waveform(path, sample_rate)
                     .with_context(|| format!("utterance {}", self.id))?;
                 Ok(Cow::Owned(samples))
             }

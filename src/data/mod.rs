@@ -1,11 +1,9 @@
 //! Data: label maps, datasets (MELD-style corpora; speech emotion datasets in [`speech`]), the
 //! audio front end, tokenisation and batching.
 
-pub mod audio;
 pub mod batch;
 pub mod corpus;
 pub mod dataset;
-pub mod labels;
 pub mod manifest;
 pub mod pretrained;
 pub mod speech;
@@ -14,4 +12,3 @@ pub mod text;
 pub mod tokenizer;
 
 pub use dataset::{Corpus, Utterance};
-pub use labels::LabelMap;

@@ -1,8 +1,8 @@
 //! Inputs of pretrained encoders: HuggingFace token ids and fixed-length normalised waveforms,
 //! and the tensors they batch into.
 
+use crate::audio::{AudioOptions, Clip, prepare};
 use crate::data::Utterance;
-use crate::data::audio::{AudioOptions, Clip, prepare};
 use crate::data::tokenizer::HfTokenizer;
 use crate::models::fusion::TextInput;
 use crate::models::wav2vec2::AudioState;

@@ -4,7 +4,7 @@
 //! silently changes precision into recall and inflates weighted F1 (a published MELD result fell
 //! into this), so tests pin the order against scikit-learn's numbers.
 
-use crate::data::LabelMap;
+use crate::core::LabelMap;
 use serde::{Deserialize, Serialize};
 
 /// Precision, recall, F1 and support of one class.

@@ -1,6 +1,6 @@
 //! Running a trained model over a split.
 
-use crate::config::Modality;
+use crate::core::Modality;
 use crate::models::LateFusion;
 use crate::training::inputs::{InputBatcher, SplitInputs};
 use burn::tensor::Device;

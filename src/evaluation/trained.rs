@@ -1,11 +1,14 @@
 //! A finished run, loaded back for evaluation and prediction: its experiment, front ends,
 //! frozen trunks (from the checkpoint folders the experiment names) and trained weights.
 
-use crate::config::{Experiment, SplitName};
-use crate::data::{LabelMap, Utterance};
+use crate::config::Experiment;
+
+use crate::core::LabelMap;
+use crate::core::SplitName;
+use crate::core::backend;
+use crate::data::Utterance;
 use crate::evaluation::predict::{Predictions, predict};
 use crate::models::LateFusion;
-use crate::training::backend;
 use crate::training::setup::{ScratchSource, Setup};
 use crate::training::trainer::load_model;
 use anyhow::{Context, Result};

@@ -3,7 +3,7 @@
 
 use super::logmel::{LogMel, LogMelConfig};
 use super::mfcc::{Mfcc, time_mean};
-use crate::data::audio::{self, AudioOptions, Augmentation};
+use crate::audio::{self, AudioOptions, Augmentation};
 use anyhow::{Context, Result, bail};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

@@ -7,7 +7,7 @@
 //! frozen part below it lives outside the model (see [`crate::training::trunk`]), so checkpoints
 //! hold only what trains.
 
-use crate::config::{Experiment, Modality};
+use crate::core::Modality;
 use crate::models::audio_encoder::{AudioEncoder, AudioEncoderConfig};
 use crate::models::roberta::{RobertaStage, TextState};
 use crate::models::speech_cnn::SpeechCnn;
@@ -152,34 +152,6 @@ pub struct LateFusionConfig {
 }
 
 impl LateFusionConfig {
-    /// The model configuration of an experiment.
-    pub fn from_experiment(
-        experiment: &Experiment,
-        vocab_size: usize,
-        class_weights: Vec<f32>,
-        num_classes: usize,
-    ) -> Self {
-        let m = &experiment.model;
-        Self::new(
-            m.modalities.clone(),
-            TextEncoderConfig::new(
-                vocab_size,
-                experiment.data.max_tokens,
-                m.text_dim,
-                m.text_layers,
-                m.text_heads,
-            )
-            .with_dropout(m.dropout),
-            AudioEncoderConfig::new(experiment.feature_rows(), m.audio_channels)
-                .with_dropout(m.dropout),
-            m.projection_dim,
-            m.hidden_dim,
-            num_classes,
-            m.dropout,
-            class_weights,
-        )
-    }
-
     /// Builds the model with freshly initialised scratch encoders.
     pub fn init(&self, device: &Device) -> LateFusion {
         let text = self.modalities.contains(&Modality::Text).then(|| {

@@ -2,6 +2,7 @@
 
 pub mod attention;
 pub mod audio_encoder;
+pub mod finetune;
 pub mod fusion;
 pub mod hub;
 pub mod roberta;

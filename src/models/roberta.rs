@@ -11,8 +11,8 @@
 //! Parameters carry transformers' names (`encoder.layer.3.attention.self.query.weight`), so a
 //! checkpoint loads by name; see [`RobertaModel::from_pretrained`].
 
-use crate::config::TrainLayers;
 use crate::models::attention::{AttentionNames, SelfAttention};
+use crate::models::finetune::TrainLayers;
 use crate::models::hub::HubFolder;
 use crate::models::hub::config::read_json;
 use crate::models::hub::safetensors::{

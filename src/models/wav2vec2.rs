@@ -25,8 +25,8 @@
 //! Parameters carry transformers' names (`encoder.layers.3.attention.q_proj.weight`), so a
 //! checkpoint loads by name; see [`Wav2Vec2Model::from_pretrained`].
 
-use crate::config::TrainLayers;
 use crate::models::attention::{AttentionNames, SelfAttention};
+use crate::models::finetune::TrainLayers;
 use crate::models::hub::HubFolder;
 use crate::models::hub::config::read_json;
 use crate::models::hub::safetensors::{
@@ -619,7 +619,7 @@ impl EncoderLayer {
 #[derive(Debug, Clone)]
 pub struct Wav2Vec2Input {
     /// Waveforms `[batch, samples]` at 16 kHz, normalised as the model's feature extractor does
-    /// (zero mean, unit variance per clip; see [`crate::data::audio::NormalizeOver`]).
+    /// (zero mean, unit variance per clip; see [`crate::audio::NormalizeOver`]).
     pub input_values: Tensor<2>,
     /// 1 for audio, 0 for padding, `[batch, samples]`. When given, padded frames are zeroed
     /// before the positional convolution and masked out of attention and of `pooled`, as in

@@ -1,7 +1,7 @@
 //! Inference-time ablation: the trained model evaluated with a modality removed (e.g. its input
 //! zeroed), compared with the full model.
 
-use crate::config::SplitName;
+use crate::core::SplitName;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 

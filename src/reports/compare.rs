@@ -1,7 +1,7 @@
 //! Comparing finished runs: `compare.md` (headline metrics, sizes and times, per-class F1) and
 //! their validation curves overlaid.
 
-use crate::config::SplitName;
+use crate::core::SplitName;
 use crate::reports::plots::write_comparison_curves;
 use crate::reports::run_record::RunRecord;
 use anyhow::{Context, Result, bail};

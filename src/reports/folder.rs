@@ -1,7 +1,7 @@
 //! A run's report folder: `report.md`, the curves and the confusion matrices of every evaluated
 //! split, written the same way after training and by `emofuse report`.
 
-use crate::config::SplitName;
+use crate::core::SplitName;
 use crate::reports::confusion::write_split_matrices;
 use crate::reports::markdown::{ReportInput, write_report};
 use crate::reports::plots::write_curves;

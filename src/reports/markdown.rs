@@ -1,8 +1,8 @@
 //! `report.md`: everything a reader needs to check a run, with support counts that can be
 //! checked against the data.
 
-use crate::config::SplitName;
-use crate::data::LabelMap;
+use crate::core::LabelMap;
+use crate::core::SplitName;
 use crate::evaluation::{SplitMetrics, classification_report};
 use crate::reports::ablation::{AblationRow, render_ablation};
 use crate::reports::confusion::{normalize_rows, percent_label};

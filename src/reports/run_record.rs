@@ -5,8 +5,10 @@
 //! The writer ([`metrics_json`]) and the reader ([`RunRecord::load`]) live together so that the
 //! file format has one definition.
 
-use crate::config::{Experiment, SplitName};
-use crate::data::LabelMap;
+use crate::config::Experiment;
+
+use crate::core::LabelMap;
+use crate::core::SplitName;
 use crate::evaluation::{ClassMetrics, SplitMetrics};
 use crate::reports::ablation::AblationRow;
 use crate::reports::markdown::ReportInput;

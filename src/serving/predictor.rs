@@ -5,9 +5,9 @@
 //! read by the command line); problems with them come back as [`InputError`]s, which say what
 //! the caller has to change, apart from failures of the model itself.
 
-use crate::config::Modality;
+use crate::audio::{TooLong, UnsupportedFormat, decode_bytes, resample};
+use crate::core::Modality;
 use crate::data::Utterance;
-use crate::data::audio::{TooLong, UnsupportedFormat, decode_bytes, resample};
 use crate::evaluation::predict::argmax;
 use crate::evaluation::trained::{TrainedRun, load_run, run_experiment};
 use anyhow::Result;

@@ -11,7 +11,9 @@
 //! Only valid rows (tokens, frames) are stored: padding is masked out of attention and pooling,
 //! so the trainable layers' outputs on valid positions do not depend on it.
 
-use crate::config::{CacheDtype, SplitName};
+use crate::config::CacheDtype;
+
+use crate::core::SplitName;
 use crate::data::Utterance;
 use crate::data::pretrained::{PretrainedFrontEnd, audio_batch, text_batch};
 use crate::models::fusion::TextInput;

@@ -4,13 +4,16 @@
 //! speakers and metrics) and `cv` (mean and standard deviation over folds), and
 //! `reports/<name>/summary.md` the table.
 
-use crate::config::{DatasetKind, Experiment, GenderChoice, SplitKind};
+use crate::config::{DatasetKind, Experiment, SplitKind};
+
+use crate::core::Gender;
+use crate::core::LabelMap;
+use crate::data::speech::SpeechClip;
 use crate::data::speech::labels::{ClipFilter, LabelTable, builtin_table, select};
 use crate::data::speech::splits::{
     SplitAssignment, check_no_leakage, holdout, speaker_kfold, stratified_random,
 };
-use crate::data::speech::{Gender, SpeechClip};
-use crate::data::{Corpus, LabelMap, Utterance};
+use crate::data::{Corpus, Utterance};
 use crate::training::TrainOptions;
 use crate::training::run::{RunSummary, train_corpus};
 use anyhow::{Context, Result, bail};
@@ -55,13 +58,6 @@ pub fn label_table(experiment: &Experiment) -> Result<LabelTable> {
             crate::data::speech::labels::BUILTIN_TABLES.join(", ")
         )
     })
-}
-
-fn gender_of(choice: GenderChoice) -> Gender {
-    match choice {
-        GenderChoice::Male => Gender::Male,
-        GenderChoice::Female => Gender::Female,
-    }
 }
 
 fn read_clips(experiment: &Experiment) -> Result<Vec<SpeechClip>> {
@@ -213,7 +209,7 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
     let table = label_table(experiment)?;
     let d = &experiment.data;
     let filter = ClipFilter {
-        gender: d.gender.map(gender_of),
+        gender: d.gender,
         intensity: d.intensity.clone(),
         statement: d.statement.clone(),
     };
@@ -250,11 +246,11 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
     }
 
     let groups: Vec<(String, Vec<usize>)> = if d.per_gender {
-        [GenderChoice::Male, GenderChoice::Female]
+        [Gender::Male, Gender::Female]
             .into_iter()
             .map(|g| {
                 let idx = (0..selection.clips.len())
-                    .filter(|&i| selection.clips[i].gender == Some(gender_of(g)))
+                    .filter(|&i| selection.clips[i].gender == Some(g))
                     .collect();
                 (g.as_str().to_string(), idx)
             })

@@ -2,10 +2,9 @@
 //! frozen-trunk cache, class weights, gradient clipping, learning-rate schedules and the
 //! training loop that ties them together.
 
-pub mod backend;
 pub mod cache;
-pub mod clip;
 pub mod crossval;
+pub mod grad_clip;
 pub mod inputs;
 pub mod outputs;
 pub mod resume;

@@ -1,7 +1,10 @@
 //! One training run, end to end: data, model, the training loop, checkpoint selection,
 //! evaluation with ablation, `metrics.json` and the report.
 
-use crate::config::{CheckpointChoice, Experiment, Modality, SplitName};
+use crate::config::{CheckpointChoice, Experiment};
+
+use crate::core::backend;
+use crate::core::{Modality, SplitName};
 use crate::data::Corpus;
 use crate::data::corpus::load_corpus;
 use crate::evaluation::predict::predict;
@@ -10,7 +13,6 @@ use crate::models::LateFusion;
 use crate::reports::EpochRecord;
 use crate::reports::ablation::{AblationRow, FULL_VARIANT};
 use crate::reports::markdown::ReportInput;
-use crate::training::backend;
 use crate::training::inputs::{InputBatcher, SplitInputs};
 use crate::training::outputs::write_outputs;
 use crate::training::resume::check_resumable;
@@ -140,7 +142,7 @@ pub fn evaluate_split(
     model: &LateFusion,
     batcher: &InputBatcher,
     inputs: &SplitInputs,
-    corpus_labels: &crate::data::LabelMap,
+    corpus_labels: &crate::core::LabelMap,
     experiment: &Experiment,
     device: &Device,
     ablate: &[Modality],

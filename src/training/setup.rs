@@ -1,11 +1,14 @@
 //! Everything between an experiment and the training loop: the model, its front ends and each
 //! split's inputs (scratch examples, raw pretrained inputs, or frozen-trunk caches).
 
-use crate::config::{Experiment, Modality, SplitName};
+use crate::config::Experiment;
+
+use crate::core::LabelMap;
+use crate::core::{Modality, SplitName};
+use crate::data::Utterance;
 use crate::data::batch::{FeatureNorm, FrontEnd, FusionBatcher};
 use crate::data::pretrained::PretrainedFrontEnd;
 use crate::data::text::WordTokenizer;
-use crate::data::{LabelMap, Utterance};
 use crate::models::LateFusion;
 use crate::training::cache::{self, Branch, CacheJob};
 use crate::training::inputs::{BranchData, InputBatcher, SplitInputs};

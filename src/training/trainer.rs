@@ -8,12 +8,12 @@
 //! reaches the same numbers as an uninterrupted one.
 
 use crate::config::{Experiment, OptimizerKind, SelectMetric};
-use crate::data::LabelMap;
+use crate::core::LabelMap;
 use crate::evaluation::evaluate;
 use crate::evaluation::predict::predict;
 use crate::models::LateFusion;
 use crate::reports::EpochRecord;
-use crate::training::clip::clip_grad_norm;
+use crate::training::grad_clip::clip_grad_norm;
 use crate::training::inputs::{InputBatcher, SplitInputs};
 use crate::training::schedule::{Plateau, learning_rate};
 use anyhow::{Context, Result, anyhow, bail};

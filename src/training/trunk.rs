@@ -7,13 +7,15 @@
 //! computes no gradients and applies no dropout. The trunk's output is either computed per
 //! batch or read from the frozen-trunk cache ([`crate::training::cache`]).
 
-use crate::config::{AudioEncoderKind, Experiment, FeatureKind, Modality, TrainLayers};
-use crate::data::audio::AudioOptions;
+use crate::config::{AudioEncoderKind, Experiment, FeatureKind};
+
+use crate::core::Modality;
+
+use crate::audio::AudioOptions;
 use crate::data::pretrained::PretrainedFrontEnd;
 use crate::data::tokenizer::HfTokenizer;
-use crate::models::fusion::{
-    AudioBranchEncoder, LateFusion, LateFusionConfig, TextBranchEncoder, TextInput,
-};
+use crate::models::finetune::TrainLayers;
+use crate::models::fusion::{AudioBranchEncoder, LateFusion, TextBranchEncoder, TextInput};
 use crate::models::roberta::{RobertaConfig, RobertaModel, RobertaStage, TextState};
 use crate::models::speech_cnn::SpeechCnnConfig;
 use crate::models::wav2vec2::{AudioState, Wav2Vec2Config, Wav2Vec2Model, Wav2Vec2Stage};
@@ -183,8 +185,7 @@ pub fn build_model_from(
     train_device: &Device,
 ) -> Result<BuiltModel> {
     let m = &experiment.model;
-    let config =
-        LateFusionConfig::from_experiment(experiment, scratch_vocab, class_weights, num_classes);
+    let config = experiment.late_fusion_config(scratch_vocab, class_weights, num_classes);
     let mut trunks = Trunks::default();
     let mut description = Vec::new();
     let mut frozen = Vec::new();

@@ -2,7 +2,7 @@
 //! Wav2Vec2 normalisation, and bad inputs. Fixtures: tests/fixtures/audio (make_fixtures.py).
 
 use crate::repo_path;
-use emofuse::data::audio::{
+use emofuse::audio::{
     self, AudioOptions, Clip, NormalizeOver, TooLong, decode_bytes, decode_file, fix_length,
     normalize, resample,
 };

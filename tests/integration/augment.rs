@@ -1,10 +1,10 @@
 //! Augmentation: each transform does what it says (measured on tones), draws are seeded, and
 //! `[data.augment]` is validated.
 
-use emofuse::config::Experiment;
-use emofuse::data::audio::augment::{
+use emofuse::audio::augment::{
     AugmentConfig, Augmentation, Transform, pitch_shift, shift, time_stretch,
 };
+use emofuse::config::Experiment;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 

@@ -1,7 +1,7 @@
 use crate::{repo_path, scratch_dir};
-use emofuse::config::{
-    BackendKind, ClassWeighting, DatasetKind, Experiment, Modality, SelectMetric, TrainLayers,
-};
+use emofuse::config::{ClassWeighting, DatasetKind, Experiment, SelectMetric};
+use emofuse::core::{BackendKind, Modality};
+use emofuse::models::finetune::TrainLayers;
 
 fn err(text: &str, overrides: &[&str]) -> String {
     let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
@@ -43,7 +43,7 @@ fn study_a_experiments_have_the_study_settings() {
     assert_eq!(e.training.grad_clip_norm, 1.0);
     assert_eq!(e.training.class_weights, ClassWeighting::InverseFrequency);
     assert_eq!(e.training.select_metric, SelectMetric::WeightedF1);
-    assert_eq!(e.label_map().unwrap(), emofuse::data::LabelMap::meld());
+    assert_eq!(e.label_map().unwrap(), emofuse::core::LabelMap::meld());
     for (name, modality) in [
         ("meld_text_only", Modality::Text),
         ("meld_audio_only", Modality::Audio),

@@ -1,7 +1,8 @@
 //! Tiny training runs: reports, metrics.json, determinism, better than the majority class.
 
 use crate::{ONE_RUN_AT_A_TIME, experiment_in, scratch_dir};
-use emofuse::config::{Experiment, SplitName};
+use emofuse::config::Experiment;
+use emofuse::core::SplitName;
 use emofuse::training::TrainOptions;
 use serde_json::Value;
 use std::path::Path;

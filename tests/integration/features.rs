@@ -2,7 +2,7 @@
 //! by make_fixtures.py at each clip's own sample rate), and `emofuse features` end to end.
 
 use crate::{repo_path, run_emofuse, scratch_dir};
-use emofuse::data::audio::decode_file;
+use emofuse::audio::decode_file;
 use emofuse::features::{LogMel, LogMelConfig, Mfcc};
 use serde_json::Value;
 

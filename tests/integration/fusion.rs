@@ -5,8 +5,9 @@
 use crate::{ONE_RUN_AT_A_TIME, experiment_in, repo_path, run_emofuse, scratch_dir};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
-use emofuse::config::{Experiment, TrainLayers};
+use emofuse::config::Experiment;
 use emofuse::data::Utterance;
+use emofuse::models::finetune::TrainLayers;
 use emofuse::models::roberta::RobertaModel;
 use emofuse::models::wav2vec2::Wav2Vec2Model;
 use emofuse::serving::{AudioFile, PredictionInput, Predictor};

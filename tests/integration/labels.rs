@@ -1,4 +1,4 @@
-use emofuse::data::LabelMap;
+use emofuse::core::LabelMap;
 
 #[test]
 fn meld_label_map_has_meld_order() {

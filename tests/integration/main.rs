@@ -3,12 +3,12 @@
 mod audio;
 mod augment;
 mod cli;
-mod clip;
 mod config;
 mod crossval;
 mod end_to_end;
 mod features;
 mod fusion;
+mod grad_clip;
 mod labels;
 mod metrics;
 mod reports;

@@ -1,7 +1,7 @@
 //! Metrics against scikit-learn (fixture: tests/fixtures/metrics/make_fixture.py).
 
 use crate::repo_path;
-use emofuse::data::LabelMap;
+use emofuse::core::LabelMap;
 use emofuse::evaluation::{classification_report, evaluate};
 use serde_json::Value;
 

@@ -3,8 +3,9 @@
 //! with scikit-learn 1.9 (`f1_score`, `accuracy_score` on the matrices below).
 
 use crate::{experiment_in, run_emofuse, scratch_dir};
-use emofuse::config::{Experiment, SplitName};
-use emofuse::data::LabelMap;
+use emofuse::config::Experiment;
+use emofuse::core::LabelMap;
+use emofuse::core::SplitName;
 use emofuse::evaluation::{SplitMetrics, evaluate};
 use emofuse::reports::markdown::render;
 use emofuse::reports::{

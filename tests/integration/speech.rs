@@ -2,10 +2,10 @@
 //! speaker-independent splits, on the fixtures of tests/fixtures/speech (make_fixtures.py).
 
 use crate::{repo_path, scratch_dir};
+use emofuse::core::Gender;
 use emofuse::data::speech::{
-    ClipFilter, Gender, LabelTable, SpeechClip, SplitAssignment, builtin_table, check_no_leakage,
-    holdout, natural_cmp, read_emodb, read_ravdess, read_table, select, speaker_kfold,
-    stratified_random,
+    ClipFilter, LabelTable, SpeechClip, SplitAssignment, builtin_table, check_no_leakage, holdout,
+    natural_cmp, read_emodb, read_ravdess, read_table, select, speaker_kfold, stratified_random,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

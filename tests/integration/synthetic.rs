@@ -25,7 +25,7 @@ fn same_seed_same_corpus_other_seed_other_corpus() {
 #[test]
 fn imbalance_follows_meld_and_speakers_do_not_leak() {
     let corpus = generate(&options(11));
-    let counts = corpus.class_counts(emofuse::config::SplitName::Train);
+    let counts = corpus.class_counts(emofuse::core::SplitName::Train);
     let total: usize = MELD_TRAIN_COUNTS.iter().sum();
     for (c, &n) in counts.iter().enumerate() {
         let expected = 700.0 * MELD_TRAIN_COUNTS[c] as f64 / total as f64;

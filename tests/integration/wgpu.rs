@@ -3,10 +3,10 @@
 
 use burn::module::Module;
 use burn::tensor::Device;
-use emofuse::config::{BackendKind, Experiment};
+use emofuse::config::Experiment;
+use emofuse::core::BackendKind;
 use emofuse::data::batch::{FrontEnd, FusionBatcher};
 use emofuse::data::synthetic::{SyntheticOptions, generate};
-use emofuse::models::LateFusionConfig;
 
 #[test]
 fn wgpu_forward_matches_cpu() {
@@ -33,12 +33,11 @@ fn wgpu_forward_matches_cpu() {
 
     let cpu = Device::flex();
     cpu.seed(3);
-    let config =
-        LateFusionConfig::from_experiment(&experiment, front.tokenizer.vocab_size(), vec![], 7);
+    let config = experiment.late_fusion_config(front.tokenizer.vocab_size(), vec![], 7);
     let model = config.init(&cpu).valid();
     let expected = model.forward(&batcher.batch(examples.clone(), &cpu));
 
-    let gpu = emofuse::training::backend::device(BackendKind::Wgpu).unwrap();
+    let gpu = emofuse::core::backend::device(BackendKind::Wgpu).unwrap();
     let model_gpu = model.to_device(&gpu);
     let actual = model_gpu.forward(&batcher.batch(examples, &gpu));
 

@@ -14,7 +14,8 @@
 //! - `attrs`: `text_id` (`a01`) and `version` (`a`).
 
 use super::files::{audio_files, skip_duplicate_ids, stem};
-use super::{Gender, ReadResult, SpeechClip};
+use super::{ReadResult, SpeechClip};
+use crate::core::Gender;
 use anyhow::Result;
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -4,8 +4,9 @@
 //! (positive / negative), and per gender. Here each of these is data: a [`LabelTable`] and a
 //! [`ClipFilter`], applied by [`select`], which counts every clip it leaves out by reason.
 
-use super::{Gender, SpeechClip};
-use crate::data::LabelMap;
+use super::SpeechClip;
+use crate::core::Gender;
+use crate::core::LabelMap;
 use anyhow::{Result, bail};
 use std::collections::BTreeMap;
 

@@ -19,7 +19,8 @@
 //! another dataset's speaker numbers, and keep two digits so that they also sort as text.
 
 use super::files::{audio_files, skip_duplicate_ids, stem};
-use super::{Gender, ReadResult, SpeechClip};
+use super::{ReadResult, SpeechClip};
+use crate::core::Gender;
 use anyhow::Result;
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -12,7 +12,8 @@
 //! The file is read with polars, every column as text (no type inference, so ids like `007`
 //! keep their zeros).
 
-use super::{Gender, ReadResult, SpeechClip};
+use super::{ReadResult, SpeechClip};
+use crate::core::Gender;
 use anyhow::{Context, Result, bail};
 use polars::prelude::{CsvReadOptions, DataFrame, SerReader};
 use std::collections::BTreeMap;

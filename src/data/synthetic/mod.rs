@@ -21,7 +21,9 @@ mod text;
 pub use audio::{Prosody, synthesize};
 pub use text::{sentence, vocabulary_words};
 
-use crate::data::{Corpus, LabelMap, Utterance};
+use crate::data::{Corpus, Utterance};
+
+use crate::core::LabelMap;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;

@@ -4,7 +4,7 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
-use emofuse::training::clip::{clip_grad_norm, grad_norm};
+use emofuse::training::grad_clip::{clip_grad_norm, grad_norm};
 
 #[derive(Module, Debug)]
 struct Two {

@@ -1,8 +1,32 @@
-//! Run-time backend selection among the backends compiled into this binary.
+//! Compute backends: their names and run-time selection among those compiled into this binary.
 
-use crate::config::BackendKind;
 use anyhow::Result;
 use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+/// Compute backends emofuse knows about.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// burn-flex on the CPU (always compiled in).
+    #[default]
+    Cpu,
+    /// burn-wgpu (Vulkan, Metal, DX12); needs the `wgpu` cargo feature.
+    Wgpu,
+    /// burn-cuda on NVIDIA GPUs; needs the `cuda` cargo feature.
+    Cuda,
+}
+
+impl BackendKind {
+    /// The name used in files and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Cpu => "cpu",
+            BackendKind::Wgpu => "wgpu",
+            BackendKind::Cuda => "cuda",
+        }
+    }
+}
 
 /// The device of a backend, or an error naming the cargo feature to enable.
 pub fn device(kind: BackendKind) -> Result<Device> {

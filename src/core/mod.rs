@@ -1,0 +1,16 @@
+//! The shared vocabulary every layer speaks: modalities, split names, speaker gender, the label
+//! map, compute backends, and the events library code reports instead of printing.
+//!
+//! Nothing here imports another emofuse module.
+
+pub mod backend;
+pub mod gender;
+pub mod labels;
+pub mod modality;
+pub mod split;
+
+pub use backend::BackendKind;
+pub use gender::Gender;
+pub use labels::{LabelMap, MELD_EMOTIONS};
+pub use modality::Modality;
+pub use split::SplitName;
