@@ -18,13 +18,15 @@
 pub mod audio;
 pub mod bench;
 pub mod cli;
-pub mod config;
 pub mod core;
 pub mod data;
 pub mod evaluation;
+pub mod experiment;
 pub mod features;
+pub mod inference;
 pub mod io;
 pub mod models;
+pub mod pipeline;
 pub mod reports;
 pub mod serving;
 pub mod training;

@@ -5,7 +5,7 @@
 //!
 //! Everything between the encoders and the optimiser is the training code itself: the encoders
 //! are split by [`build_model_from`], the inputs come from [`Setup::split_inputs`] (raw inputs,
-//! or the frozen-trunk cache built by [`crate::training::cache::ensure`]) and each epoch is
+//! or the frozen-trunk cache built by [`crate::inference::cache::ensure`]) and each epoch is
 //! [`trainer::fit`] with `training.epochs = 1` in a temporary run folder. Three phases:
 //! 1. uncached epoch: every batch runs the frozen trunks (eval mode, no autodiff), then trains
 //!    the top layers, projections and classifier;
@@ -27,19 +27,19 @@
 //! `peak_rss_mib` (the process's peak resident memory, `VmHWM`) and the workload's sizes.
 
 use crate::bench::peak_rss_mib;
-use crate::config::{CacheDtype, Experiment};
 use crate::core::{Modality, SplitName};
 use crate::data::Corpus;
 use crate::data::synthetic::{self, MELD_TRAIN_COUNTS, SyntheticOptions};
 use crate::data::tokenizer::HfTokenizer;
+use crate::experiment::{CacheDtype, Experiment};
+use crate::inference::inputs::{BranchData, SplitInputs};
+use crate::inference::trunk::{AudioEncoder, Encoders, TextEncoder, build_model_from};
 use crate::models::finetune::TrainLayers;
 use crate::models::roberta::RobertaConfig;
 use crate::models::wav2vec2::Wav2Vec2Config;
-use crate::training::inputs::{BranchData, SplitInputs};
-use crate::training::run::model_parameters;
-use crate::training::setup::Setup;
+use crate::pipeline::run::model_parameters;
+use crate::pipeline::setup::Setup;
 use crate::training::trainer::{self, Fit};
-use crate::training::trunk::{AudioEncoder, Encoders, TextEncoder, build_model_from};
 use crate::training::weights::class_weights;
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;

@@ -2,10 +2,10 @@
 
 use crate::cli::TrainArgs;
 use crate::core::{Modality, SplitName};
-use crate::data::corpus::load_corpus;
 use crate::evaluation::classification_report;
-use crate::evaluation::trained::load_run;
-use crate::training::run::{evaluate_split, print_split_line};
+use crate::pipeline::corpus::load_corpus;
+use crate::pipeline::run::{evaluate_split, print_split_line};
+use crate::pipeline::trained::load_run;
 use anyhow::{Result, bail};
 use std::path::PathBuf;
 

@@ -8,10 +8,10 @@ pub mod predict;
 pub mod report;
 pub mod serve;
 
-use crate::config::{DEFAULT_EXPERIMENT, Experiment, QUICKSTART_TOML};
+use crate::experiment::{DEFAULT_EXPERIMENT, Experiment, QUICKSTART_TOML};
 
 use crate::core::BackendKind;
-use crate::training;
+use crate::pipeline;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -116,11 +116,11 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(args) => {
             let experiment = resolve_experiment(&args)?;
-            let options = training::TrainOptions {
+            let options = pipeline::TrainOptions {
                 dry_run: args.dry_run,
                 resume: args.resume,
             };
-            training::train(&experiment, options)?;
+            pipeline::train(&experiment, options)?;
             Ok(())
         }
         Command::Report(args) => report::run(&args),

@@ -63,7 +63,7 @@ pub fn predict_one(args: &PredictArgs) -> Result<(Vec<String>, Vec<f32>)> {
 /// Runs `emofuse predict`.
 pub fn run(args: &PredictArgs) -> Result<()> {
     let (names, probabilities) = predict_one(args)?;
-    let best = crate::evaluation::predict::argmax(&probabilities);
+    let best = crate::inference::predict::argmax(&probabilities);
     if args.json {
         let map: serde_json::Map<String, serde_json::Value> = names
             .iter()

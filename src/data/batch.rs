@@ -2,11 +2,11 @@
 //! them into tensors.
 
 use crate::audio::AugmentConfig;
-use crate::config::Experiment;
-use crate::config::{FeatureKind, FeatureNormKind};
 use crate::core::LabelMap;
 use crate::data::Utterance;
 use crate::data::text::{PAD, WordTokenizer};
+use crate::experiment::Experiment;
+use crate::experiment::{FeatureKind, FeatureNormKind};
 use crate::features::mfcc::Mfcc;
 use crate::features::{LogMel, LogMelConfig};
 use crate::models::fusion::{AudioInput, FusionBatch, TextInput};

@@ -2,7 +2,6 @@
 //! audio front end, tokenisation and batching.
 
 pub mod batch;
-pub mod corpus;
 pub mod dataset;
 pub mod manifest;
 pub mod pretrained;

@@ -1,7 +1,5 @@
-//! Evaluation: metrics compatible with scikit-learn, and prediction loops.
+//! Evaluation: metrics compatible with scikit-learn.
 
 pub mod metrics;
-pub mod predict;
-pub mod trained;
 
 pub use metrics::{ClassMetrics, SplitMetrics, classification_report, evaluate};

@@ -4,7 +4,7 @@
 //!
 //! A branch's encoder is either a small one trained from scratch (the quickstart) or the
 //! trainable top of a pretrained RoBERTa / Wav2Vec2 ([`RobertaStage`], [`Wav2Vec2Stage`]); the
-//! frozen part below it lives outside the model (see [`crate::training::trunk`]), so checkpoints
+//! frozen part below it lives outside the model (see [`crate::inference::trunk`]), so checkpoints
 //! hold only what trains.
 
 use crate::core::Modality;

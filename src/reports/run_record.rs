@@ -5,7 +5,7 @@
 //! The writer ([`metrics_json`]) and the reader ([`RunRecord::load`]) live together so that the
 //! file format has one definition.
 
-use crate::config::Experiment;
+use crate::experiment::Experiment;
 
 use crate::core::LabelMap;
 use crate::core::SplitName;

@@ -8,8 +8,8 @@
 use crate::audio::{TooLong, UnsupportedFormat, decode_bytes, resample};
 use crate::core::Modality;
 use crate::data::Utterance;
-use crate::evaluation::predict::argmax;
-use crate::evaluation::trained::{TrainedRun, load_run, run_experiment};
+use crate::inference::predict::argmax;
+use crate::pipeline::trained::{TrainedRun, load_run, run_experiment};
 use anyhow::Result;
 use std::path::Path;
 

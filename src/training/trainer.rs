@@ -7,14 +7,14 @@
 //! the model, the optimiser state and the loop's own state (`state.json`), so a resumed run
 //! reaches the same numbers as an uninterrupted one.
 
-use crate::config::{Experiment, OptimizerKind, SelectMetric};
 use crate::core::LabelMap;
 use crate::evaluation::evaluate;
-use crate::evaluation::predict::predict;
+use crate::experiment::{Experiment, OptimizerKind, SelectMetric};
+use crate::inference::inputs::{InputBatcher, SplitInputs};
+use crate::inference::predict::predict;
 use crate::models::LateFusion;
 use crate::reports::EpochRecord;
 use crate::training::grad_clip::clip_grad_norm;
-use crate::training::inputs::{InputBatcher, SplitInputs};
 use crate::training::schedule::{Plateau, learning_rate};
 use anyhow::{Context, Result, anyhow, bail};
 use burn::module::Module;
@@ -325,7 +325,7 @@ pub fn fit(mut model: LateFusion, fit: &Fit) -> Result<FitResult> {
         } else {
             state.bad_epochs += 1;
         }
-        let dropped = e.training.schedule == crate::config::ScheduleKind::Plateau
+        let dropped = e.training.schedule == crate::experiment::ScheduleKind::Plateau
             && state
                 .plateau
                 .update(improved, t.plateau_patience, t.plateau_factor);

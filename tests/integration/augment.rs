@@ -4,7 +4,7 @@
 use emofuse::audio::augment::{
     AugmentConfig, Augmentation, Transform, pitch_shift, shift, time_stretch,
 };
-use emofuse::config::Experiment;
+use emofuse::experiment::Experiment;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 

@@ -1,6 +1,6 @@
 use crate::{repo_path, scratch_dir};
-use emofuse::config::{ClassWeighting, DatasetKind, Experiment, SelectMetric};
 use emofuse::core::{BackendKind, Modality};
+use emofuse::experiment::{ClassWeighting, DatasetKind, Experiment, SelectMetric};
 use emofuse::models::finetune::TrainLayers;
 
 fn err(text: &str, overrides: &[&str]) -> String {
@@ -107,7 +107,7 @@ fn training_options_parse_and_bad_ones_name_the_key() {
 #[test]
 fn built_in_quickstart_equals_the_file() {
     let file = std::fs::read_to_string(repo_path("experiments/quickstart.toml")).unwrap();
-    assert_eq!(file, emofuse::config::QUICKSTART_TOML);
+    assert_eq!(file, emofuse::experiment::QUICKSTART_TOML);
 }
 
 #[test]

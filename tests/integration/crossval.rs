@@ -3,9 +3,9 @@
 //! leakage, per-gender runs.
 
 use crate::{ONE_RUN_AT_A_TIME, experiment_in, repo_path, scratch_dir};
-use emofuse::config::Experiment;
 use emofuse::data::speech::SplitAssignment;
-use emofuse::training::TrainOptions;
+use emofuse::experiment::Experiment;
+use emofuse::pipeline::TrainOptions;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -54,7 +54,7 @@ fn speaker_kfold_cnn_run_reports_folds_and_cv() {
     let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = scratch_dir("crossval-kfold");
     let e = experiment(&dir, "kfold", &[]);
-    emofuse::training::train(&e, TrainOptions::default()).unwrap();
+    emofuse::pipeline::train(&e, TrainOptions::default()).unwrap();
     let m: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("runs/kfold/metrics.json")).unwrap(),
     )
@@ -101,7 +101,7 @@ fn speaker_kfold_cnn_run_reports_folds_and_cv() {
 fn per_gender_and_grouped_labels_and_random_splits_are_labelled() {
     let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = scratch_dir("crossval-gender");
-    emofuse::training::train(
+    emofuse::pipeline::train(
         &experiment(
             &dir,
             "gender",
@@ -128,7 +128,7 @@ fn per_gender_and_grouped_labels_and_random_splits_are_labelled() {
         assert_eq!(odd, f["group"] == "male", "{f}");
     }
 
-    emofuse::training::train(
+    emofuse::pipeline::train(
         &experiment(&dir, "random", &["data.split.kind=\"random\""]),
         TrainOptions::default(),
     )

@@ -1,9 +1,9 @@
 //! Tiny training runs: reports, metrics.json, determinism, better than the majority class.
 
 use crate::{ONE_RUN_AT_A_TIME, experiment_in, scratch_dir};
-use emofuse::config::Experiment;
 use emofuse::core::SplitName;
-use emofuse::training::TrainOptions;
+use emofuse::experiment::Experiment;
+use emofuse::pipeline::TrainOptions;
 use serde_json::Value;
 use std::path::Path;
 
@@ -37,7 +37,7 @@ fn tiny_run_writes_reports_and_beats_the_majority_class() {
     let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = scratch_dir("e2e-report");
     let experiment = tiny(&dir, "tiny", &[]);
-    let summary = emofuse::training::train(&experiment, TrainOptions::default())
+    let summary = emofuse::pipeline::train(&experiment, TrainOptions::default())
         .unwrap()
         .unwrap();
     for file in [
@@ -95,12 +95,12 @@ fn same_seed_gives_the_same_metrics() {
     let dir = scratch_dir("e2e-determinism");
     let sets = ["training.epochs=1", "data.train_size=320"];
     for name in ["a", "b"] {
-        emofuse::training::train(&tiny(&dir, name, &sets), TrainOptions::default()).unwrap();
+        emofuse::pipeline::train(&tiny(&dir, name, &sets), TrainOptions::default()).unwrap();
     }
     let (a, b) = (metrics(&dir, "a"), metrics(&dir, "b"));
     assert_eq!(a["splits"], b["splits"]);
     assert_eq!(a["history"], b["history"]);
-    emofuse::training::train(
+    emofuse::pipeline::train(
         &tiny(&dir, "c", &[&sets[..], &["run.seed=7"]].concat()),
         TrainOptions::default(),
     )
@@ -119,7 +119,7 @@ fn resume_continues_from_the_last_checkpoint() {
     let base = ["data.train_size=320", "training.learning_rate=3e-3"];
     let run = |extra: &[&str], resume| {
         let experiment = tiny(&dir, "r", &[&base[..], extra].concat());
-        emofuse::training::train(
+        emofuse::pipeline::train(
             &experiment,
             TrainOptions {
                 dry_run: false,
@@ -143,7 +143,7 @@ fn resume_continues_from_the_last_checkpoint() {
         "straight",
         &[&base[..], &["training.epochs=3"]].concat(),
     );
-    emofuse::training::train(&experiment, TrainOptions::default()).unwrap();
+    emofuse::pipeline::train(&experiment, TrainOptions::default()).unwrap();
     let straight = metrics(&dir, "straight");
     assert_eq!(straight["history"].as_array().unwrap()[..], after[..]);
     assert_eq!(straight["splits"], metrics(&dir, "r")["splits"]);

@@ -5,13 +5,13 @@
 use crate::{ONE_RUN_AT_A_TIME, experiment_in, repo_path, run_emofuse, scratch_dir};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
-use emofuse::config::Experiment;
 use emofuse::data::Utterance;
+use emofuse::experiment::Experiment;
 use emofuse::models::finetune::TrainLayers;
 use emofuse::models::roberta::RobertaModel;
 use emofuse::models::wav2vec2::Wav2Vec2Model;
+use emofuse::pipeline::TrainOptions;
 use emofuse::serving::{AudioFile, PredictionInput, Predictor};
-use emofuse::training::TrainOptions;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -97,7 +97,7 @@ fn partial_fine_tuning_trains_only_the_last_layers_and_the_head() {
         repo_path("tests/fixtures/fusion/wav2vec2-tiny"),
     );
     let experiment = fusion(&dir, "partial", &text, &audio, &[]);
-    let summary = emofuse::training::train(&experiment, TrainOptions::default())
+    let summary = emofuse::pipeline::train(&experiment, TrainOptions::default())
         .unwrap()
         .unwrap();
     let device = Device::flex();
@@ -120,7 +120,7 @@ fn partial_fine_tuning_trains_only_the_last_layers_and_the_head() {
 
     // The selected checkpoint holds the trainable layers, all moved away from the pretrained
     // values; the frozen layers are not in it at all (they are read from the checkpoint folder).
-    let trained = emofuse::evaluation::trained::load_run(experiment.clone(), None).unwrap();
+    let trained = emofuse::pipeline::trained::load_run(experiment.clone(), None).unwrap();
     let trained_params = parameters(&trained.model);
     assert_eq!(
         trained_params.iter().map(Vec::len).sum::<usize>(),
@@ -235,7 +235,7 @@ fn partial_fine_tuning_trains_only_the_last_layers_and_the_head() {
     // Uncached, as the server runs: a cache would round the trunk's output (f16).
     let mut uncached = experiment.clone();
     uncached.model.cache_frozen = false;
-    let reference = emofuse::evaluation::trained::load_run(uncached, None).unwrap();
+    let reference = emofuse::pipeline::trained::load_run(uncached, None).unwrap();
     let evaluated = reference
         .predict_utterances(std::slice::from_ref(&utterance), 1)
         .unwrap();
@@ -272,7 +272,7 @@ fn cached_and_uncached_training_give_the_same_metrics() {
         ];
         sets.extend(extra.iter().map(|s| s.to_string()));
         let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
-        emofuse::training::train(
+        emofuse::pipeline::train(
             &fusion(&dir, name, &text, &audio, &sets),
             TrainOptions::default(),
         )
@@ -318,7 +318,7 @@ fn frozen_encoders_and_fully_trained_encoders_count_their_parameters() {
     );
     // Text frozen (its first-token vector is cached once), audio trained whole above the conv
     // feature encoder.
-    let summary = emofuse::training::train(
+    let summary = emofuse::pipeline::train(
         &fusion(
             &dir,
             "counts",

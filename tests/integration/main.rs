@@ -23,7 +23,7 @@ mod wav2vec2;
 #[cfg(feature = "wgpu")]
 mod wgpu;
 
-use emofuse::config::Experiment;
+use emofuse::experiment::Experiment;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 

@@ -3,16 +3,16 @@
 //! with scikit-learn 1.9 (`f1_score`, `accuracy_score` on the matrices below).
 
 use crate::{experiment_in, run_emofuse, scratch_dir};
-use emofuse::config::Experiment;
 use emofuse::core::LabelMap;
 use emofuse::core::SplitName;
 use emofuse::evaluation::{SplitMetrics, evaluate};
+use emofuse::experiment::Experiment;
+use emofuse::pipeline::outputs::write_outputs;
 use emofuse::reports::markdown::render;
 use emofuse::reports::{
     AblationRow, CellValues, EpochRecord, ReportInput, RunRecord, normalize_rows, percent_label,
     write_confusion_matrix,
 };
-use emofuse::training::outputs::write_outputs;
 use std::path::{Path, PathBuf};
 
 const CLASSES: [&str; 3] = ["neutral", "joy", "anger"];

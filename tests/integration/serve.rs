@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::Request;
 use emofuse::cli::predict::{PredictArgs, predict_one};
 use emofuse::data::Utterance;
-use emofuse::evaluation::trained::{load_run, run_experiment};
+use emofuse::pipeline::trained::{load_run, run_experiment};
 use emofuse::serving::{Predictor, ServeOptions, Server, router};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -44,7 +44,7 @@ fn runs() -> &'static Runs {
                 &modalities,
             ];
             let experiment = experiment_in(&dir, name, &sets);
-            emofuse::training::train(&experiment, Default::default())
+            emofuse::pipeline::train(&experiment, Default::default())
                 .unwrap()
                 .unwrap()
                 .run_dir

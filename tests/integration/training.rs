@@ -2,8 +2,8 @@
 //! reduce-on-plateau, early stopping, the NaN stop, and resuming after `kill -9`.
 
 use crate::{ONE_RUN_AT_A_TIME, experiment_in, repo_path, scratch_dir};
-use emofuse::config::{Experiment, ScheduleKind, TrainingConfig};
-use emofuse::training::TrainOptions;
+use emofuse::experiment::{Experiment, ScheduleKind, TrainingConfig};
+use emofuse::pipeline::TrainOptions;
 use emofuse::training::schedule::{Plateau, learning_rate};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -97,7 +97,7 @@ fn sgd_accumulation_plateau_and_early_stopping() {
             "training.epochs=10",
         ],
     );
-    let summary = emofuse::training::train(&experiment, TrainOptions::default())
+    let summary = emofuse::pipeline::train(&experiment, TrainOptions::default())
         .unwrap()
         .unwrap();
     let h = &summary.history;

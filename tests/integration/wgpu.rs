@@ -3,10 +3,10 @@
 
 use burn::module::Module;
 use burn::tensor::Device;
-use emofuse::config::Experiment;
 use emofuse::core::BackendKind;
 use emofuse::data::batch::{FrontEnd, FusionBatcher};
 use emofuse::data::synthetic::{SyntheticOptions, generate};
+use emofuse::experiment::Experiment;
 
 #[test]
 fn wgpu_forward_matches_cpu() {

@@ -1,22 +1,22 @@
 //! One training run, end to end: data, model, the training loop, checkpoint selection,
 //! evaluation with ablation, `metrics.json` and the report.
 
-use crate::config::{CheckpointChoice, Experiment};
+use crate::experiment::{CheckpointChoice, Experiment};
 
 use crate::core::backend;
 use crate::core::{Modality, SplitName};
 use crate::data::Corpus;
-use crate::data::corpus::load_corpus;
-use crate::evaluation::predict::predict;
 use crate::evaluation::{SplitMetrics, evaluate};
+use crate::inference::inputs::{InputBatcher, SplitInputs};
+use crate::inference::predict::predict;
 use crate::models::LateFusion;
+use crate::pipeline::corpus::load_corpus;
+use crate::pipeline::outputs::write_outputs;
+use crate::pipeline::resume::check_resumable;
+use crate::pipeline::setup::{ScratchSource, Setup};
 use crate::reports::EpochRecord;
 use crate::reports::ablation::{AblationRow, FULL_VARIANT};
 use crate::reports::markdown::ReportInput;
-use crate::training::inputs::{InputBatcher, SplitInputs};
-use crate::training::outputs::write_outputs;
-use crate::training::resume::check_resumable;
-use crate::training::setup::{ScratchSource, Setup};
 use crate::training::trainer::{Fit, checkpoint_path, fit, load_model, save_model};
 use crate::training::weights::class_weights;
 use anyhow::{Context, Result};
@@ -164,7 +164,7 @@ pub fn evaluate_split(
 /// `None` for a dry run.
 pub fn train(experiment: &Experiment, options: TrainOptions) -> Result<Option<RunSummary>> {
     if experiment.data.dataset.is_pooled() {
-        return crate::training::crossval::train_pooled(experiment, options);
+        return crate::pipeline::crossval::train_pooled(experiment, options);
     }
     println!(
         "experiment `{}`: backend {}, seed {}, modalities {}",

@@ -1,7 +1,7 @@
 //! Files a finished run leaves: `metrics.csv` and `metrics.json` in the run folder, figures and
 //! `report.md` in the report folder.
 
-use crate::config::Experiment;
+use crate::experiment::Experiment;
 use crate::reports::markdown::ReportInput;
 use crate::reports::{metrics_json, write_report_folder};
 use anyhow::{Context, Result};

@@ -11,14 +11,14 @@
 //! Only valid rows (tokens, frames) are stored: padding is masked out of attention and pooling,
 //! so the trainable layers' outputs on valid positions do not depend on it.
 
-use crate::config::CacheDtype;
+use crate::experiment::CacheDtype;
 
 use crate::core::SplitName;
 use crate::data::Utterance;
 use crate::data::pretrained::{PretrainedFrontEnd, audio_batch, text_batch};
+use crate::inference::trunk::Trunks;
 use crate::models::fusion::TextInput;
 use crate::models::wav2vec2::AudioState;
-use crate::training::trunk::Trunks;
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Bool, Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};

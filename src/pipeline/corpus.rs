@@ -1,8 +1,8 @@
 //! Loading the corpus an experiment names.
 
-use crate::config::{DatasetKind, Experiment};
 use crate::data::Corpus;
 use crate::data::synthetic::{self, SyntheticOptions};
+use crate::experiment::{DatasetKind, Experiment};
 
 /// Loads (or, for `synthetic`, generates) the experiment's corpus.
 pub fn load_corpus(experiment: &Experiment) -> anyhow::Result<Corpus> {
@@ -17,7 +17,7 @@ pub fn load_corpus(experiment: &Experiment) -> anyhow::Result<Corpus> {
             max_seconds: d.clip_seconds,
         })),
         DatasetKind::Ravdess | DatasetKind::Emodb | DatasetKind::Table => anyhow::bail!(
-            "a {:?} corpus is one pool of speakers: it is split by [data.split] (see crate::training::crossval), not loaded as fixed splits",
+            "a {:?} corpus is one pool of speakers: it is split by [data.split] (see crate::pipeline::crossval), not loaded as fixed splits",
             d.dataset
         ),
         DatasetKind::Manifest => {

@@ -1,8 +1,8 @@
 //! Running a trained model over a split.
 
 use crate::core::Modality;
+use crate::inference::inputs::{InputBatcher, SplitInputs};
 use crate::models::LateFusion;
-use crate::training::inputs::{InputBatcher, SplitInputs};
 use burn::tensor::Device;
 use burn::tensor::activation::softmax;
 

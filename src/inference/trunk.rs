@@ -5,9 +5,9 @@
 //! [`Wav2Vec2Model::split`]): the trainable top goes into the [`LateFusion`] model, the frozen
 //! part below it becomes a [`Trunks`] entry on the plain (non-autodiff) device in eval mode, so it
 //! computes no gradients and applies no dropout. The trunk's output is either computed per
-//! batch or read from the frozen-trunk cache ([`crate::training::cache`]).
+//! batch or read from the frozen-trunk cache ([`crate::inference::cache`]).
 
-use crate::config::{AudioEncoderKind, Experiment, FeatureKind};
+use crate::experiment::{AudioEncoderKind, Experiment, FeatureKind};
 
 use crate::core::Modality;
 

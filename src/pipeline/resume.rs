@@ -5,7 +5,7 @@
 //! [`crate::training::trainer`]). `emofuse train --resume` continues from there, so an
 //! interruption loses at most the epoch in progress.
 
-use crate::config::Experiment;
+use crate::experiment::Experiment;
 use anyhow::{Context, Result, bail};
 use std::path::Path;
 

@@ -4,10 +4,10 @@
 
 use crate::data::batch::{Example, FusionBatcher};
 use crate::data::pretrained::{RawInput, audio_batch, text_batch};
+use crate::inference::cache::{CachedStates, prefix_mask_bool, prefix_mask_int};
+use crate::inference::trunk::Trunks;
 use crate::models::fusion::{AudioInput, FusionBatch, TextInput};
 use crate::models::wav2vec2::AudioState;
-use crate::training::cache::{CachedStates, prefix_mask_bool, prefix_mask_int};
-use crate::training::trunk::Trunks;
 use burn::tensor::{Device, Tensor, TensorData};
 use std::sync::Arc;
 

@@ -1,15 +1,15 @@
 //! A finished run, loaded back for evaluation and prediction: its experiment, front ends,
 //! frozen trunks (from the checkpoint folders the experiment names) and trained weights.
 
-use crate::config::Experiment;
+use crate::experiment::Experiment;
 
 use crate::core::LabelMap;
 use crate::core::SplitName;
 use crate::core::backend;
 use crate::data::Utterance;
-use crate::evaluation::predict::{Predictions, predict};
+use crate::inference::predict::{Predictions, predict};
 use crate::models::LateFusion;
-use crate::training::setup::{ScratchSource, Setup};
+use crate::pipeline::setup::{ScratchSource, Setup};
 use crate::training::trainer::load_model;
 use anyhow::{Context, Result};
 use burn::module::Module;

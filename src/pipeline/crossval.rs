@@ -4,7 +4,7 @@
 //! speakers and metrics) and `cv` (mean and standard deviation over folds), and
 //! `reports/<name>/summary.md` the table.
 
-use crate::config::{DatasetKind, Experiment, SplitKind};
+use crate::experiment::{DatasetKind, Experiment, SplitKind};
 
 use crate::core::Gender;
 use crate::core::LabelMap;
@@ -14,8 +14,8 @@ use crate::data::speech::splits::{
     SplitAssignment, check_no_leakage, holdout, speaker_kfold, stratified_random,
 };
 use crate::data::{Corpus, Utterance};
-use crate::training::TrainOptions;
-use crate::training::run::{RunSummary, train_corpus};
+use crate::pipeline::TrainOptions;
+use crate::pipeline::run::{RunSummary, train_corpus};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

@@ -257,7 +257,7 @@ pub struct ModelConfig {
     /// `[model.audio]`: a pretrained audio encoder and how much of it trains.
     pub audio: EncoderConfig,
     /// Compute the frozen part of pretrained encoders once per utterance and train on the
-    /// cached outputs (see [`crate::training::cache`]).
+    /// cached outputs (see [`crate::inference::cache`]).
     pub cache_frozen: bool,
     /// Precision of the cached outputs.
     pub cache_dtype: CacheDtype,
@@ -695,7 +695,7 @@ impl Experiment {
     /// MELD's seven emotions.
     pub fn label_map(&self) -> Result<crate::core::LabelMap> {
         if self.data.dataset.is_pooled() {
-            return crate::training::crossval::label_table(self)?.label_map();
+            return crate::pipeline::crossval::label_table(self)?.label_map();
         }
         if self.data.labels.is_empty() {
             Ok(crate::core::LabelMap::meld())

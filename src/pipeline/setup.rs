@@ -1,7 +1,7 @@
 //! Everything between an experiment and the training loop: the model, its front ends and each
 //! split's inputs (scratch examples, raw pretrained inputs, or frozen-trunk caches).
 
-use crate::config::Experiment;
+use crate::experiment::Experiment;
 
 use crate::core::LabelMap;
 use crate::core::{Modality, SplitName};
@@ -9,10 +9,10 @@ use crate::data::Utterance;
 use crate::data::batch::{FeatureNorm, FrontEnd, FusionBatcher};
 use crate::data::pretrained::PretrainedFrontEnd;
 use crate::data::text::WordTokenizer;
+use crate::inference::cache::{self, Branch, CacheJob};
+use crate::inference::inputs::{BranchData, InputBatcher, SplitInputs};
+use crate::inference::trunk::{BuiltModel, build_model};
 use crate::models::LateFusion;
-use crate::training::cache::{self, Branch, CacheJob};
-use crate::training::inputs::{BranchData, InputBatcher, SplitInputs};
-use crate::training::trunk::{BuiltModel, build_model};
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use serde_json::json;
@@ -128,7 +128,7 @@ impl Setup {
     }
 
     /// A setup of a model whose branches are all pretrained and built in memory
-    /// ([`crate::training::trunk::build_model_from`]), e.g. random weights for a benchmark.
+    /// ([`crate::inference::trunk::build_model_from`]), e.g. random weights for a benchmark.
     /// `frozen_keys` holds, per branch with a frozen trunk, the cache key part that
     /// [`Setup::new`] makes from the checkpoint folder's content: it must change whenever the
     /// weights, the split point or the preprocessing do, or a stale cache would be reused.

@@ -1,0 +1,12 @@
+//! Pipelines: an experiment turned into runs. Training one run (data, model, fit, evaluation,
+//! outputs), pooled and k-fold speaker runs, resuming, and loading a finished run.
+
+pub mod corpus;
+pub mod crossval;
+pub mod outputs;
+pub mod resume;
+pub mod run;
+pub mod setup;
+pub mod trained;
+
+pub use run::{RunSummary, TrainOptions, train};
