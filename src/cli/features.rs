@@ -4,7 +4,7 @@
 use crate::audio::augment::{Augmentation, Transform};
 use crate::audio::{AudioOptions, NormalizeOver};
 use crate::features::LogMelConfig;
-use crate::features::extract::{FeatureArray, FeatureKind, FeatureSpec, collect_inputs, extract};
+use crate::features::extract::{ArrayKind, FeatureArray, FeatureSpec, collect_inputs, extract};
 use crate::io::safetensors::NamedArray;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 pub struct FeaturesArgs {
     /// What to compute.
     #[arg(value_enum)]
-    pub kind: FeatureKind,
+    pub kind: ArrayKind,
     /// Audio files or folders (searched recursively).
     #[arg(long, required = true, num_args = 1..)]
     pub input: Vec<PathBuf>,
@@ -158,7 +158,7 @@ fn spec_of(args: &FeaturesArgs) -> Result<FeatureSpec> {
     {
         bail!("--max-seconds must be positive");
     }
-    if args.mean && args.kind == FeatureKind::Waveform {
+    if args.mean && args.kind == ArrayKind::Waveform {
         bail!("--mean applies to mfcc and logmel, not to waveform");
     }
     Ok(FeatureSpec {
@@ -263,7 +263,7 @@ fn write(
             metadata.insert(
                 "layout".to_string(),
                 match (args.kind, args.mean) {
-                    (FeatureKind::Waveform, _) => "[samples]",
+                    (ArrayKind::Waveform, _) => "[samples]",
                     (_, true) => "[coefficients]",
                     (_, false) => "[coefficients, frames]",
                 }

@@ -5,10 +5,8 @@ use crate::audio::AugmentConfig;
 use crate::core::LabelMap;
 use crate::data::Utterance;
 use crate::data::text::{PAD, WordTokenizer};
-use crate::experiment::Experiment;
-use crate::experiment::{FeatureKind, FeatureNormKind};
 use crate::features::mfcc::Mfcc;
-use crate::features::{LogMel, LogMelConfig};
+use crate::features::{FeatureKind, LogMel, LogMelConfig};
 use crate::models::fusion::{AudioInput, FusionBatch, TextInput};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
@@ -44,6 +42,41 @@ pub struct FeatureNorm {
     /// Per-row (coefficient) mean and standard deviation; when present, used instead.
     #[serde(default)]
     pub rows: Vec<(f32, f32)>,
+}
+
+/// How the built-in encoders' features are standardised.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureNormKind {
+    /// With statistics of the training split (loudness differences between clips are kept).
+    #[default]
+    Train,
+    /// Each clip on its own, per row over its valid frames (cepstral mean and variance
+    /// normalisation): removes channel and speaker offsets, which helps on unseen speakers.
+    Utterance,
+}
+
+/// What the front end of the built-in encoders computes (`[data]` keys of the same names).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrontEndConfig {
+    /// Audio sample rate in Hz.
+    pub sample_rate: u32,
+    /// Clips are cut or zero-padded to this many seconds.
+    pub clip_seconds: f32,
+    /// Texts are cut to this many tokens (the first one is `[CLS]`).
+    pub max_tokens: usize,
+    /// Log-mel or MFCC features.
+    pub features: FeatureKind,
+    /// FFT size, in samples.
+    pub n_fft: usize,
+    /// Hop between frames, in samples.
+    pub hop_length: usize,
+    /// Mel bands.
+    pub n_mels: usize,
+    /// MFCC coefficients (`features = "mfcc"`).
+    pub n_mfcc: usize,
+    /// How features are standardised.
+    pub feature_norm: FeatureNormKind,
 }
 
 /// The feature extractor of the built-in audio encoders.
@@ -98,7 +131,7 @@ impl FrontEnd {
     /// training examples built on the way (their log-mels are computed once).
     pub fn fit_transform(
         train: &[Utterance],
-        experiment: &Experiment,
+        config: &FrontEndConfig,
     ) -> anyhow::Result<(Self, Vec<Example>)> {
         let tokenizer = WordTokenizer::fit(train.iter().map(|u| u.text.as_str()), 1);
         let identity = FeatureNorm {
@@ -106,7 +139,7 @@ impl FrontEnd {
             std: 1.0,
             rows: Vec::new(),
         };
-        let mut front = Self::new(tokenizer, identity, experiment);
+        let mut front = Self::new(tokenizer, identity, config);
         let mut examples = front.examples(train)?;
         if front.per_utterance {
             // Each example is already standardised on its own.
@@ -149,7 +182,7 @@ impl FrontEnd {
         front.norm = FeatureNorm {
             mean,
             std,
-            rows: match experiment.data.features {
+            rows: match config.features {
                 FeatureKind::Logmel => Vec::new(),
                 FeatureKind::Mfcc => per_row.into_iter().map(stats).collect(),
             },
@@ -161,8 +194,7 @@ impl FrontEnd {
     }
 
     /// A front end with a known tokenizer and normalisation (for evaluation and prediction).
-    pub fn new(tokenizer: WordTokenizer, norm: FeatureNorm, experiment: &Experiment) -> Self {
-        let d = &experiment.data;
+    pub fn new(tokenizer: WordTokenizer, norm: FeatureNorm, d: &FrontEndConfig) -> Self {
         Self {
             tokenizer,
             norm,

@@ -6,19 +6,20 @@
 //! (`runs/<name>/config.toml`), so a run can always be repeated exactly.
 
 mod overrides;
+mod resolve;
 mod validate;
 
 use crate::audio::{AugmentConfig, NormalizeOver};
 use crate::core::{BackendKind, Gender, Modality, SplitName};
-use crate::models::audio_encoder::AudioEncoderConfig;
+use crate::data::batch::FeatureNormKind;
+use crate::features::FeatureKind;
 use crate::models::finetune::TrainLayers;
-use crate::models::fusion::LateFusionConfig;
-use crate::models::text_encoder::TextEncoderConfig;
 use anyhow::{Context, Result, anyhow};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 pub use overrides::apply_override;
+pub use resolve::DEFAULT_RAVDESS;
 
 /// The experiment `emofuse train` runs when given no file.
 pub const DEFAULT_EXPERIMENT: &str = "experiments/quickstart.toml";
@@ -304,29 +305,6 @@ impl Default for CnnConfig {
             dropout: 0.25,
         }
     }
-}
-
-/// How the built-in encoders' features are standardised.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FeatureNormKind {
-    /// With statistics of the training split (loudness differences between clips are kept).
-    #[default]
-    Train,
-    /// Each clip on its own, per row over its valid frames (cepstral mean and variance
-    /// normalisation): removes channel and speaker offsets, which helps on unseen speakers.
-    Utterance,
-}
-
-/// Audio features of the built-in encoders.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FeatureKind {
-    /// Log-mel spectrogram (`n_mels` bands), standardised by one global mean and deviation.
-    #[default]
-    Logmel,
-    /// MFCCs (`n_mfcc` coefficients, librosa's definition), standardised per coefficient.
-    Mfcc,
 }
 
 /// `[model.text]` / `[model.audio]`: a pretrained HuggingFace encoder.
@@ -681,55 +659,6 @@ impl Experiment {
     /// `<reports_dir>/<name>`.
     pub fn report_dir(&self) -> PathBuf {
         self.output.reports_dir.join(self.name())
-    }
-
-    /// Feature rows per frame of the built-in audio encoders: mel bands or MFCC coefficients.
-    pub fn feature_rows(&self) -> usize {
-        match self.data.features {
-            FeatureKind::Logmel => self.data.n_mels,
-            FeatureKind::Mfcc => self.data.n_mfcc,
-        }
-    }
-
-    /// The experiment's label map: the label table of a pooled speech dataset, `data.labels`, or
-    /// MELD's seven emotions.
-    pub fn label_map(&self) -> Result<crate::core::LabelMap> {
-        if self.data.dataset.is_pooled() {
-            return crate::pipeline::crossval::label_table(self)?.label_map();
-        }
-        if self.data.labels.is_empty() {
-            Ok(crate::core::LabelMap::meld())
-        } else {
-            crate::core::LabelMap::new(&self.data.labels)
-                .map_err(|e| anyhow!("key `data.labels`: {e}"))
-        }
-    }
-
-    /// The late-fusion model's configuration (scratch encoders sized by `[model]` and `[data]`).
-    pub fn late_fusion_config(
-        &self,
-        vocab_size: usize,
-        class_weights: Vec<f32>,
-        num_classes: usize,
-    ) -> LateFusionConfig {
-        let m = &self.model;
-        LateFusionConfig::new(
-            m.modalities.clone(),
-            TextEncoderConfig::new(
-                vocab_size,
-                self.data.max_tokens,
-                m.text_dim,
-                m.text_layers,
-                m.text_heads,
-            )
-            .with_dropout(m.dropout),
-            AudioEncoderConfig::new(self.feature_rows(), m.audio_channels).with_dropout(m.dropout),
-            m.projection_dim,
-            m.hidden_dim,
-            num_classes,
-            m.dropout,
-            class_weights,
-        )
     }
 
     /// The resolved experiment as TOML (what `config.toml` in a run holds).

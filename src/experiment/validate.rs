@@ -79,7 +79,7 @@ impl Experiment {
         }
         positive("model.audio_channels", m.audio_channels)?;
         positive("data.n_mfcc", d.n_mfcc)?;
-        if d.features == super::FeatureKind::Mfcc && d.n_mfcc > d.n_mels {
+        if d.features == crate::features::FeatureKind::Mfcc && d.n_mfcc > d.n_mels {
             bail!(
                 "key `data.n_mfcc` = {}: allowed at most data.n_mels ({})",
                 d.n_mfcc,

@@ -14,7 +14,7 @@ pub const AUDIO_EXTENSIONS: &[&str] = &["wav", "flac", "mp3", "ogg", "oga", "m4a
 
 /// Which array to compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum FeatureKind {
+pub enum ArrayKind {
     /// MFCCs, `[n_mfcc, frames]` (or `[n_mfcc]` with the time mean).
     Mfcc,
     /// Log-mel spectrogram in dB, `[n_mels, frames]` (or `[n_mels]` with the time mean).
@@ -27,7 +27,7 @@ pub enum FeatureKind {
 #[derive(Debug, Clone)]
 pub struct FeatureSpec {
     /// What to compute.
-    pub kind: FeatureKind,
+    pub kind: ArrayKind,
     /// Audio front end; `sample_rate = 0` keeps each file's own rate.
     pub audio: AudioOptions,
     /// Spectral parameters (its `sample_rate` is replaced by the audio's).
@@ -77,8 +77,8 @@ pub fn extract(path: &Path, spec: &FeatureSpec) -> Result<FeatureArray> {
     let clip = audio::prepare(samples, &options);
     let fixed = options.max_seconds.is_some();
     let (shape, data) = match spec.kind {
-        FeatureKind::Waveform => (vec![clip.samples.len()], clip.samples),
-        FeatureKind::Logmel | FeatureKind::Mfcc => {
+        ArrayKind::Waveform => (vec![clip.samples.len()], clip.samples),
+        ArrayKind::Logmel | ArrayKind::Mfcc => {
             if clip.samples.is_empty() {
                 bail!("{}: no samples left to compute features on", path.display());
             }
@@ -86,7 +86,7 @@ pub fn extract(path: &Path, spec: &FeatureSpec) -> Result<FeatureArray> {
                 sample_rate: rate,
                 ..spec.logmel.clone()
             };
-            let (rows, values) = if spec.kind == FeatureKind::Mfcc {
+            let (rows, values) = if spec.kind == ArrayKind::Mfcc {
                 let mfcc = Mfcc::new(config, spec.n_mfcc);
                 (spec.n_mfcc, mfcc.compute(&clip.samples))
             } else {
@@ -105,7 +105,7 @@ pub fn extract(path: &Path, spec: &FeatureSpec) -> Result<FeatureArray> {
         shape,
         data,
         sample_rate: rate,
-        valid: (fixed && spec.kind == FeatureKind::Waveform).then_some(clip.valid),
+        valid: (fixed && spec.kind == ArrayKind::Waveform).then_some(clip.valid),
         warnings: decoded.warnings,
     })
 }

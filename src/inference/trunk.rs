@@ -7,7 +7,8 @@
 //! computes no gradients and applies no dropout. The trunk's output is either computed per
 //! batch or read from the frozen-trunk cache ([`crate::inference::cache`]).
 
-use crate::experiment::{AudioEncoderKind, Experiment, FeatureKind};
+use crate::experiment::{AudioEncoderKind, Experiment};
+use crate::features::FeatureKind;
 
 use crate::core::Modality;
 

@@ -9,7 +9,7 @@ use crate::experiment::{DatasetKind, Experiment, SplitKind};
 use crate::core::Gender;
 use crate::core::LabelMap;
 use crate::data::speech::SpeechClip;
-use crate::data::speech::labels::{ClipFilter, LabelTable, builtin_table, select};
+use crate::data::speech::labels::{ClipFilter, select};
 use crate::data::speech::splits::{
     SplitAssignment, check_no_leakage, holdout, speaker_kfold, stratified_random,
 };
@@ -21,47 +21,8 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Where RAVDESS is read from when `data.path` is not set.
-pub const DEFAULT_RAVDESS: &str = "../shared/data/ravdess-speech-16k";
-
-fn dataset_path(experiment: &Experiment) -> Result<PathBuf> {
-    let d = &experiment.data;
-    match (&d.path, d.dataset) {
-        (Some(path), _) => Ok(path.clone()),
-        (None, DatasetKind::Ravdess) => Ok(PathBuf::from(DEFAULT_RAVDESS)),
-        (None, kind) => {
-            bail!("key `data.path` is missing: a {kind:?} dataset needs its folder or CSV")
-        }
-    }
-}
-
-/// The experiment's label table: `[data.groups]`, `data.label_table`, or the dataset's full one.
-pub fn label_table(experiment: &Experiment) -> Result<LabelTable> {
-    let d = &experiment.data;
-    if !d.groups.is_empty() {
-        let classes = if d.labels.is_empty() {
-            d.groups.keys().cloned().collect()
-        } else {
-            d.labels.clone()
-        };
-        return LabelTable::custom("custom", classes, d.groups.clone())
-            .context("key `data.groups`");
-    }
-    let name = match (&d.label_table, d.dataset) {
-        (Some(name), _) => name.clone(),
-        (None, DatasetKind::Emodb) => "emodb7".into(),
-        (None, _) => "ravdess8".into(),
-    };
-    builtin_table(&name).with_context(|| {
-        format!(
-            "key `data.label_table` = {name:?}: allowed {}",
-            crate::data::speech::labels::BUILTIN_TABLES.join(", ")
-        )
-    })
-}
-
 fn read_clips(experiment: &Experiment) -> Result<Vec<SpeechClip>> {
-    let path = dataset_path(experiment)?;
+    let path = experiment.dataset_path()?;
     if !path.exists() {
         bail!(
             "{} does not exist: set data.path to the {:?} dataset{}",
@@ -206,7 +167,7 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
     );
     let started = std::time::Instant::now();
     let clips = read_clips(experiment)?;
-    let table = label_table(experiment)?;
+    let table = experiment.label_table()?;
     let d = &experiment.data;
     let filter = ClipFilter {
         gender: d.gender,

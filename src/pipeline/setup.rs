@@ -71,7 +71,8 @@ impl Setup {
         let (front, train_examples) = if scratch_used(experiment) {
             match scratch {
                 ScratchSource::Fit(train) => {
-                    let (front, examples) = FrontEnd::fit_transform(train, experiment)?;
+                    let (front, examples) =
+                        FrontEnd::fit_transform(train, &experiment.front_end_config())?;
                     (Some(front), Some(examples))
                 }
                 ScratchSource::Run(dir) => {
@@ -89,7 +90,14 @@ impl Setup {
                     let norm: FeatureNorm =
                         serde_json::from_value(value["feature_norm"].clone())
                             .with_context(|| format!("{}: no feature_norm", path.display()))?;
-                    (Some(FrontEnd::new(tokenizer, norm, experiment)), None)
+                    (
+                        Some(FrontEnd::new(
+                            tokenizer,
+                            norm,
+                            &experiment.front_end_config(),
+                        )),
+                        None,
+                    )
                 }
             }
         } else {

@@ -137,7 +137,8 @@ fn training_copies_are_counted_seeded_and_restricted_to_the_classes() {
         max_seconds: 1.5,
     });
     let experiment = Experiment::from_toml_str("", &[], "test").unwrap();
-    let (front, originals) = FrontEnd::fit_transform(&corpus.train, &experiment).unwrap();
+    let (front, originals) =
+        FrontEnd::fit_transform(&corpus.train, &experiment.front_end_config()).unwrap();
     let config = AugmentConfig {
         copies: 2,
         classes: vec!["joy".into(), "anger".into()],

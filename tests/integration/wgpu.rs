@@ -27,7 +27,8 @@ fn wgpu_forward_matches_cpu() {
         sample_rate: 16_000,
         max_seconds: 1.5,
     });
-    let (front, _) = FrontEnd::fit_transform(&corpus.train, &experiment).unwrap();
+    let (front, _) =
+        FrontEnd::fit_transform(&corpus.train, &experiment.front_end_config()).unwrap();
     let examples = front.examples(&corpus.test).unwrap();
     let batcher = FusionBatcher::new(front.n_mels(), front.frames());
 
