@@ -29,4 +29,5 @@ pub mod models;
 pub mod pipeline;
 pub mod reports;
 pub mod serving;
+pub mod terminal;
 pub mod training;

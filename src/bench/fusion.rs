@@ -31,15 +31,18 @@ use crate::core::{Modality, SplitName};
 use crate::data::Corpus;
 use crate::data::synthetic::{self, MELD_TRAIN_COUNTS, SyntheticOptions};
 use crate::data::tokenizer::HfTokenizer;
-use crate::experiment::{CacheDtype, Experiment};
+use crate::experiment::Experiment;
+use crate::inference::cache::CacheDtype;
 use crate::inference::inputs::{BranchData, SplitInputs};
-use crate::inference::trunk::{AudioEncoder, Encoders, TextEncoder, build_model_from};
+use crate::inference::trunk::{PretrainedAudioEncoder, PretrainedEncoders, PretrainedTextEncoder};
 use crate::models::finetune::TrainLayers;
 use crate::models::roberta::RobertaConfig;
 use crate::models::wav2vec2::Wav2Vec2Config;
+use crate::pipeline::model::build_model_from;
 use crate::pipeline::run::model_parameters;
 use crate::pipeline::setup::Setup;
-use crate::training::trainer::{self, Fit};
+use crate::terminal::Terminal;
+use crate::training::trainer::{self, Checkpoints, Fit};
 use crate::training::weights::class_weights;
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
@@ -179,7 +182,7 @@ fn experiment(args: &FusionBenchArgs, temp: &Path) -> Experiment {
 }
 
 /// roberta-base and wav2vec2-base with `args.layers` layers and random weights, on `device`.
-fn random_encoders(args: &FusionBenchArgs, device: &Device) -> Result<Encoders> {
+fn random_encoders(args: &FusionBenchArgs, device: &Device) -> Result<PretrainedEncoders> {
     let tokenizer = if args.tokenizer.is_dir() {
         HfTokenizer::from_dir(&args.tokenizer)
     } else {
@@ -203,14 +206,14 @@ fn random_encoders(args: &FusionBenchArgs, device: &Device) -> Result<Encoders> 
     }
     let mut audio = Wav2Vec2Config::wav2vec2_base();
     audio.num_layers = args.layers;
-    Ok(Encoders {
-        text: Some(TextEncoder {
+    Ok(PretrainedEncoders {
+        text: Some(PretrainedTextEncoder {
             model: text.init(device),
             config: text,
             tokenizer,
             source: PathBuf::from("random roberta-base"),
         }),
-        audio: Some(AudioEncoder {
+        audio: Some(PretrainedAudioEncoder {
             model: audio.init(device),
             config: audio,
             source: PathBuf::from("random wav2vec2-base"),
@@ -262,8 +265,9 @@ impl Bench<'_> {
         trainer::fit(
             self.setup.model.clone(),
             &Fit {
-                experiment: &self.experiment,
-                run_dir: &run_dir,
+                config: &self.experiment.training,
+                seed: self.experiment.run.seed,
+                checkpoints: &Checkpoints::new(run_dir.join("checkpoint")),
                 train,
                 valid,
                 batcher: &self.setup.batcher,
@@ -271,6 +275,7 @@ impl Bench<'_> {
                 class_weights: &self.weights,
                 device: &self.train_device,
                 resume: false,
+                observer: &Terminal::default(),
             },
         )?;
         Ok(started.elapsed().as_secs_f64())

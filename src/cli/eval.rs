@@ -4,7 +4,7 @@ use crate::cli::TrainArgs;
 use crate::core::{Modality, SplitName};
 use crate::evaluation::classification_report;
 use crate::pipeline::corpus::load_corpus;
-use crate::pipeline::run::{evaluate_split, print_split_line};
+use crate::pipeline::run::{evaluate_split, split_line};
 use crate::pipeline::trained::load_run;
 use anyhow::{Result, bail};
 use std::path::PathBuf;
@@ -111,9 +111,12 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         &ablate,
     );
     println!("{}", classification_report(&metrics, &trained.labels, 4));
-    print_split_line(split, "", &metrics);
+    println!("{}", split_line(split, "", &metrics));
     for (zeroed, m) in &ablated {
-        print_split_line(split, &format!(" ({} zeroed)", zeroed.name()), m);
+        println!(
+            "{}",
+            split_line(split, &format!(" ({} zeroed)", zeroed.name()), m)
+        );
         println!(
             "change: accuracy {:+.2}, weighted F1 {:+.2}, macro F1 {:+.2} points",
             100.0 * (m.accuracy - metrics.accuracy),

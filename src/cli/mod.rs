@@ -12,9 +12,11 @@ use crate::experiment::{DEFAULT_EXPERIMENT, Experiment, QUICKSTART_TOML};
 
 use crate::core::BackendKind;
 use crate::pipeline;
+use crate::terminal::Terminal;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Speech and multimodal emotion recognition, trained with burn.
 #[derive(Debug, Parser)]
@@ -119,6 +121,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let options = pipeline::TrainOptions {
                 dry_run: args.dry_run,
                 resume: args.resume,
+                observer: Arc::new(Terminal::default()),
             };
             pipeline::train(&experiment, options)?;
             Ok(())

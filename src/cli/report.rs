@@ -1,6 +1,7 @@
 //! `emofuse report`: regenerate a run's report, or compare runs, from what the runs recorded
 //! (`metrics.json`, `config.toml`), without training or evaluating again.
 
+use crate::experiment::Experiment;
 use crate::reports::{RunRecord, compare_dir_name, write_comparison, write_report_folder};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
@@ -36,9 +37,19 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         .iter()
         .map(|path| RunRecord::load(&resolve_run(path)))
         .collect::<Result<Vec<_>>>()?;
+    // Where reports go is the runs' own `output.reports_dir` (their config.toml).
+    let reports_dir = |record: &RunRecord| -> Result<PathBuf> {
+        let origin = record.run_dir.join("config.toml");
+        let experiment =
+            Experiment::from_toml_str(&record.config_toml, &[], &origin.display().to_string())?;
+        Ok(experiment.output.reports_dir)
+    };
     let written = match runs.as_slice() {
         [single] => {
-            let dir = args.out.clone().unwrap_or_else(|| single.report_dir());
+            let dir = match &args.out {
+                Some(dir) => dir.clone(),
+                None => reports_dir(single)?.join(&single.name),
+            };
             println!(
                 "report of {} ({}) -> {}",
                 single.name,
@@ -48,15 +59,15 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             write_report_folder(&dir, &single.report_input())?
         }
         _ => {
-            let dir = args.out.clone().unwrap_or_else(|| {
-                let names: Vec<&str> = runs.iter().map(|r| r.name.as_str()).collect();
-                runs[0]
-                    .experiment
-                    .output
-                    .reports_dir
-                    .join("compare")
-                    .join(compare_dir_name(&names))
-            });
+            let dir = match &args.out {
+                Some(dir) => dir.clone(),
+                None => {
+                    let names: Vec<&str> = runs.iter().map(|r| r.name.as_str()).collect();
+                    reports_dir(&runs[0])?
+                        .join("compare")
+                        .join(compare_dir_name(&names))
+                }
+            };
             println!("comparing {} runs -> {}", runs.len(), dir.display());
             write_comparison(&dir, &runs)?
         }

@@ -4,12 +4,14 @@
 //! Nothing here imports another emofuse module.
 
 pub mod backend;
+pub mod events;
 pub mod gender;
 pub mod labels;
 pub mod modality;
 pub mod split;
 
 pub use backend::BackendKind;
+pub use events::{Event, Observer};
 pub use gender::Gender;
 pub use labels::{LabelMap, MELD_EMOTIONS};
 pub use modality::Modality;

@@ -71,8 +71,7 @@ impl Experiment {
         if self.data.labels.is_empty() {
             Ok(LabelMap::meld())
         } else {
-            LabelMap::new(&self.data.labels)
-                .map_err(|e| anyhow!("key `data.labels`: {e}"))
+            LabelMap::new(&self.data.labels).map_err(|e| anyhow!("key `data.labels`: {e}"))
         }
     }
 

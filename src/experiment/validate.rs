@@ -1,8 +1,9 @@
 //! Range checks that types alone cannot express.
 
-use super::{ClassWeighting, DatasetKind, Experiment};
+use super::{DatasetKind, Experiment};
 use crate::core::Modality;
 use crate::models::finetune::TrainLayers;
+use crate::training::config::ClassWeighting;
 use anyhow::{Result, bail};
 
 impl Experiment {

@@ -11,9 +11,8 @@
 //! Only valid rows (tokens, frames) are stored: padding is masked out of attention and pooling,
 //! so the trainable layers' outputs on valid positions do not depend on it.
 
-use crate::experiment::CacheDtype;
-
 use crate::core::SplitName;
+use crate::core::events::{Event, Observer};
 use crate::data::Utterance;
 use crate::data::pretrained::{PretrainedFrontEnd, audio_batch, text_batch};
 use crate::inference::trunk::Trunks;
@@ -21,12 +20,23 @@ use crate::models::fusion::TextInput;
 use crate::models::wav2vec2::AudioState;
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Bool, Device, Tensor};
-use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use xxhash_rust::xxh3::Xxh3;
+
+/// Element type of the frozen-trunk cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheDtype {
+    /// Half precision: half the disk and memory, about 3 significant digits.
+    #[default]
+    F16,
+    /// Single precision: the values the frozen layers computed, exactly.
+    F32,
+}
 
 /// Format version, part of every key: bump it when the file layout changes.
 const FORMAT: u32 = 1;
@@ -223,6 +233,8 @@ pub struct CacheJob<'a> {
     pub chunk: usize,
     /// Plain device of the trunks.
     pub device: &'a Device,
+    /// Receives the build's progress and summary.
+    pub observer: &'a dyn Observer,
 }
 
 /// Opens the cache of `job`, building (or finishing) it first when needed.
@@ -251,10 +263,10 @@ pub fn ensure(job: &CacheJob) -> Result<CachedStates> {
         Ok(existing) if existing == key_text => {}
         Ok(_) => {
             // Same hash, different key: a collision or a hand-edited folder. Start over.
-            println!(
+            job.observer.info(format!(
                 "cache {}: key differs from key.json; rebuilding",
                 dir.display()
-            );
+            ));
             for name in ["data.bin", "index.bin", "complete"] {
                 let _ = std::fs::remove_file(dir.join(name));
             }
@@ -266,13 +278,13 @@ pub fn ensure(job: &CacheJob) -> Result<CachedStates> {
     if !dir.join("complete").exists() {
         build(job, &dir)?;
     } else {
-        println!(
+        job.observer.info(format!(
             "cache: {} {} from {} ({} utterances, key matches)",
             job.branch.as_str(),
             job.split,
             dir.display(),
             job.utterances.len()
-        );
+        ));
     }
     open(&dir, job.dtype, &width_path, job.utterances.len())
 }
@@ -319,31 +331,32 @@ fn build(job: &CacheJob, dir: &Path) -> Result<()> {
     )?;
     let total = job.utterances.len();
     if done.is_empty() {
-        println!(
+        job.observer.info(format!(
             "cache: computing the frozen {} trunk for {} {} utterances -> {}",
             job.branch.as_str(),
             total,
             job.split,
             dir.display()
-        );
+        ));
     } else {
-        println!(
+        job.observer.info(format!(
             "cache: resuming {} {} at utterance {} of {total} ({})",
             job.branch.as_str(),
             job.split,
             done.len(),
             dir.display()
-        );
+        ));
     }
-    let progress = ProgressBar::new(total as u64).with_style(
-        ProgressStyle::with_template(
-            "{msg} [{bar:30}] {pos}/{len} utterances, {elapsed_precise} elapsed, eta {eta}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    progress.set_message(format!("caching {} {}", job.branch.as_str(), job.split));
-    progress.set_position(done.len() as u64);
+    job.observer.event(Event::TaskStarted {
+        name: format!("caching {} {}", job.branch.as_str(), job.split),
+        total: total as u64,
+        unit: "utterances",
+    });
+    let mut position = done.len() as u64;
+    job.observer.event(Event::TaskProgress {
+        done: position,
+        status: String::new(),
+    });
     let mut data = OpenOptions::new().append(true).open(&data_path)?;
     let mut index = OpenOptions::new().append(true).open(&index_path)?;
     let mut width = width;
@@ -419,17 +432,21 @@ fn build(job: &CacheJob, dir: &Path) -> Result<()> {
             .collect();
         index.write_all(&index_bytes)?;
         index.flush()?;
-        progress.inc(chunk.len() as u64);
+        position += chunk.len() as u64;
+        job.observer.event(Event::TaskProgress {
+            done: position,
+            status: String::new(),
+        });
     }
-    progress.finish_and_clear();
+    job.observer.event(Event::TaskFinished);
     std::fs::write(dir.join("complete"), total.to_string())?;
-    println!(
+    job.observer.info(format!(
         "cache: {} {} done in {:.1} s ({:.1} MiB)",
         job.branch.as_str(),
         job.split,
         started.elapsed().as_secs_f64(),
         std::fs::metadata(&data_path).map(|m| m.len()).unwrap_or(0) as f64 / (1 << 20) as f64
-    );
+    ));
     Ok(())
 }
 

@@ -4,5 +4,6 @@
 //!   inputs and outputs of `emofuse forward`, feature files);
 //! - [`npy`]: NumPy `.npy` arrays (feature files of `emofuse features`).
 
+pub mod atomic;
 pub mod npy;
 pub mod safetensors;

@@ -8,20 +8,25 @@ use crate::experiment::{DatasetKind, Experiment, SplitKind};
 
 use crate::core::Gender;
 use crate::core::LabelMap;
+use crate::core::SplitName;
+use crate::core::events::Observer;
 use crate::data::speech::SpeechClip;
 use crate::data::speech::labels::{ClipFilter, select};
 use crate::data::speech::splits::{
     SplitAssignment, check_no_leakage, holdout, speaker_kfold, stratified_random,
 };
 use crate::data::{Corpus, Utterance};
+use crate::io::atomic;
 use crate::pipeline::TrainOptions;
 use crate::pipeline::run::{RunSummary, train_corpus};
+use crate::pipeline::run_dir::RunDir;
+use crate::reports::RunRecord;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-fn read_clips(experiment: &Experiment) -> Result<Vec<SpeechClip>> {
+fn read_clips(experiment: &Experiment, observer: &dyn Observer) -> Result<Vec<SpeechClip>> {
     let path = experiment.dataset_path()?;
     if !path.exists() {
         bail!(
@@ -41,17 +46,21 @@ fn read_clips(experiment: &Experiment) -> Result<Vec<SpeechClip>> {
         DatasetKind::Table => crate::data::speech::table::read_table(&path)?,
         other => bail!("{other:?} is not a pooled dataset"),
     };
-    println!("read {} clips from {}", read.clips.len(), path.display());
+    observer.info(format!(
+        "read {} clips from {}",
+        read.clips.len(),
+        path.display()
+    ));
     if !read.skipped.is_empty() {
-        println!(
+        observer.info(format!(
             "skipped {} files whose names do not parse:",
             read.skipped.len()
-        );
+        ));
         for (file, why) in read.skipped.iter().take(10) {
-            println!("  {}: {why}", file.display());
+            observer.info(format!("  {}: {why}", file.display()));
         }
         if read.skipped.len() > 10 {
-            println!("  ... and {} more", read.skipped.len() - 10);
+            observer.info(format!("  ... and {} more", read.skipped.len() - 10));
         }
     }
     Ok(read.clips)
@@ -148,25 +157,19 @@ fn cv(folds: &[Value]) -> Value {
     })
 }
 
-fn read_metrics(run_dir: &Path) -> Result<Value> {
-    let path = run_dir.join("metrics.json");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(serde_json::from_str(&text)?)
-}
-
 /// Runs every fold (and gender group) of a pooled-dataset experiment.
 pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Option<RunSummary>> {
-    println!(
+    let observer = &*options.observer;
+    observer.info(format!(
         "experiment `{}`: {:?} dataset, split {:?}, backend {}, seed {}",
         experiment.name(),
         experiment.data.dataset,
         experiment.data.split.kind,
         experiment.run.backend.as_str(),
         experiment.run.seed
-    );
+    ));
     let started = std::time::Instant::now();
-    let clips = read_clips(experiment)?;
+    let clips = read_clips(experiment, observer)?;
     let table = experiment.label_table()?;
     let d = &experiment.data;
     let filter = ClipFilter {
@@ -179,7 +182,7 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
     for &l in &selection.labels {
         kept[l] += 1;
     }
-    println!(
+    observer.info(format!(
         "label table `{}`: {} clips kept ({})",
         table.name,
         selection.clips.len(),
@@ -190,9 +193,9 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
             .map(|(c, n)| format!("{c} {n}"))
             .collect::<Vec<_>>()
             .join(", ")
-    );
+    ));
     for (reason, n) in &selection.dropped {
-        println!("  dropped {n}: {reason}");
+        observer.info(format!("  dropped {n}: {reason}"));
     }
     if selection.clips.is_empty() {
         bail!(
@@ -247,7 +250,7 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
             } else {
                 PathBuf::new()
             };
-            println!(
+            observer.info(format!(
                 "== {}{fold_name}: test speakers {}, valid speakers {} ({} / {} / {} clips{})",
                 if d.per_gender {
                     format!("{group} ")
@@ -264,7 +267,7 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
                 } else {
                     "; speaker-DEPENDENT: the same speakers in every split"
                 }
-            );
+            ));
             if options.dry_run {
                 continue;
             }
@@ -273,7 +276,8 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
             sub.output.reports_dir = root_reports.join(&sub_dir);
             sub.output.name = Some(fold_name.clone());
             let run_dir = sub.run_dir();
-            let done = run_dir.join("metrics.json").exists();
+            let run = RunDir::new(&run_dir);
+            let done = run.finished();
             if !(options.resume && done) {
                 let corpus = Corpus {
                     labels: labels.clone(),
@@ -282,24 +286,27 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
                     valid: utterances(&clips, &labels_g, &a.valid, &speakers),
                     test: utterances(&clips, &labels_g, &a.test, &speakers),
                 };
-                let resume_fold = options.resume && run_dir.join("config.toml").exists();
+                let resume_fold = options.resume && run.config().exists();
                 last = train_corpus(
                     &sub,
                     &corpus,
                     TrainOptions {
                         dry_run: false,
                         resume: resume_fold,
+                        observer: options.observer.clone(),
                     },
                 )?;
-                std::fs::write(run_dir.join("split.json"), serde_json::to_string_pretty(a)?)?;
+                atomic::write(&run.split(), serde_json::to_string_pretty(a)?.as_bytes())?;
             } else {
-                println!(
+                observer.info(format!(
                     "{fold_name}: finished earlier, kept ({})",
                     run_dir.display()
-                );
+                ));
             }
-            let m = read_metrics(&run_dir)?;
-            let test = &m["splits"]["test"];
+            let record = RunRecord::load(&run_dir)?;
+            let test = record.split(SplitName::Test).with_context(|| {
+                format!("{}: the fold's run has no test metrics", run_dir.display())
+            })?;
             fold_values.push(json!({
                 "group": group,
                 "fold": f + 1,
@@ -309,11 +316,11 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
                 "test_speakers": a.test_speakers,
                 "speaker_independent": a.speaker_independent,
                 "test_utterances": a.test.len(),
-                "accuracy": test["accuracy"],
-                "weighted_f1": test["weighted_f1"],
-                "macro_f1": test["macro_f1"],
-                "checkpoint_epoch": m["checkpoint_epoch"],
-                "train_seconds": m["train_seconds"],
+                "accuracy": test.accuracy,
+                "weighted_f1": test.weighted_f1,
+                "macro_f1": test.macro_f1,
+                "checkpoint_epoch": record.checkpoint_epoch,
+                "train_seconds": record.train_seconds,
             }));
         }
         if !options.dry_run {
@@ -322,7 +329,7 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
         }
     }
     if options.dry_run {
-        println!("dry run: data and splits are valid; nothing trained");
+        observer.info("dry run: data and splits are valid; nothing trained".into());
         return Ok(None);
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -346,21 +353,25 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
     if d.per_gender {
         metrics["groups"] = Value::Object(group_cv);
     }
-    std::fs::create_dir_all(&root_runs)?;
-    std::fs::write(
-        root_runs.join("metrics.json"),
-        serde_json::to_string_pretty(&metrics)?,
+    let root = RunDir::new(&root_runs);
+    std::fs::create_dir_all(root.path())
+        .with_context(|| format!("cannot create {}", root.path().display()))?;
+    atomic::write(
+        &root.metrics_json(),
+        serde_json::to_string_pretty(&metrics)?.as_bytes(),
     )?;
-    std::fs::write(root_runs.join("config.toml"), experiment.to_toml())?;
-    std::fs::create_dir_all(&root_reports)?;
+    atomic::write(&root.config(), experiment.to_toml().as_bytes())?;
+    std::fs::create_dir_all(&root_reports)
+        .with_context(|| format!("cannot create {}", root_reports.display()))?;
     let summary = summary_markdown(experiment, &metrics);
-    std::fs::write(root_reports.join("summary.md"), &summary)?;
-    println!("{summary}");
-    println!(
+    let summary_path = root_reports.join("summary.md");
+    atomic::write(&summary_path, summary.as_bytes())?;
+    observer.info(summary);
+    observer.info(format!(
         "cross-validation saved to {}, summary to {}",
-        root_runs.join("metrics.json").display(),
-        root_reports.join("summary.md").display()
-    );
+        root.metrics_json().display(),
+        summary_path.display()
+    ));
     Ok(last)
 }
 

@@ -3,9 +3,11 @@
 
 pub mod corpus;
 pub mod crossval;
+pub mod model;
 pub mod outputs;
 pub mod resume;
 pub mod run;
+pub mod run_dir;
 pub mod setup;
 pub mod trained;
 

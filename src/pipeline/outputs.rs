@@ -2,20 +2,23 @@
 //! `report.md` in the report folder.
 
 use crate::experiment::Experiment;
+use crate::io::atomic;
+use crate::pipeline::run_dir::RunDir;
 use crate::reports::markdown::ReportInput;
 use crate::reports::{metrics_json, write_report_folder};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::path::Path;
 
 /// Writes every output of a run described by `report`: `metrics.csv` and `metrics.json` into
 /// the experiment's run folder, the report folder (see [`write_report_folder`]).
 pub fn write_outputs(experiment: &Experiment, report: &ReportInput) -> Result<()> {
-    let run_dir = experiment.run_dir();
-    write_metrics_csv(&run_dir.join("metrics.csv"), report)?;
+    let run = RunDir::new(experiment.run_dir());
+    write_metrics_csv(&run.metrics_csv(), report)?;
     let metrics = metrics_json(report, experiment.run.seed)?;
-    let path = run_dir.join("metrics.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&metrics)?)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    atomic::write(
+        &run.metrics_json(),
+        serde_json::to_string_pretty(&metrics)?.as_bytes(),
+    )?;
     write_report_folder(&experiment.report_dir(), report)?;
     Ok(())
 }
@@ -39,5 +42,5 @@ fn write_metrics_csv(path: &Path, report: &ReportInput) -> Result<()> {
             r.learning_rate
         );
     }
-    std::fs::write(path, csv).with_context(|| format!("cannot write {}", path.display()))
+    atomic::write(path, csv.as_bytes())
 }

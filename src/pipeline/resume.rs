@@ -6,13 +6,14 @@
 //! interruption loses at most the epoch in progress.
 
 use crate::experiment::Experiment;
+use crate::pipeline::run_dir::RunDir;
 use anyhow::{Context, Result, bail};
-use std::path::Path;
 
 /// Checks that `run_dir` holds a run of `experiment` (only `training.epochs` may differ, to train
 /// longer).
-pub fn check_resumable(experiment: &Experiment, run_dir: &Path) -> Result<()> {
-    let config_path = run_dir.join("config.toml");
+pub fn check_resumable(experiment: &Experiment, run: &RunDir) -> Result<()> {
+    let run_dir = run.path();
+    let config_path = run.config();
     let text = std::fs::read_to_string(&config_path).with_context(|| {
         format!(
             "--resume: there is no run to resume in {} (cannot read {}); start it without --resume",

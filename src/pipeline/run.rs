@@ -4,25 +4,29 @@
 use crate::experiment::{CheckpointChoice, Experiment};
 
 use crate::core::backend;
+use crate::core::events::{Observer, Silent};
 use crate::core::{Modality, SplitName};
 use crate::data::Corpus;
 use crate::evaluation::{SplitMetrics, evaluate};
 use crate::inference::inputs::{InputBatcher, SplitInputs};
 use crate::inference::predict::predict;
+use crate::io::atomic;
 use crate::models::LateFusion;
 use crate::pipeline::corpus::load_corpus;
 use crate::pipeline::outputs::write_outputs;
 use crate::pipeline::resume::check_resumable;
+use crate::pipeline::run_dir::RunDir;
 use crate::pipeline::setup::{ScratchSource, Setup};
-use crate::reports::EpochRecord;
 use crate::reports::ablation::{AblationRow, FULL_VARIANT};
 use crate::reports::markdown::ReportInput;
-use crate::training::trainer::{Fit, checkpoint_path, fit, load_model, save_model};
+use crate::training::history::EpochRecord;
+use crate::training::trainer::{Fit, fit, load_model, save_model};
 use crate::training::weights::class_weights;
 use anyhow::{Context, Result};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// What a finished run produced.
@@ -55,41 +59,43 @@ fn toml_name<T: serde::Serialize>(value: &T) -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
-/// Prints per-split, per-class counts and the class weights.
-fn print_data_summary(
+/// Reports per-split, per-class counts and the class weights, as a table.
+fn report_data_summary(
     experiment: &Experiment,
     corpus: &Corpus,
     counts: &[(SplitName, Vec<usize>)],
     weights: &[f32],
+    observer: &dyn Observer,
 ) {
     let names = corpus.labels.names();
     let width = names.iter().map(|n| n.len()).max().unwrap_or(5).max(8);
-    println!(
+    observer.info(format!(
         "data: {}, {} Hz, clips up to {} s",
         toml_name(&experiment.data.dataset),
         corpus.sample_rate,
         experiment.data.clip_seconds
-    );
-    print!("{:<6}", "split");
-    for name in names {
-        print!(" {name:>width$}");
-    }
-    println!(" {:>width$}", "total");
-    for (split, counts) in counts {
-        print!("{:<6}", split.as_str());
-        for c in counts {
-            print!(" {c:>width$}");
+    ));
+    let row = |head: &str, cells: Vec<String>| {
+        let mut line = format!("{head:<6}");
+        for c in cells {
+            line.push_str(&format!(" {c:>width$}"));
         }
-        println!(" {:>width$}", counts.iter().sum::<usize>());
+        line
+    };
+    let mut header: Vec<String> = names.to_vec();
+    header.push("total".into());
+    observer.info(row("split", header));
+    for (split, counts) in counts {
+        let mut cells: Vec<String> = counts.iter().map(|c| c.to_string()).collect();
+        cells.push(counts.iter().sum::<usize>().to_string());
+        observer.info(row(split.as_str(), cells));
     }
-    print!("{:<6}", "weight");
-    for w in weights {
-        print!(" {w:>width$.3}");
-    }
-    println!(
-        "   (class weights: {}, from the train split)",
+    let cells = weights.iter().map(|w| format!("{w:.3}")).collect();
+    observer.info(format!(
+        "{}   (class weights: {}, from the train split)",
+        row("weight", cells),
         toml_name(&experiment.training.class_weights)
-    );
+    ));
 }
 
 /// Counts (trainable, total) parameters.
@@ -115,13 +121,25 @@ pub fn parameter_counts<M: Module>(model: &M) -> (usize, usize) {
     (counter.trainable, counter.total)
 }
 
-/// How `train` starts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// How `train` starts, and who hears about its progress.
+#[derive(Clone)]
 pub struct TrainOptions {
-    /// Stop after printing the data summary.
+    /// Stop after reporting the data summary.
     pub dry_run: bool,
     /// Continue the run in the run folder from its last complete checkpoint.
     pub resume: bool,
+    /// Receives what the run reports (data counts, epochs, progress, warnings).
+    pub observer: Arc<dyn Observer>,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self {
+            dry_run: false,
+            resume: false,
+            observer: Arc::new(Silent),
+        }
+    }
 }
 
 /// Counts (trainable, total) parameters of the model and its frozen trunks.
@@ -163,23 +181,24 @@ pub fn evaluate_split(
 /// Runs an experiment: trains, evaluates, writes `runs/<name>` and `reports/<name>`. Returns
 /// `None` for a dry run.
 pub fn train(experiment: &Experiment, options: TrainOptions) -> Result<Option<RunSummary>> {
+    let observer = &*options.observer;
     if experiment.data.dataset.is_pooled() {
         return crate::pipeline::crossval::train_pooled(experiment, options);
     }
-    println!(
+    observer.info(format!(
         "experiment `{}`: backend {}, seed {}, modalities {}",
         experiment.name(),
         experiment.run.backend.as_str(),
         experiment.run.seed,
         toml_name(&experiment.model.modalities)
-    );
+    ));
     let started = Instant::now();
     let corpus = load_corpus(experiment)?;
-    println!(
+    observer.info(format!(
         "loaded {} utterances in {:.1} s",
         corpus.train.len() + corpus.valid.len() + corpus.test.len(),
         started.elapsed().as_secs_f64()
-    );
+    ));
     train_corpus(experiment, &corpus, options)
 }
 
@@ -189,6 +208,7 @@ pub fn train_corpus(
     corpus: &Corpus,
     options: TrainOptions,
 ) -> Result<Option<RunSummary>> {
+    let observer = &*options.observer;
     let device = backend::device(experiment.run.backend)?;
     let counts: Vec<(SplitName, Vec<usize>)> =
         [SplitName::Train, SplitName::Valid, SplitName::Test]
@@ -196,18 +216,24 @@ pub fn train_corpus(
             .map(|s| (s, corpus.class_counts(s)))
             .collect();
     let weights = class_weights(&counts[0].1, &experiment.training.class_weights)?;
-    print_data_summary(experiment, corpus, &counts, &weights);
+    report_data_summary(experiment, corpus, &counts, &weights, observer);
     if options.dry_run {
-        println!("dry run: experiment and data are valid; nothing trained");
+        observer.info(format!(
+            "dry run: experiment and data are valid; nothing trained"
+        ));
         return Ok(None);
     }
 
-    let run_dir = experiment.run_dir();
+    let run = RunDir::new(experiment.run_dir());
+    let run_dir = run.path().to_path_buf();
     let report_dir = experiment.report_dir();
     if options.resume {
-        check_resumable(experiment, &run_dir)?;
+        check_resumable(experiment, &run)?;
     } else if run_dir.exists() {
-        println!("replacing the previous run in {}", run_dir.display());
+        observer.info(format!(
+            "replacing the previous run in {}",
+            run_dir.display()
+        ));
         std::fs::remove_dir_all(&run_dir)
             .with_context(|| format!("cannot remove {}", run_dir.display()))?;
     }
@@ -215,7 +241,7 @@ pub fn train_corpus(
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let config_toml = experiment.to_toml();
-    std::fs::write(run_dir.join("config.toml"), &config_toml)?;
+    atomic::write(&run.config(), config_toml.as_bytes())?;
 
     // Initialisation draws from the run seed (the loop reseeds every epoch).
     device.seed(experiment.run.seed);
@@ -227,7 +253,9 @@ pub fn train_corpus(
         weights.clone(),
         ScratchSource::Fit(&corpus.train),
         &train_device,
+        observer,
     )?;
+    let setup = setup.with_observer(options.observer.clone());
     let train_examples = match train_examples {
         Some(mut examples) => {
             let augment = &experiment.data.augment;
@@ -240,7 +268,7 @@ pub fn train_corpus(
                     experiment.data.sample_rate,
                     experiment.run.seed,
                 )?;
-                println!(
+                observer.info(format!(
                     "augmentation: {} copies added to {} training clips ({})",
                     copies.len(),
                     examples.len(),
@@ -249,16 +277,16 @@ pub fn train_corpus(
                     } else {
                         format!("classes {}", augment.classes.join(", "))
                     }
-                );
+                ));
                 examples.extend(copies);
             }
             Some(examples)
         }
         None => None,
     };
-    setup.save_front_end(&run_dir, &corpus.labels)?;
+    setup.save_front_end(&run, &corpus.labels)?;
     for line in &setup.description {
-        println!("{line}");
+        observer.info(format!("{line}"));
     }
     let train_inputs = setup.split_inputs(
         experiment,
@@ -269,23 +297,24 @@ pub fn train_corpus(
     )?;
     let valid_inputs =
         setup.split_inputs(experiment, SplitName::Valid, &corpus.valid, None, &device)?;
-    println!(
+    observer.info(format!(
         "inputs ready in {:.1} s ({} train, {} valid)",
         started.elapsed().as_secs_f64(),
         train_inputs.len(),
         valid_inputs.len()
-    );
+    ));
     let parameters = model_parameters(&setup.model, &setup.batcher);
-    println!(
+    observer.info(format!(
         "model: {} trainable / {} parameters",
         parameters.0, parameters.1
-    );
+    ));
 
     let result = fit(
         setup.model.clone(),
         &Fit {
-            experiment,
-            run_dir: &run_dir,
+            config: &experiment.training,
+            seed: experiment.run.seed,
+            checkpoints: &run.checkpoints(),
             train: &train_inputs,
             valid: &valid_inputs,
             batcher: &setup.batcher,
@@ -293,11 +322,15 @@ pub fn train_corpus(
             class_weights: &weights,
             device: &train_device,
             resume: options.resume,
+            observer,
         },
     )?;
     let state = result.state;
     let history = state.history.clone();
-    println!("trained {} epochs in {:.1} s", state.epoch, result.seconds);
+    observer.info(format!(
+        "trained {} epochs in {:.1} s",
+        state.epoch, result.seconds
+    ));
 
     let (epoch, why) = match (experiment.evaluation.checkpoint, state.best) {
         (CheckpointChoice::Best, Some((epoch, _))) => (
@@ -309,13 +342,9 @@ pub fn train_corpus(
         ),
         _ => (state.epoch, "last epoch".to_string()),
     };
-    let model = load_model(
-        setup.model.clone(),
-        &checkpoint_path(&run_dir, "model", epoch),
-    )?
-    .valid();
-    save_model(&model, &run_dir.join("model.bpk"))?;
-    println!("evaluating epoch {epoch} ({why})");
+    let model = load_model(setup.model.clone(), &run.checkpoints().model(epoch))?.valid();
+    save_model(&model, &run.model())?;
+    observer.info(format!("evaluating epoch {epoch} ({why})"));
 
     let ablate: Vec<Modality> =
         if experiment.evaluation.ablation && experiment.model.modalities.len() == 2 {
@@ -345,9 +374,13 @@ pub fn train_corpus(
             &device,
             &ablate,
         );
-        print_split_line(split, "", &metrics);
+        observer.info(split_line(split, "", &metrics));
         for (zeroed, m) in ablated {
-            print_split_line(split, &format!(" ({} zeroed)", zeroed.name()), &m);
+            observer.info(split_line(
+                split,
+                &format!(" ({} zeroed)", zeroed.name()),
+                &m,
+            ));
             ablation.push((split, zeroed, m));
         }
         results.push((split, metrics));
@@ -371,13 +404,13 @@ pub fn train_corpus(
         },
     )?;
     if let Some(why) = &state.stopped {
-        println!("note: {why}");
+        observer.info(format!("note: {why}"));
     }
-    println!(
+    observer.info(format!(
         "run saved to {}, report to {}",
         run_dir.display(),
         report_dir.join("report.md").display()
-    );
+    ));
     Ok(Some(RunSummary {
         run_dir,
         report_dir,
@@ -425,13 +458,13 @@ pub fn ablation_rows(
     rows
 }
 
-/// Prints one split's headline metrics.
-pub fn print_split_line(split: SplitName, suffix: &str, metrics: &SplitMetrics) {
-    println!(
+/// One split's headline metrics as a line.
+pub fn split_line(split: SplitName, suffix: &str, metrics: &SplitMetrics) -> String {
+    format!(
         "{split:<5}{suffix}  accuracy {:.2}%  weighted F1 {:.2}%  macro F1 {:.2}%  ({} utterances)",
         100.0 * metrics.accuracy,
         100.0 * metrics.weighted_f1,
         100.0 * metrics.macro_f1,
         metrics.support
-    );
+    )
 }

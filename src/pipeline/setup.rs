@@ -4,6 +4,7 @@
 use crate::experiment::Experiment;
 
 use crate::core::LabelMap;
+use crate::core::events::{Observer, Silent};
 use crate::core::{Modality, SplitName};
 use crate::data::Utterance;
 use crate::data::batch::{FeatureNorm, FrontEnd, FusionBatcher};
@@ -11,12 +12,13 @@ use crate::data::pretrained::PretrainedFrontEnd;
 use crate::data::text::WordTokenizer;
 use crate::inference::cache::{self, Branch, CacheJob};
 use crate::inference::inputs::{BranchData, InputBatcher, SplitInputs};
-use crate::inference::trunk::{BuiltModel, build_model};
+use crate::io::atomic;
 use crate::models::LateFusion;
+use crate::pipeline::model::{BuiltModel, build_model};
+use crate::pipeline::run_dir::RunDir;
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use serde_json::json;
-use std::path::Path;
 use std::sync::Arc;
 
 /// A model with everything needed to feed it.
@@ -33,6 +35,8 @@ pub struct Setup {
     pub description: Vec<String>,
     /// Cache key parts of each pretrained branch's frozen trunk.
     frozen_keys: Vec<(Modality, serde_json::Value)>,
+    /// Receives cache-build progress (silent unless set with [`Setup::with_observer`]).
+    observer: Arc<dyn Observer>,
 }
 
 fn scratch_used(experiment: &Experiment) -> bool {
@@ -47,7 +51,7 @@ pub enum ScratchSource<'a> {
     /// Fit on these training utterances; returns their examples too.
     Fit(&'a [Utterance]),
     /// Read `vocab.json` and `front_end.json` from this run folder.
-    Run(&'a Path),
+    Run(&'a RunDir),
 }
 
 impl Setup {
@@ -59,6 +63,7 @@ impl Setup {
         class_weights: Vec<f32>,
         scratch: ScratchSource,
         train_device: &Device,
+        observer: &dyn Observer,
     ) -> Result<(Self, Option<Vec<crate::data::batch::Example>>)> {
         if experiment.data.augment.enabled()
             && (experiment.model.text.checkpoint.is_some()
@@ -76,13 +81,13 @@ impl Setup {
                     (Some(front), Some(examples))
                 }
                 ScratchSource::Run(dir) => {
-                    let tokenizer = WordTokenizer::load(&dir.join("vocab.json"))?;
-                    let path = dir.join("front_end.json");
+                    let tokenizer = WordTokenizer::load(&dir.vocab())?;
+                    let path = dir.front_end();
                     let text = std::fs::read_to_string(&path).with_context(|| {
                         format!(
                             "cannot read {}: is {} a finished run?",
                             path.display(),
-                            dir.display()
+                            dir.path().display()
                         )
                     })?;
                     let value: serde_json::Value = serde_json::from_str(&text)
@@ -104,7 +109,14 @@ impl Setup {
             (None, None)
         };
         let vocab = front.as_ref().map_or(1, |f| f.tokenizer.vocab_size());
-        let built = build_model(experiment, vocab, class_weights, labels.len(), train_device)?;
+        let built = build_model(
+            experiment,
+            vocab,
+            class_weights,
+            labels.len(),
+            train_device,
+            observer,
+        )?;
         let mut frozen_keys = Vec::new();
         for (modality, dir, what) in &built.frozen {
             let (modality, dir) = (*modality, dir.as_path());
@@ -136,7 +148,7 @@ impl Setup {
     }
 
     /// A setup of a model whose branches are all pretrained and built in memory
-    /// ([`crate::inference::trunk::build_model_from`]), e.g. random weights for a benchmark.
+    /// ([`crate::pipeline::model::build_model_from`]), e.g. random weights for a benchmark.
     /// `frozen_keys` holds, per branch with a frozen trunk, the cache key part that
     /// [`Setup::new`] makes from the checkpoint folder's content: it must change whenever the
     /// weights, the split point or the preprocessing do, or a stale cache would be reused.
@@ -171,18 +183,26 @@ impl Setup {
             pretrained,
             description,
             frozen_keys,
+            observer: Arc::new(Silent),
         }
     }
 
+    /// Reports cache builds to `observer`.
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = observer;
+        self
+    }
+
     /// Saves what evaluation and prediction need besides the weights: the scratch front end.
-    pub fn save_front_end(&self, run_dir: &Path, labels: &LabelMap) -> Result<()> {
+    pub fn save_front_end(&self, run: &RunDir, labels: &LabelMap) -> Result<()> {
         if let Some(front) = &self.scratch {
-            front.tokenizer.save(&run_dir.join("vocab.json"))?;
-            std::fs::write(
-                run_dir.join("front_end.json"),
+            front.tokenizer.save(&run.vocab())?;
+            atomic::write(
+                &run.front_end(),
                 serde_json::to_string_pretty(
                     &json!({ "feature_norm": front.norm, "labels": labels }),
-                )?,
+                )?
+                .as_bytes(),
             )?;
         }
         Ok(())
@@ -260,6 +280,7 @@ impl Setup {
                     Branch::Audio => 8,
                 },
                 device: plain,
+                observer: &*self.observer,
             })?;
             if branch == Branch::Audio {
                 states.conv = self

@@ -6,9 +6,11 @@ use crate::experiment::Experiment;
 use crate::core::LabelMap;
 use crate::core::SplitName;
 use crate::core::backend;
+use crate::core::events::Silent;
 use crate::data::Utterance;
 use crate::inference::predict::{Predictions, predict};
 use crate::models::LateFusion;
+use crate::pipeline::run_dir::RunDir;
 use crate::pipeline::setup::{ScratchSource, Setup};
 use crate::training::trainer::load_model;
 use anyhow::{Context, Result};
@@ -60,7 +62,7 @@ impl TrainedRun {
 
 /// Reads `<run_dir>/config.toml`.
 pub fn run_experiment(run_dir: &Path) -> Result<Experiment> {
-    let path = run_dir.join("config.toml");
+    let path = RunDir::new(run_dir).config();
     let text = std::fs::read_to_string(&path).with_context(|| {
         format!(
             "{} is not a run folder (no config.toml); runs are in runs/<experiment name>/",
@@ -73,10 +75,11 @@ pub fn run_experiment(run_dir: &Path) -> Result<Experiment> {
 /// Loads the run of `experiment` (its folder is `experiment.run_dir()`), with the weights in
 /// `checkpoint` (default: the selected `model.bpk`).
 pub fn load_run(experiment: Experiment, checkpoint: Option<&Path>) -> Result<TrainedRun> {
-    let run_dir = experiment.run_dir();
+    let run = RunDir::new(experiment.run_dir());
+    let run_dir = run.path();
     let checkpoint = checkpoint
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| run_dir.join("model.bpk"));
+        .unwrap_or_else(|| run.model());
     if !checkpoint.is_file() {
         anyhow::bail!(
             "no trained model at {}: train it first (`emofuse train <experiment>`), or pass --checkpoint <file> (e.g. {}/checkpoint/model-<epoch>.bpk)",
@@ -90,8 +93,9 @@ pub fn load_run(experiment: Experiment, checkpoint: Option<&Path>) -> Result<Tra
         &experiment,
         &labels,
         Vec::new(),
-        ScratchSource::Run(&run_dir),
+        ScratchSource::Run(&run),
         &device,
+        &Silent,
     )?;
     let model = load_model(setup.model.clone(), &checkpoint)?.valid();
     Ok(TrainedRun {

@@ -17,5 +17,5 @@ pub use confusion::{
 };
 pub use folder::write_report_folder;
 pub use markdown::{ReportInput, write_report};
-pub use plots::{EpochRecord, write_comparison_curves, write_curves};
+pub use plots::{write_comparison_curves, write_curves};
 pub use run_record::{RunRecord, metrics_json};

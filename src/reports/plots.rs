@@ -1,10 +1,10 @@
 //! Figures: the shared PNG + SVG plumbing, the per-epoch history and its curves (one run, or
 //! several runs overlaid).
 
+use crate::training::history::EpochRecord;
 use anyhow::{Context, Result, anyhow};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
@@ -57,33 +57,6 @@ pub(crate) fn write_png_and_svg(
         .draw(SVGBackend::new(&svg, size).into_drawing_area())
         .map_err(|e| anyhow!("cannot draw {}: {e:?}", svg.display()))?;
     Ok(vec![png, svg])
-}
-
-/// One epoch of training history.
-///
-/// The F1 and learning-rate fields default to 0 when absent, so histories written before they
-/// existed still load; a series that is 0 throughout is treated as not recorded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochRecord {
-    /// Epoch number, from 1.
-    pub epoch: usize,
-    /// Mean training loss.
-    pub train_loss: f64,
-    /// Training accuracy, as a fraction.
-    pub train_accuracy: f64,
-    /// Mean validation loss.
-    pub valid_loss: f64,
-    /// Validation accuracy, as a fraction.
-    pub valid_accuracy: f64,
-    /// Validation weighted F1, as a fraction (0 when not recorded).
-    #[serde(default)]
-    pub valid_weighted_f1: f64,
-    /// Validation macro F1, as a fraction (0 when not recorded).
-    #[serde(default)]
-    pub valid_macro_f1: f64,
-    /// Learning rate at the end of the epoch (0 when not recorded).
-    #[serde(default)]
-    pub learning_rate: f64,
 }
 
 /// Reads one number of an epoch (a curve's y value).

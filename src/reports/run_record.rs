@@ -5,18 +5,15 @@
 //! The writer ([`metrics_json`]) and the reader ([`RunRecord::load`]) live together so that the
 //! file format has one definition.
 
-use crate::experiment::Experiment;
-
 use crate::core::LabelMap;
 use crate::core::SplitName;
 use crate::evaluation::{ClassMetrics, SplitMetrics};
 use crate::reports::ablation::AblationRow;
 use crate::reports::markdown::ReportInput;
-use crate::reports::plots::EpochRecord;
+use crate::training::history::EpochRecord;
 use anyhow::{Context, Result, anyhow, bail};
-use serde::Deserialize;
-use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// The content of `metrics.json` for a run described by `input`, trained with `seed`.
@@ -27,50 +24,52 @@ use std::path::{Path, PathBuf};
 /// `checkpoint_rule`, `class_weights` (by class name), `history`, `seed`, `backend`.
 pub fn metrics_json(input: &ReportInput, seed: u64) -> Result<Value> {
     let names = input.labels.names();
-    let mut splits = serde_json::Map::new();
-    for (split, m) in input.results {
-        splits.insert(split.as_str().into(), serde_json::to_value(m)?);
-    }
-    let counts: serde_json::Map<String, Value> = input
-        .counts
-        .iter()
-        .map(|(split, c)| (split.as_str().to_string(), json!(c)))
-        .collect();
-    let weights: serde_json::Map<String, Value> = names
-        .iter()
-        .cloned()
-        .zip(input.class_weights.iter().map(|w| json!(w)))
-        .collect();
-    Ok(json!({
-        "experiment": input.name,
-        "labels": names,
-        "splits": splits,
-        "counts": counts,
-        "ablation": input.ablation,
-        "trainable_parameters": input.parameters.0,
-        "total_parameters": input.parameters.1,
-        "train_seconds": input.train_seconds,
-        "checkpoint_epoch": input.checkpoint.0,
-        "checkpoint_rule": input.checkpoint.1,
-        "class_weights": weights,
-        "history": input.history,
-        "seed": seed,
-        "backend": input.backend,
-    }))
+    let file = MetricsFile {
+        experiment: input.name.to_string(),
+        labels: Some(names.to_vec()),
+        splits: input
+            .results
+            .iter()
+            .map(|(split, m)| (split.as_str().to_string(), m.clone()))
+            .collect(),
+        counts: input
+            .counts
+            .iter()
+            .map(|(split, c)| (split.as_str().to_string(), c.clone()))
+            .collect(),
+        ablation: input.ablation.to_vec(),
+        trainable_parameters: input.parameters.0,
+        total_parameters: input.parameters.1,
+        train_seconds: input.train_seconds,
+        checkpoint_epoch: input.checkpoint.0,
+        checkpoint_rule: input.checkpoint.1.to_string(),
+        class_weights: names
+            .iter()
+            .cloned()
+            .zip(input.class_weights.iter().copied())
+            .collect(),
+        history: input.history.to_vec(),
+        seed,
+        backend: input.backend.to_string(),
+    };
+    Ok(serde_json::to_value(file)?)
 }
 
-/// `metrics.json` as read. Keys added after the first release (`labels`, `counts`, `ablation`)
-/// are optional, so older runs still load.
-#[derive(Deserialize)]
+/// `metrics.json`, the one definition of the file: [`metrics_json`] writes it and
+/// [`RunRecord::load`] reads it. Keys added after the first release (`labels`, `counts`,
+/// `ablation`, ...) are optional, so older runs still load.
+#[derive(Serialize, Deserialize)]
 struct MetricsFile {
     experiment: String,
     #[serde(default)]
     labels: Option<Vec<String>>,
     // Keyed by split name as text, not `SplitName`, so that a mistake inside a split's entry
-    // is reported with the split's name in its key path.
-    splits: BTreeMap<String, SplitMetrics>,
-    #[serde(default)]
-    counts: BTreeMap<String, Vec<usize>>,
+    // is reported with the split's name in its key path; in the order the run evaluated them
+    // (a vector of pairs written as a JSON object, read back in file order).
+    #[serde(with = "ordered_map")]
+    splits: Vec<(String, SplitMetrics)>,
+    #[serde(default, with = "ordered_map")]
+    counts: Vec<(String, Vec<usize>)>,
     #[serde(default)]
     ablation: Vec<AblationRow>,
     trainable_parameters: usize,
@@ -78,8 +77,8 @@ struct MetricsFile {
     train_seconds: f64,
     checkpoint_epoch: usize,
     checkpoint_rule: String,
-    #[serde(default)]
-    class_weights: BTreeMap<String, f32>,
+    #[serde(default, with = "ordered_map")]
+    class_weights: Vec<(String, f32)>,
     #[serde(default)]
     history: Vec<EpochRecord>,
     seed: u64,
@@ -93,8 +92,6 @@ pub struct RunRecord {
     pub run_dir: PathBuf,
     /// Run name (`metrics.json`'s `experiment`).
     pub name: String,
-    /// The resolved experiment (`config.toml`).
-    pub experiment: Experiment,
     /// `config.toml` as written.
     pub config_toml: String,
     /// Class names, in index order.
@@ -152,29 +149,21 @@ impl RunRecord {
                 config_path.display()
             )
         })?;
-        let experiment =
-            Experiment::from_toml_str(&config_toml, &[], &config_path.display().to_string())?;
         let text = std::fs::read_to_string(&metrics_path)
             .with_context(|| format!("cannot read {}", metrics_path.display()))?;
         let file = parse_metrics(&text).map_err(|e| anyhow!("{}: {e}", metrics_path.display()))?;
-        Self::from_file(run_dir, experiment, config_toml, file)
+        Self::from_file(run_dir, config_toml, file)
             .map_err(|e| anyhow!("{}: {e}", metrics_path.display()))
     }
 
-    fn from_file(
-        run_dir: &Path,
-        experiment: Experiment,
-        config_toml: String,
-        file: MetricsFile,
-    ) -> Result<Self> {
+    fn from_file(run_dir: &Path, config_toml: String, file: MetricsFile) -> Result<Self> {
         let labels = match &file.labels {
             Some(names) => LabelMap::new(names).context("key `labels`")?,
             // Older files have no `labels`: `per_class` lists every class in index order.
             None => {
                 let (_, first) = file
                     .splits
-                    .iter()
-                    .next()
+                    .first()
                     .context("no `labels` and no evaluated split to take class names from")?;
                 let names: Vec<&String> = first.per_class.keys().collect();
                 LabelMap::new(&names).context("class names of `per_class`")?
@@ -198,12 +187,6 @@ impl RunRecord {
                 .collect::<Result<_>>()?;
             results.push((split, metrics));
         }
-        // Same order as when the run wrote its report: the order of `evaluation.splits`.
-        let position = |s: &SplitName| {
-            let order = &experiment.evaluation.splits;
-            order.iter().position(|o| o == s).unwrap_or(order.len())
-        };
-        results.sort_by_key(|(s, _)| position(s));
         let mut counts = Vec::with_capacity(file.counts.len());
         for (key, c) in file.counts {
             let split = split_name(&key, "counts")?;
@@ -224,8 +207,9 @@ impl RunRecord {
                 .iter()
                 .map(|name| {
                     file.class_weights
-                        .get(name)
-                        .copied()
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, w)| *w)
                         .with_context(|| format!("`class_weights` has no class `{name}`"))
                 })
                 .collect::<Result<_>>()?
@@ -233,7 +217,6 @@ impl RunRecord {
         Ok(Self {
             run_dir: run_dir.to_path_buf(),
             name: file.experiment,
-            experiment,
             config_toml,
             labels,
             counts,
@@ -248,11 +231,6 @@ impl RunRecord {
             backend: file.backend,
             seed: file.seed,
         })
-    }
-
-    /// The run's report folder: `<output.reports_dir>/<name>` of its `config.toml`.
-    pub fn report_dir(&self) -> PathBuf {
-        self.experiment.output.reports_dir.join(&self.name)
     }
 
     /// The report of this run, as training wrote it.
@@ -314,4 +292,43 @@ fn check_matrix(split: SplitName, matrix: &[Vec<usize>], labels: &LabelMap) -> R
         );
     }
     Ok(())
+}
+
+/// A vector of `(key, value)` pairs as a JSON object, keeping its order both ways.
+mod ordered_map {
+    use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+    use serde::ser::{SerializeMap, Serializer};
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    pub fn serialize<S: Serializer, V: serde::Serialize>(
+        pairs: &[(String, V)],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(pairs.len()))?;
+        for (k, v) in pairs {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Vec<(String, V)>, D::Error> {
+        struct Pairs<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for Pairs<V> {
+            type Value = Vec<(String, V)>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(Pairs(PhantomData))
+    }
 }

@@ -1,7 +1,7 @@
 //! Learning-rate schedules: constant, linear warmup with linear or cosine decay, and
 //! reduce-on-plateau.
 
-use crate::experiment::{ScheduleKind, TrainingConfig};
+use crate::training::config::{ScheduleKind, TrainingConfig};
 
 /// The learning rate of optimiser step `step` (counted from 1) of `total`, with the plateau
 /// factor accumulated so far (`plateau_scale`, 1 until the first reduction).

@@ -8,13 +8,15 @@
 //! reaches the same numbers as an uninterrupted one.
 
 use crate::core::LabelMap;
+use crate::core::events::{Event, Observer};
 use crate::evaluation::evaluate;
-use crate::experiment::{Experiment, OptimizerKind, SelectMetric};
 use crate::inference::inputs::{InputBatcher, SplitInputs};
 use crate::inference::predict::predict;
+use crate::io::atomic;
 use crate::models::LateFusion;
-use crate::reports::EpochRecord;
+use crate::training::config::{OptimizerKind, ScheduleKind, SelectMetric, TrainingConfig};
 use crate::training::grad_clip::clip_grad_norm;
+use crate::training::history::EpochRecord;
 use crate::training::schedule::{Plateau, learning_rate};
 use anyhow::{Context, Result, anyhow, bail};
 use burn::module::Module;
@@ -23,7 +25,6 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::store::ModuleRecord;
 use burn::tensor::Device;
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -62,10 +63,12 @@ pub struct FitResult {
 
 /// Inputs of [`fit`].
 pub struct Fit<'a> {
-    /// The experiment.
-    pub experiment: &'a Experiment,
-    /// Run folder (checkpoints go to `checkpoint/`).
-    pub run_dir: &'a Path,
+    /// `[training]`: optimiser, schedule, epochs, selection.
+    pub config: &'a TrainingConfig,
+    /// The run seed (each epoch's shuffling and dropout come from it and the epoch).
+    pub seed: u64,
+    /// Where the per-epoch checkpoints go.
+    pub checkpoints: &'a Checkpoints,
     /// Training split.
     pub train: &'a SplitInputs,
     /// Validation split.
@@ -78,19 +81,47 @@ pub struct Fit<'a> {
     pub class_weights: &'a [f32],
     /// Training (autodiff) device.
     pub device: &'a Device,
-    /// Continue from the last checkpoint in `run_dir`.
+    /// Continue from the last checkpoint in `checkpoints`.
     pub resume: bool,
+    /// Receives the epoch lines and the batch progress.
+    pub observer: &'a dyn Observer,
 }
 
-/// Path of a checkpoint file of `epoch`.
-pub fn checkpoint_path(run_dir: &Path, kind: &str, epoch: usize) -> PathBuf {
-    run_dir
-        .join("checkpoint")
-        .join(format!("{kind}-{epoch}.bpk"))
+/// The checkpoint folder of a run and the names of its files: `model-<epoch>.bpk`,
+/// `optim-<epoch>.bpk` and `state.json` (the loop state, written last).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoints {
+    dir: PathBuf,
 }
 
-fn optimizer(experiment: &Experiment) -> ModuleOptimizer {
-    let t = &experiment.training;
+impl Checkpoints {
+    /// Checkpoints in `dir` (created when the first one is saved).
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The model weights after `epoch`.
+    pub fn model(&self, epoch: usize) -> PathBuf {
+        self.dir.join(format!("model-{epoch}.bpk"))
+    }
+
+    /// The optimiser state after `epoch`.
+    pub fn optim(&self, epoch: usize) -> PathBuf {
+        self.dir.join(format!("optim-{epoch}.bpk"))
+    }
+
+    /// The loop state of the latest finished epoch.
+    pub fn state(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+}
+
+fn optimizer(t: &TrainingConfig) -> ModuleOptimizer {
     match t.optimizer {
         OptimizerKind::Adamw => AdamWConfig::new().with_weight_decay(t.weight_decay).init(),
         OptimizerKind::Sgd => SgdConfig::new()
@@ -102,13 +133,6 @@ fn optimizer(experiment: &Experiment) -> ModuleOptimizer {
             )
             .init(),
     }
-}
-
-/// Writes `bytes` to `path` through a temporary file, so a kill never leaves half a file.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// The value of `metric` in an epoch record.
@@ -140,34 +164,34 @@ pub fn save_model(model: &LateFusion, path: &Path) -> Result<()> {
         .into_record()
         .into_bytes()
         .map_err(|e| anyhow!("cannot serialise the model: {e:?}"))?;
-    write_atomic(path, &bytes)
+    atomic::write(path, &bytes)
 }
 
 fn save_checkpoint(
-    run_dir: &Path,
+    checkpoints: &Checkpoints,
     model: &LateFusion,
     optim: &ModuleOptimizer,
     state: &LoopState,
 ) -> Result<()> {
-    let dir = run_dir.join("checkpoint");
-    std::fs::create_dir_all(&dir)?;
+    std::fs::create_dir_all(checkpoints.dir())
+        .with_context(|| format!("cannot create {}", checkpoints.dir().display()))?;
     let epoch = state.epoch;
-    save_model(model, &checkpoint_path(run_dir, "model", epoch))?;
+    save_model(model, &checkpoints.model(epoch))?;
     let bytes = optim
         .into_bytes()
         .map_err(|e| anyhow!("cannot serialise the optimiser: {e:?}"))?;
-    write_atomic(&checkpoint_path(run_dir, "optim", epoch), &bytes)?;
+    atomic::write(&checkpoints.optim(epoch), &bytes)?;
     // The state file goes last: it is what makes the epoch count as finished.
-    write_atomic(
-        &dir.join("state.json"),
+    atomic::write(
+        &checkpoints.state(),
         serde_json::to_string_pretty(state)?.as_bytes(),
     )?;
     // Keep the best and the latest epoch only.
     let best = state.best.map(|b| b.0);
     for e in 1..epoch {
         if Some(e) != best {
-            for kind in ["model", "optim"] {
-                let _ = std::fs::remove_file(checkpoint_path(run_dir, kind, e));
+            for path in [checkpoints.model(e), checkpoints.optim(e)] {
+                let _ = std::fs::remove_file(path);
             }
         }
     }
@@ -175,8 +199,8 @@ fn save_checkpoint(
 }
 
 /// Reads the loop state of an interrupted run (`None` when no epoch finished).
-pub fn read_state(run_dir: &Path) -> Result<Option<LoopState>> {
-    let path = run_dir.join("checkpoint").join("state.json");
+pub fn read_state(checkpoints: &Checkpoints) -> Result<Option<LoopState>> {
+    let path = checkpoints.state();
     match std::fs::read_to_string(&path) {
         Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| {
             format!(
@@ -194,22 +218,21 @@ fn seed_for(seed: u64, epoch: usize) -> u64 {
 
 /// Trains `model` on `fit.train`, validating on `fit.valid` after every epoch.
 pub fn fit(mut model: LateFusion, fit: &Fit) -> Result<FitResult> {
-    let e = fit.experiment;
-    let t = &e.training;
-    let mut optim = optimizer(e);
+    let t = fit.config;
+    let mut optim = optimizer(t);
     let mut state = LoopState::default();
     if fit.resume
-        && let Some(saved) = read_state(fit.run_dir)?
+        && let Some(saved) = read_state(fit.checkpoints)?
     {
-        model = load_model(model, &checkpoint_path(fit.run_dir, "model", saved.epoch))?;
-        let path = checkpoint_path(fit.run_dir, "optim", saved.epoch);
+        model = load_model(model, &fit.checkpoints.model(saved.epoch))?;
+        let path = fit.checkpoints.optim(saved.epoch);
         optim = optim
             .load(&path)
             .map_err(|err| anyhow!("cannot load {}: {err:?}", path.display()))?;
-        println!(
+        fit.observer.info(format!(
             "resuming after epoch {} of {} (step {})",
             saved.epoch, t.epochs, saved.step
-        );
+        ));
         state = saved;
         state.stopped = None;
     }
@@ -223,7 +246,7 @@ pub fn fit(mut model: LateFusion, fit: &Fit) -> Result<FitResult> {
     while state.epoch < t.epochs {
         let epoch = state.epoch + 1;
         // Shuffling and dropout depend on (seed, epoch) only: resuming changes nothing.
-        let epoch_seed = seed_for(e.run.seed, epoch);
+        let epoch_seed = seed_for(fit.seed, epoch);
         fit.device.seed(epoch_seed);
         let mut rng = ChaCha8Rng::seed_from_u64(epoch_seed);
         let order = if t.balanced_sampling {
@@ -234,14 +257,11 @@ pub fn fit(mut model: LateFusion, fit: &Fit) -> Result<FitResult> {
             order
         };
 
-        let progress = ProgressBar::new(batches as u64).with_style(
-            ProgressStyle::with_template(
-                "epoch {prefix} [{bar:25}] {pos}/{len} batches {msg} ({elapsed}, eta {eta})",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        progress.set_prefix(format!("{epoch}/{}", t.epochs));
+        fit.observer.event(Event::TaskStarted {
+            name: format!("epoch {epoch}/{}", t.epochs),
+            total: batches as u64,
+            unit: "batches",
+        });
         let epoch_started = Instant::now();
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         let mut accumulator = GradientsAccumulator::<LateFusion>::new();
@@ -253,13 +273,16 @@ pub fn fit(mut model: LateFusion, fit: &Fit) -> Result<FitResult> {
             let (logits, loss) = model.forward_loss(&batch);
             let loss_value: f32 = loss.clone().into_scalar();
             if !loss_value.is_finite() {
-                progress.abandon();
+                fit.observer.event(Event::TaskFinished);
                 state.stopped = Some(format!(
                     "the training loss became {loss_value} at epoch {epoch}, batch {}; the run stopped and kept the checkpoints of finished epochs. Try a lower training.learning_rate or training.grad_clip_norm",
                     b + 1
                 ));
-                eprintln!("error: {}", state.stopped.as_deref().unwrap_or_default());
-                return finish(model, state, fit.run_dir, started);
+                fit.observer.warn(format!(
+                    "error: {}",
+                    state.stopped.as_deref().unwrap_or_default()
+                ));
+                return finish(model, state, fit.checkpoints, started);
             }
             let predicted = logits.argmax(1).reshape([chunk.len()]);
             correct += predicted.equal(targets).int().sum().into_scalar::<i64>() as usize;
@@ -284,14 +307,16 @@ pub fn fit(mut model: LateFusion, fit: &Fit) -> Result<FitResult> {
                 model = optim.step(lr, model, grads);
                 pending = 0;
             }
-            progress.inc(1);
-            progress.set_message(format!(
-                "loss {:.4} acc {:.1}%",
-                loss_sum / seen as f64,
-                100.0 * correct as f64 / seen as f64
-            ));
+            fit.observer.event(Event::TaskProgress {
+                done: b as u64 + 1,
+                status: format!(
+                    "loss {:.4} acc {:.1}%",
+                    loss_sum / seen as f64,
+                    100.0 * correct as f64 / seen as f64
+                ),
+            });
         }
-        progress.finish_and_clear();
+        fit.observer.event(Event::TaskFinished);
 
         let eval_model = model.valid();
         let predictions = predict(
@@ -325,11 +350,11 @@ pub fn fit(mut model: LateFusion, fit: &Fit) -> Result<FitResult> {
         } else {
             state.bad_epochs += 1;
         }
-        let dropped = e.training.schedule == crate::experiment::ScheduleKind::Plateau
+        let dropped = t.schedule == ScheduleKind::Plateau
             && state
                 .plateau
                 .update(improved, t.plateau_patience, t.plateau_factor);
-        println!(
+        fit.observer.info(format!(
             "epoch {epoch}/{}: train loss {:.4} acc {:.2}% | valid loss {:.4} acc {:.2}% wF1 {:.2}% mF1 {:.2}% | lr {:.2e} | {:.1} s{}{}",
             t.epochs,
             record.train_loss,
@@ -350,7 +375,7 @@ pub fn fit(mut model: LateFusion, fit: &Fit) -> Result<FitResult> {
             } else {
                 ""
             },
-        );
+        ));
         state.history.push(record);
         state.epoch = epoch;
         if t.early_stopping_patience > 0 && state.bad_epochs >= t.early_stopping_patience {
@@ -359,14 +384,14 @@ pub fn fit(mut model: LateFusion, fit: &Fit) -> Result<FitResult> {
                 metric.as_str(),
                 state.bad_epochs
             ));
-            println!("{}", state.stopped.as_deref().unwrap_or_default());
+            fit.observer.info(state.stopped.clone().unwrap_or_default());
         }
-        save_checkpoint(fit.run_dir, &model, &optim, &state)?;
+        save_checkpoint(fit.checkpoints, &model, &optim, &state)?;
         if state.stopped.is_some() {
             break;
         }
     }
-    finish(model, state, fit.run_dir, started)
+    finish(model, state, fit.checkpoints, started)
 }
 
 /// One epoch of indices drawn with replacement so that every class present is equally likely
@@ -394,14 +419,14 @@ pub fn balanced_order(labels: &[usize], rng: &mut ChaCha8Rng) -> Vec<usize> {
 fn finish(
     model: LateFusion,
     state: LoopState,
-    run_dir: &Path,
+    checkpoints: &Checkpoints,
     started: Instant,
 ) -> Result<FitResult> {
     if state.epoch == 0 {
         bail!(
             "{}; no epoch finished, so there is no checkpoint in {}",
             state.stopped.as_deref().unwrap_or("training stopped"),
-            run_dir.display()
+            checkpoints.dir().display()
         );
     }
     Ok(FitResult {

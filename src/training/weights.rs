@@ -1,6 +1,6 @@
 //! Class weights of the cross-entropy loss.
 
-use crate::experiment::ClassWeighting;
+use crate::training::config::ClassWeighting;
 use anyhow::{Result, bail};
 
 /// Loss weight of each class from the training-split counts.

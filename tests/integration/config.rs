@@ -1,7 +1,8 @@
 use crate::{repo_path, scratch_dir};
 use emofuse::core::{BackendKind, Modality};
-use emofuse::experiment::{ClassWeighting, DatasetKind, Experiment, SelectMetric};
+use emofuse::experiment::{DatasetKind, Experiment};
 use emofuse::models::finetune::TrainLayers;
+use emofuse::training::config::{ClassWeighting, SelectMetric};
 
 fn err(text: &str, overrides: &[&str]) -> String {
     let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();

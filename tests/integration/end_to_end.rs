@@ -122,8 +122,8 @@ fn resume_continues_from_the_last_checkpoint() {
         emofuse::pipeline::train(
             &experiment,
             TrainOptions {
-                dry_run: false,
                 resume,
+                ..TrainOptions::default()
             },
         )
     };

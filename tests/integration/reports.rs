@@ -10,9 +10,10 @@ use emofuse::experiment::Experiment;
 use emofuse::pipeline::outputs::write_outputs;
 use emofuse::reports::markdown::render;
 use emofuse::reports::{
-    AblationRow, CellValues, EpochRecord, ReportInput, RunRecord, normalize_rows, percent_label,
+    AblationRow, CellValues, ReportInput, RunRecord, normalize_rows, percent_label,
     write_confusion_matrix,
 };
+use emofuse::training::history::EpochRecord;
 use std::path::{Path, PathBuf};
 
 const CLASSES: [&str; 3] = ["neutral", "joy", "anger"];
@@ -193,7 +194,10 @@ fn metrics_json_reads_back_as_the_run_record() {
     let record = RunRecord::load(&run_dir).unwrap();
 
     assert_eq!(record.name, "a");
-    assert_eq!(record.experiment, run.experiment);
+    assert_eq!(
+        Experiment::from_toml_str(&record.config_toml, &[], "config.toml").unwrap(),
+        run.experiment
+    );
     assert_eq!(record.config_toml, run.experiment.to_toml());
     assert_eq!(record.labels.names(), CLASSES);
     assert_eq!(record.counts, run.counts);

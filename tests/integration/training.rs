@@ -2,8 +2,9 @@
 //! reduce-on-plateau, early stopping, the NaN stop, and resuming after `kill -9`.
 
 use crate::{ONE_RUN_AT_A_TIME, experiment_in, repo_path, scratch_dir};
-use emofuse::experiment::{Experiment, ScheduleKind, TrainingConfig};
+use emofuse::experiment::Experiment;
 use emofuse::pipeline::TrainOptions;
+use emofuse::training::config::{ScheduleKind, TrainingConfig};
 use emofuse::training::schedule::{Plateau, learning_rate};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};

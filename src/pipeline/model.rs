@@ -1,0 +1,288 @@
+//! Building the model an experiment describes: scratch encoders, or pretrained encoders split
+//! into a frozen trunk (kept outside the model, see [`crate::inference::trunk`]) and a
+//! trainable top that goes into the [`LateFusion`] model.
+
+use crate::audio::AudioOptions;
+use crate::core::Modality;
+use crate::core::events::Observer;
+use crate::data::pretrained::PretrainedFrontEnd;
+use crate::data::tokenizer::HfTokenizer;
+use crate::experiment::{AudioEncoderKind, Experiment};
+use crate::features::FeatureKind;
+use crate::inference::trunk::{
+    PretrainedAudioEncoder, PretrainedEncoders, PretrainedTextEncoder, Trunks,
+};
+use crate::models::fusion::{AudioBranchEncoder, LateFusion, TextBranchEncoder};
+use crate::models::hub::safetensors::LoadReport;
+use crate::models::roberta::{RobertaModel, RobertaStage};
+use crate::models::speech_cnn::SpeechCnnConfig;
+use crate::models::wav2vec2::{Wav2Vec2Model, Wav2Vec2Stage};
+use anyhow::{Context, Result};
+use burn::module::Module;
+use burn::tensor::Device;
+use std::path::PathBuf;
+
+/// What [`build_model`] returns.
+pub struct BuiltModel {
+    /// The trainable model, on the training device.
+    pub model: LateFusion,
+    /// Frozen trunks, on the plain device.
+    pub trunks: Trunks,
+    /// Front end of the pretrained branches (`None` when both branches are scratch).
+    pub pretrained: Option<PretrainedFrontEnd>,
+    /// One line per branch describing what trains and what is frozen.
+    pub description: Vec<String>,
+    /// Per pretrained branch: the checkpoint folder and the frozen part's description (what
+    /// the cache key records).
+    pub frozen: Vec<(Modality, PathBuf, String)>,
+}
+
+/// Loads the checkpoints `experiment` names (`model.text.checkpoint`, `model.audio.checkpoint`,
+/// the tokenizer), for the branches it uses, onto `device`.
+pub fn load_encoders(
+    experiment: &Experiment,
+    device: &Device,
+    observer: &dyn Observer,
+) -> Result<PretrainedEncoders> {
+    let m = &experiment.model;
+    let mut encoders = PretrainedEncoders::default();
+    if m.uses(Modality::Text)
+        && let Some(dir) = &m.text.checkpoint
+    {
+        let (model, config, report) =
+            RobertaModel::from_pretrained(dir, device).with_context(|| {
+                format!(
+                    "loading the text encoder (model.text.checkpoint = {})",
+                    dir.display()
+                )
+            })?;
+        let tokenizer_path = experiment
+            .data
+            .tokenizer
+            .clone()
+            .unwrap_or_else(|| dir.clone());
+        let tokenizer = if tokenizer_path.is_dir() {
+            HfTokenizer::from_dir(&tokenizer_path)?
+        } else {
+            HfTokenizer::from_tokenizer_json(&tokenizer_path)?
+        };
+        report_load(&report, "text encoder", observer);
+        encoders.text = Some(PretrainedTextEncoder {
+            model,
+            config,
+            tokenizer,
+            source: dir.clone(),
+        });
+    }
+    if m.uses(Modality::Audio)
+        && let Some(dir) = &m.audio.checkpoint
+    {
+        let (model, config, report) =
+            Wav2Vec2Model::from_pretrained(dir, device).with_context(|| {
+                format!(
+                    "loading the audio encoder (model.audio.checkpoint = {})",
+                    dir.display()
+                )
+            })?;
+        report_load(&report, "audio encoder", observer);
+        encoders.audio = Some(PretrainedAudioEncoder {
+            model,
+            config,
+            source: dir.clone(),
+        });
+    }
+    Ok(encoders)
+}
+
+/// Builds the model of `experiment` on `train_device` (autodiff): scratch encoders for
+/// branches without a checkpoint, pretrained stages otherwise. `scratch_vocab` is the word
+/// vocabulary size of a scratch text encoder.
+pub fn build_model(
+    experiment: &Experiment,
+    scratch_vocab: usize,
+    class_weights: Vec<f32>,
+    num_classes: usize,
+    train_device: &Device,
+    observer: &dyn Observer,
+) -> Result<BuiltModel> {
+    let encoders = load_encoders(experiment, train_device, observer)?;
+    build_model_from(
+        experiment,
+        encoders,
+        scratch_vocab,
+        class_weights,
+        num_classes,
+        train_device,
+    )
+}
+
+/// [`build_model`] with the pretrained encoders already in memory (loaded by [`load_encoders`],
+/// or made with random weights by a benchmark): a used branch is pretrained exactly when
+/// `encoders` holds its encoder (`model.*.checkpoint` is not read here), and is split at
+/// `model.*.train_last_layers` as [`build_model`] does. The encoders must be on `train_device`.
+pub fn build_model_from(
+    experiment: &Experiment,
+    encoders: PretrainedEncoders,
+    scratch_vocab: usize,
+    class_weights: Vec<f32>,
+    num_classes: usize,
+    train_device: &Device,
+) -> Result<BuiltModel> {
+    let m = &experiment.model;
+    let config = experiment.late_fusion_config(scratch_vocab, class_weights, num_classes);
+    let mut trunks = Trunks::default();
+    let mut description = Vec::new();
+    let mut frozen = Vec::new();
+    let mut front = PretrainedFrontEnd {
+        tokenizer: None,
+        max_tokens: experiment.data.max_tokens,
+        audio: None,
+    };
+
+    let text = if !m.uses(Modality::Text) {
+        None
+    } else if let Some(PretrainedTextEncoder {
+        model: encoder,
+        config: hf,
+        tokenizer,
+        source: dir,
+    }) = encoders.text
+    {
+        front.tokenizer = Some(tokenizer);
+        let max = hf.max_tokens();
+        if experiment.data.max_tokens > max {
+            anyhow::bail!(
+                "key `data.max_tokens` = {}: the text encoder in {} takes at most {max} tokens",
+                experiment.data.max_tokens,
+                dir.display()
+            );
+        }
+        let (frozen_stage, top) = encoder.split(m.text.train_last_layers);
+        let what = split_text(&frozen_stage, &top, hf.num_layers);
+        description.push(format!("text: {} ({what})", dir.display()));
+        frozen.push((Modality::Text, dir, what));
+        if !frozen_stage.is_empty() {
+            trunks.text = Some(frozen_stage.valid());
+        }
+        Some((TextBranchEncoder::Pretrained(top), hf.hidden_size))
+    } else {
+        description.push(format!(
+            "text: built-in transformer, {} layers x {} wide, trained from scratch",
+            m.text_layers, m.text_dim
+        ));
+        Some((
+            TextBranchEncoder::Scratch(config.text.init(train_device)),
+            m.text_dim,
+        ))
+    };
+
+    let audio = if !m.uses(Modality::Audio) {
+        None
+    } else if let Some(PretrainedAudioEncoder {
+        model: encoder,
+        config: hf,
+        source: dir,
+    }) = encoders.audio
+    {
+        front.audio = Some(AudioOptions {
+            sample_rate: experiment.data.sample_rate,
+            max_seconds: Some(f64::from(experiment.data.clip_seconds)),
+            normalize: Some(experiment.data.normalize),
+        });
+        let (frozen_stage, top) =
+            encoder.split(m.audio.train_last_layers, m.audio.train_feature_encoder);
+        let what = split_audio(&frozen_stage, &top, hf.num_layers);
+        description.push(format!("audio: {} ({what})", dir.display()));
+        frozen.push((Modality::Audio, dir, what));
+        if !frozen_stage.is_empty() {
+            trunks.audio = Some(frozen_stage.valid());
+        }
+        Some((AudioBranchEncoder::Pretrained(top), hf.hidden_size))
+    } else {
+        let features = match experiment.data.features {
+            FeatureKind::Logmel => "log-mel bands",
+            FeatureKind::Mfcc => "MFCCs",
+        };
+        match m.audio_encoder {
+            AudioEncoderKind::Dilated => {
+                description.push(format!(
+                    "audio: built-in dilated 1-D CNN over {} {features}, {} channels, trained from scratch",
+                    experiment.feature_rows(),
+                    m.audio_channels
+                ));
+                Some((
+                    AudioBranchEncoder::Scratch(config.audio.init(train_device)),
+                    m.audio_channels,
+                ))
+            }
+            AudioEncoderKind::SpeechCnn => {
+                let c = &m.cnn;
+                let cnn = SpeechCnnConfig::new(experiment.feature_rows(), c.channels.clone())
+                    .with_kernel(c.kernel)
+                    .with_pool(c.pool)
+                    .with_batch_norm(c.batch_norm)
+                    .with_dropout(c.dropout);
+                description.push(format!(
+                    "audio: speech CNN over {} {features}, channels {:?}, kernel {}, pool {}, BatchNorm {}, dropout {}, trained from scratch",
+                    experiment.feature_rows(),
+                    c.channels,
+                    c.kernel,
+                    c.pool,
+                    c.batch_norm,
+                    c.dropout
+                ));
+                Some((
+                    AudioBranchEncoder::SpeechCnn(cnn.init(train_device)),
+                    cnn.output_size(),
+                ))
+            }
+        }
+    };
+
+    let pretrained = (front.tokenizer.is_some() || front.audio.is_some()).then_some(front);
+    Ok(BuiltModel {
+        model: config.assemble(text, audio, train_device),
+        trunks,
+        pretrained,
+        description,
+        frozen,
+    })
+}
+
+fn split_text(frozen: &RobertaStage, top: &RobertaStage, layers: usize) -> String {
+    match (frozen.is_empty(), top.takes_ids()) {
+        (true, _) => format!("all {layers} layers and the embeddings train"),
+        (false, _) if top.num_layers() == 0 => format!("frozen: embeddings + {layers} layers"),
+        _ => format!(
+            "last {} of {layers} layers train; frozen: embeddings + {} layers",
+            top.num_layers(),
+            frozen.num_layers()
+        ),
+    }
+}
+
+fn split_audio(frozen: &Wav2Vec2Stage, top: &Wav2Vec2Stage, layers: usize) -> String {
+    if frozen.is_empty() {
+        return format!("everything trains, conv feature encoder included ({layers} layers)");
+    }
+    if top.num_layers() == layers {
+        return format!("all {layers} layers train; frozen: conv feature encoder");
+    }
+    if top.num_layers() == 0 {
+        return format!("frozen: conv feature encoder + {layers} layers");
+    }
+    format!(
+        "last {} of {layers} layers train; frozen: conv feature encoder + {} layers",
+        top.num_layers(),
+        frozen.num_layers()
+    )
+}
+
+/// Tells the user what a checkpoint load did: the tensors loaded and unused (one line), and
+/// the tensors the checkpoint lacked, newly initialised (a warning, as transformers words it).
+fn report_load(report: &LoadReport, what: &str, observer: &dyn Observer) {
+    observer.info(format!("{what}: {}", report.summary(false)));
+    if let Some(warning) = report.newly_initialised_warning(what) {
+        observer.warn(format!("warning: {warning}"));
+    }
+}

@@ -1,0 +1,77 @@
+//! The run folder (`runs/<name>/`): the one owner of its layout and file names.
+
+use crate::training::trainer::Checkpoints;
+use std::path::{Path, PathBuf};
+
+/// A run folder and every file it holds. Nothing else names these files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunDir {
+    root: PathBuf,
+}
+
+impl RunDir {
+    /// The run folder at `root` (not created here).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The folder itself.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// `config.toml`: the fully resolved experiment.
+    pub fn config(&self) -> PathBuf {
+        self.root.join("config.toml")
+    }
+
+    /// `metrics.json`: the run record (see [`crate::reports::RunRecord`]); a k-fold run's
+    /// top folder holds the folds' summary under the same name.
+    pub fn metrics_json(&self) -> PathBuf {
+        self.root.join("metrics.json")
+    }
+
+    /// `metrics.csv`: one row per epoch.
+    pub fn metrics_csv(&self) -> PathBuf {
+        self.root.join("metrics.csv")
+    }
+
+    /// `model.bpk`: the evaluated checkpoint (trainable weights only).
+    pub fn model(&self) -> PathBuf {
+        self.root.join("model.bpk")
+    }
+
+    /// `checkpoint/`: per-epoch model, optimiser and loop state.
+    pub fn checkpoints(&self) -> Checkpoints {
+        Checkpoints::new(self.root.join("checkpoint"))
+    }
+
+    /// `vocab.json`: the built-in text encoder's word vocabulary.
+    pub fn vocab(&self) -> PathBuf {
+        self.root.join("vocab.json")
+    }
+
+    /// `front_end.json`: the built-in audio encoder's feature normalisation.
+    pub fn front_end(&self) -> PathBuf {
+        self.root.join("front_end.json")
+    }
+
+    /// `split.json`: the speakers and clips of each split (pooled datasets).
+    pub fn split(&self) -> PathBuf {
+        self.root.join("split.json")
+    }
+
+    /// `fold-<k>/` (from 1), or `<group>/fold-<k>/` for per-gender runs: a fold's own run folder.
+    pub fn fold(&self, group: Option<&str>, fold: usize) -> RunDir {
+        let base = match group {
+            Some(g) => self.root.join(g),
+            None => self.root.clone(),
+        };
+        RunDir::new(base.join(format!("fold-{fold}")))
+    }
+
+    /// Whether the run finished (its `metrics.json` exists).
+    pub fn finished(&self) -> bool {
+        self.metrics_json().is_file()
+    }
+}
