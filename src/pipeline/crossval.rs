@@ -20,7 +20,7 @@ use crate::io::atomic;
 use crate::pipeline::TrainOptions;
 use crate::pipeline::run::{RunSummary, train_corpus};
 use crate::pipeline::run_dir::RunDir;
-use crate::reports::RunRecord;
+use crate::reports::{self, RunRecord};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -376,8 +376,7 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
 }
 
 fn pct(v: &Value) -> String {
-    v.as_f64()
-        .map_or("-".into(), |x| format!("{:.2}", 100.0 * x))
+    v.as_f64().map_or("-".into(), reports::pct)
 }
 
 /// The cross-validation summary: one row per fold, then mean +- std.

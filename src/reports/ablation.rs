@@ -2,6 +2,7 @@
 //! zeroed), compared with the full model.
 
 use crate::core::SplitName;
+use crate::reports::pct;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
@@ -22,10 +23,6 @@ pub struct AblationRow {
     pub weighted_f1: f64,
     /// Unweighted mean F1, as a fraction.
     pub macro_f1: f64,
-}
-
-fn pct(x: f64) -> String {
-    format!("{:.2}", 100.0 * x)
 }
 
 /// `value - reference` in percentage points, signed (`"-4.25"`, `"+0.50"`).

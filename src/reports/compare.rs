@@ -2,6 +2,7 @@
 //! their validation curves overlaid.
 
 use crate::core::SplitName;
+use crate::reports::pct;
 use crate::reports::plots::write_comparison_curves;
 use crate::reports::run_record::RunRecord;
 use anyhow::{Context, Result, bail};
@@ -69,10 +70,6 @@ fn check_same_classes(runs: &[RunRecord]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn pct(x: f64) -> String {
-    format!("{:.2}", 100.0 * x)
 }
 
 /// `compare.md`: one row per run with accuracy, weighted F1 and macro F1 of every split any of

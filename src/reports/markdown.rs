@@ -6,6 +6,7 @@ use crate::core::SplitName;
 use crate::evaluation::{SplitMetrics, classification_report};
 use crate::reports::ablation::{AblationRow, render_ablation};
 use crate::reports::confusion::{normalize_rows, percent_label};
+use crate::reports::pct;
 use crate::reports::plots::{EpochField, has_series};
 use crate::training::history::EpochRecord;
 use anyhow::{Context, Result};
@@ -38,10 +39,6 @@ pub struct ReportInput<'a> {
     pub config_toml: &'a str,
     /// Inference-time ablation results (empty: no such section).
     pub ablation: &'a [AblationRow],
-}
-
-fn pct(x: f64) -> String {
-    format!("{:.2}", 100.0 * x)
 }
 
 /// The "Data" section: per-split, per-class counts and the loss weight of each class.

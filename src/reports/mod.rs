@@ -19,3 +19,9 @@ pub use folder::write_report_folder;
 pub use markdown::{ReportInput, write_report};
 pub use plots::{write_comparison_curves, write_curves};
 pub use run_record::{RunRecord, metrics_json};
+
+/// A fraction as a percentage with two decimals, as every report table writes it (`0.4458` ->
+/// `44.58`).
+pub fn pct(x: f64) -> String {
+    format!("{:.2}", 100.0 * x)
+}

@@ -1,5 +1,6 @@
 //! emofuse's test suite, in one binary so the library is linked once.
 
+mod architecture;
 mod audio;
 mod augment;
 mod cli;

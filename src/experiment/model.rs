@@ -1,0 +1,125 @@
+//! `[model]`: modalities, the built-in encoders' sizes, pretrained checkpoints and how much
+//! of them trains.
+
+use crate::core::Modality;
+use crate::inference::cache::CacheDtype;
+use crate::models::finetune::TrainLayers;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// `[model]`: the late-fusion model (see [`crate::models::fusion`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// Modalities to fuse: `["text", "audio"]`, `["text"]` or `["audio"]`.
+    pub modalities: Vec<Modality>,
+    /// Width of the text encoder (token embedding size).
+    pub text_dim: usize,
+    /// Transformer layers of the text encoder.
+    pub text_layers: usize,
+    /// Attention heads of the text encoder.
+    pub text_heads: usize,
+    /// Channels of the audio encoder's convolutions.
+    pub audio_channels: usize,
+    /// Size each modality vector is projected to before fusion (0: no projection, the
+    /// encoder's vector goes to the classifier as it is).
+    pub projection_dim: usize,
+    /// Hidden size of the classifier MLP (0: a single dense softmax layer).
+    pub hidden_dim: usize,
+    /// Dropout probability in encoders, projections and classifier.
+    pub dropout: f64,
+    /// `[model.text]`: a pretrained text encoder and how much of it trains.
+    pub text: EncoderConfig,
+    /// `[model.audio]`: a pretrained audio encoder and how much of it trains.
+    pub audio: EncoderConfig,
+    /// Compute the frozen part of pretrained encoders once per utterance and train on the
+    /// cached outputs (see [`crate::inference::cache`]).
+    pub cache_frozen: bool,
+    /// Precision of the cached outputs.
+    pub cache_dtype: CacheDtype,
+    /// The built-in audio encoder (when `[model.audio]` has no checkpoint).
+    pub audio_encoder: AudioEncoderKind,
+    /// `[model.cnn]`: the speech CNN of study B (`audio_encoder = "speech_cnn"`).
+    pub cnn: CnnConfig,
+}
+
+/// Built-in audio encoders.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AudioEncoderKind {
+    /// Three dilated 1-D convolutions over log-mel frames (the quickstart's).
+    #[default]
+    Dilated,
+    /// Study B's CNN: a stack of 1-D convolutions with BatchNorm, max pooling and dropout.
+    SpeechCnn,
+}
+
+/// `[model.cnn]`: study B's speech CNN.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CnnConfig {
+    /// Output channels of each convolution.
+    pub channels: Vec<usize>,
+    /// Kernel size (odd).
+    pub kernel: usize,
+    /// Max pooling after every second convolution (1: none).
+    pub pool: usize,
+    /// BatchNorm after every convolution.
+    pub batch_norm: bool,
+    /// Dropout after every convolution block.
+    pub dropout: f64,
+}
+
+impl Default for CnnConfig {
+    fn default() -> Self {
+        Self {
+            channels: vec![64, 64, 128, 128, 128, 128],
+            kernel: 5,
+            pool: 2,
+            batch_norm: true,
+            dropout: 0.25,
+        }
+    }
+}
+
+/// `[model.text]` / `[model.audio]`: a pretrained HuggingFace encoder.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EncoderConfig {
+    /// HuggingFace model folder (`config.json`, `model.safetensors`); absent: the small
+    /// built-in encoder trained from scratch (`text_dim`, `audio_channels`, ...).
+    pub checkpoint: Option<PathBuf>,
+    /// Transformer layers that train, counted from the top.
+    pub train_last_layers: TrainLayers,
+    /// Audio only: also train Wav2Vec2's convolutional feature encoder (needs
+    /// `train_last_layers = "all"`).
+    pub train_feature_encoder: bool,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            modalities: vec![Modality::Text, Modality::Audio],
+            text_dim: 64,
+            text_layers: 1,
+            text_heads: 4,
+            audio_channels: 64,
+            projection_dim: 64,
+            hidden_dim: 64,
+            dropout: 0.1,
+            text: EncoderConfig::default(),
+            audio: EncoderConfig::default(),
+            cache_frozen: true,
+            cache_dtype: CacheDtype::F16,
+            audio_encoder: AudioEncoderKind::Dilated,
+            cnn: CnnConfig::default(),
+        }
+    }
+}
+
+impl ModelConfig {
+    /// Whether the model reads `modality`.
+    pub fn uses(&self, modality: Modality) -> bool {
+        self.modalities.contains(&modality)
+    }
+}

@@ -1,0 +1,23 @@
+//! `[run]`: the seed and the backend.
+
+use crate::core::BackendKind;
+use serde::{Deserialize, Serialize};
+
+/// `[run]`: reproducibility and hardware.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// Seed of every random source: data, initialisation, dropout, shuffling.
+    pub seed: u64,
+    /// Backend to train on.
+    pub backend: BackendKind,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            seed: 42,
+            backend: BackendKind::Cpu,
+        }
+    }
+}
