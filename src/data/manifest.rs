@@ -5,7 +5,8 @@
 use crate::data::{Corpus, Utterance};
 
 use crate::core::LabelMap;
-use anyhow::{Context, Result, bail};
+use crate::data::text_table::TextTable;
+use anyhow::{Result, bail};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -35,50 +36,40 @@ pub fn read_manifest(
     labels: &LabelMap,
     speakers: &mut HashMap<String, u32>,
 ) -> Result<Vec<Utterance>> {
-    let mut reader = csv::Reader::from_path(path).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot read manifest {}: {e}\n  hint: manifests are written by `data-prep meld --out <dir>`; check data.*_manifest in the experiment",
-            path.display()
+    let table = TextTable::read(
+        path,
+        "manifest",
+        "manifests are written by `data-prep meld --out <dir>`; check data.*_manifest in the experiment",
+    )?;
+    let required = |name: &str| -> Result<()> {
+        if table.has(name) {
+            return Ok(());
+        }
+        bail!(
+            "{}: no `{name}` column (found: {}); a manifest needs id,path,text,label",
+            path.display(),
+            table.names().join(",")
         )
-    })?;
-    let headers = reader
-        .headers()
-        .with_context(|| format!("{}: cannot read the header row", path.display()))?
-        .clone();
-    let column = |name: &str| headers.iter().position(|h| h == name);
-    let required = |name: &str| {
-        column(name).with_context(|| {
-            format!(
-                "{}: no `{name}` column (found: {}); a manifest needs id,path,text,label",
-                path.display(),
-                headers.iter().collect::<Vec<_>>().join(",")
-            )
-        })
     };
-    let (id_col, path_col, text_col, label_col) = (
-        required("id")?,
-        required("path")?,
-        required("text")?,
-        required("label")?,
-    );
-    let speaker_col = column("speaker");
+    for name in ["id", "path", "text", "label"] {
+        required(name)?;
+    }
     let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut utterances = Vec::new();
     let mut problems = Vec::new();
-    for (row, record) in reader.records().enumerate() {
+    for row in 0..table.height() {
         // Line numbers as an editor shows them: the header is line 1.
         let line = row + 2;
-        let record =
-            record.with_context(|| format!("{} line {line}: not valid CSV", path.display()))?;
-        let field = |i: usize| record.get(i).unwrap_or_default();
-        let label = match labels.index(field(label_col)) {
+        // Cells as written (a transcript keeps its spaces); an empty cell reads as "".
+        let field = |name: &str| table.raw(name, row).unwrap_or_default();
+        let label = match labels.index(field("label")) {
             Ok(label) => label,
             Err(e) => {
                 problems.push(format!("line {line}: {e}"));
                 continue;
             }
         };
-        let audio_path: PathBuf = root.join(field(path_col));
+        let audio_path: PathBuf = root.join(field("path"));
         if !audio_path.is_file() {
             problems.push(format!(
                 "line {line}: audio file {} does not exist",
@@ -87,11 +78,14 @@ pub fn read_manifest(
             continue;
         }
         let next = speakers.len() as u32;
-        let speaker =
-            speaker_col.map_or(0, |c| *speakers.entry(field(c).to_string()).or_insert(next));
+        let speaker = if table.has("speaker") {
+            *speakers.entry(field("speaker").to_string()).or_insert(next)
+        } else {
+            0
+        };
         utterances.push(Utterance {
-            id: field(id_col).to_string(),
-            text: field(text_col).to_string(),
+            id: field("id").to_string(),
+            text: field("text").to_string(),
             audio: Vec::new(),
             audio_path: Some(audio_path),
             label,

@@ -8,6 +8,7 @@ pub mod pretrained;
 pub mod speech;
 pub mod synthetic;
 pub mod text;
+pub mod text_table;
 pub mod tokenizer;
 
 pub use dataset::{Corpus, Utterance};

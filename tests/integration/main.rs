@@ -11,6 +11,7 @@ mod features;
 mod fusion;
 mod grad_clip;
 mod labels;
+mod manifest;
 mod metrics;
 mod reports;
 mod roberta;

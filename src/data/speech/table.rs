@@ -9,13 +9,13 @@
 //!   stored in `attrs["split"]` with `dev` written as `valid`, so later stages see one name);
 //! - every other column goes into `attrs`, as text (empty cells are left out).
 //!
-//! The file is read with polars, every column as text (no type inference, so ids like `007`
-//! keep their zeros).
+//! The file is read by [`TextTable`] (polars, every column as text: ids like `007` keep their
+//! zeros).
 
 use super::{ReadResult, SpeechClip};
 use crate::core::Gender;
-use anyhow::{Context, Result, bail};
-use polars::prelude::{CsvReadOptions, DataFrame, SerReader};
+use crate::data::text_table::TextTable;
+use anyhow::{Result, bail};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -30,14 +30,14 @@ const SHOWN_PROBLEMS: usize = 10;
 /// listed in one error, by line number as an editor shows it (the header is line 1).
 /// [`ReadResult::skipped`] is always empty: a manifest row is either right or an error.
 pub fn read_table(csv: &Path) -> Result<ReadResult> {
-    let frame = read_frame(csv)?;
-    let names: Vec<String> = frame
-        .columns()
-        .iter()
-        .map(|c| c.name().to_string())
-        .collect();
+    let table = TextTable::read(
+        csv,
+        "manifest",
+        "check the path; a speech manifest is a CSV with the columns path,label",
+    )?;
+    let names = table.names();
     for required in ["path", "label"] {
-        if !names.iter().any(|n| n == required) {
+        if !table.has(required) {
             bail!(
                 "{}: no `{required}` column (found: {})\n  hint: a speech manifest needs the columns path,label (optional: id,text,speaker,gender,split)",
                 csv.display(),
@@ -45,29 +45,13 @@ pub fn read_table(csv: &Path) -> Result<ReadResult> {
             );
         }
     }
-    // Every column as a list of cells; empty or blank cells become None.
-    let mut columns: BTreeMap<&str, Vec<Option<String>>> = BTreeMap::new();
-    for column in frame.columns() {
-        let cells = column
-            .str()
-            .with_context(|| format!("{}: column `{}` is not text", csv.display(), column.name()))?
-            .iter()
-            .map(|cell| {
-                cell.map(str::trim)
-                    .filter(|c| !c.is_empty())
-                    .map(str::to_string)
-            })
-            .collect();
-        columns.insert(column.name().as_str(), cells);
-    }
-    let cell = |name: &str, row: usize| -> Option<&str> {
-        columns.get(name).and_then(|cells| cells[row].as_deref())
-    };
+    // Empty or blank cells count as missing.
+    let cell = |name: &str, row: usize| -> Option<&str> { table.trimmed(name, row) };
 
     let root = csv.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut result = ReadResult::default();
     let mut problems = Vec::new();
-    for row in 0..frame.height() {
+    for row in 0..table.height() {
         // Line numbers as an editor shows them: the header is line 1. (A quoted field spanning
         // several lines would shift later numbers; manifests have none.)
         let line = row + 2;
@@ -141,7 +125,7 @@ pub fn read_table(csv: &Path) -> Result<ReadResult> {
             "{}: {} bad row(s) (of {}):\n  {}{}\n  hint: fix these rows; paths are relative to the CSV's folder",
             csv.display(),
             problems.len(),
-            frame.height(),
+            table.height(),
             shown.join("\n  "),
             if problems.len() > shown.len() {
                 format!("\n  ... and {} more", problems.len() - shown.len())
@@ -154,21 +138,4 @@ pub fn read_table(csv: &Path) -> Result<ReadResult> {
         bail!("{}: the manifest has no rows", csv.display());
     }
     Ok(result)
-}
-
-/// Reads the CSV with every column as text.
-fn read_frame(csv: &Path) -> Result<DataFrame> {
-    let file = std::fs::File::open(csv).with_context(|| {
-        format!(
-            "cannot open manifest {}\n  hint: check the path; a speech manifest is a CSV with the columns path,label",
-            csv.display()
-        )
-    })?;
-    CsvReadOptions::default()
-        .with_has_header(true)
-        // Schema inference over zero rows makes every column a string column.
-        .with_infer_schema_length(Some(0))
-        .into_reader_with_file_handle(file)
-        .finish()
-        .with_context(|| format!("{}: not a readable CSV file", csv.display()))
 }

@@ -1,0 +1,98 @@
+//! MELD-style manifests (`data-prep meld` output) read into a corpus: cells exactly as written
+//! (quoted commas, curly quotes, leading spaces, an empty transcript), speakers numbered across
+//! splits, and every bad row listed in one error with its line.
+
+use crate::scratch_dir;
+use emofuse::core::LabelMap;
+use emofuse::data::manifest::load_manifests;
+use std::path::Path;
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn manifests_keep_cells_as_written_and_number_speakers_across_splits() {
+    let dir = scratch_dir("manifest-cells");
+    std::fs::create_dir_all(dir.join("wav")).unwrap();
+    for f in ["a.wav", "b.wav", "c.wav"] {
+        std::fs::write(dir.join("wav").join(f), b"").unwrap();
+    }
+    let train = write(
+        &dir,
+        "train.csv",
+        "id,path,text,label,speaker,extra\n\
+         dia0_utt0,wav/a.wav,\"Oh, my God!\",surprise,Ross,1\n\
+         dia0_utt1,wav/b.wav,\" You must\u{2019}ve had your hands full.\",joy,Rachel,2\n",
+    );
+    let valid = write(
+        &dir,
+        "valid.csv",
+        "id,path,text,label,speaker\ndia1_utt0,wav/c.wav,,neutral,Rachel\n",
+    );
+    let test = write(
+        &dir,
+        "test.csv",
+        "id,path,text,label,speaker\ndia2_utt0,wav/a.wav,Okay.,anger,Joey\n",
+    );
+    let corpus = load_manifests([&train, &valid, &test], LabelMap::meld(), 16_000).unwrap();
+    let texts: Vec<&str> = corpus.train.iter().map(|u| u.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        ["Oh, my God!", " You must\u{2019}ve had your hands full."]
+    );
+    let labels: Vec<usize> = corpus.train.iter().map(|u| u.label).collect();
+    assert_eq!(labels, [2, 1]);
+    assert_eq!(corpus.valid[0].text, "");
+    assert_eq!(corpus.valid[0].id, "dia1_utt0");
+    // Ross 0, Rachel 1 (in train and valid), Joey 2.
+    let speakers: Vec<u32> = [&corpus.train[..], &corpus.valid[..], &corpus.test[..]]
+        .concat()
+        .iter()
+        .map(|u| u.speaker)
+        .collect();
+    assert_eq!(speakers, [0, 1, 1, 2]);
+    assert_eq!(
+        corpus.test[0].audio_path.as_deref(),
+        Some(dir.join("wav/a.wav").as_path())
+    );
+}
+
+#[test]
+fn manifest_errors_name_the_file_the_lines_and_the_column() {
+    let dir = scratch_dir("manifest-errors");
+    std::fs::create_dir_all(dir.join("wav")).unwrap();
+    std::fs::write(dir.join("wav/a.wav"), b"").unwrap();
+    let good = write(&dir, "good.csv", "id,path,text,label\nx,wav/a.wav,hi,joy\n");
+    let bad = write(
+        &dir,
+        "bad.csv",
+        "id,path,text,label\nx,wav/a.wav,hi,happy\ny,wav/missing.wav,hi,joy\nz,wav/a.wav,fine,fear\n",
+    );
+    let err = load_manifests([&bad, &good, &good], LabelMap::meld(), 16_000)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("bad.csv: 2 bad rows (of 3)"), "{err}");
+    assert!(err.contains("line 2: unknown class `happy`"), "{err}");
+    assert!(err.contains("line 3: audio file"), "{err}");
+    assert!(err.contains("missing.wav does not exist"), "{err}");
+    let no_text = write(&dir, "no_text.csv", "id,path,label\nx,wav/a.wav,joy\n");
+    let err = load_manifests([&no_text, &good, &good], LabelMap::meld(), 16_000)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no_text.csv: no `text` column (found: id,path,label)"),
+        "{err}"
+    );
+    let absent = dir.join("absent.csv");
+    let err = format!(
+        "{:#}",
+        load_manifests([&absent, &good, &good], LabelMap::meld(), 16_000).unwrap_err()
+    );
+    assert!(
+        err.contains("cannot open manifest") && err.contains("absent.csv"),
+        "{err}"
+    );
+}
