@@ -10,10 +10,10 @@ mod validate;
 
 use crate::audio::{AugmentConfig, NormalizeOver};
 use crate::core::{BackendKind, Gender, Modality, SplitName};
-use crate::models::audio_encoder::AudioEncoderConfig;
 use crate::models::finetune::TrainLayers;
+use crate::models::fusion::DilatedAudioCnnConfig;
 use crate::models::fusion::LateFusionConfig;
-use crate::models::text_encoder::TextEncoderConfig;
+use crate::models::fusion::ScratchTextEncoderConfig;
 use anyhow::{Context, Result, anyhow};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -715,7 +715,7 @@ impl Experiment {
         let m = &self.model;
         LateFusionConfig::new(
             m.modalities.clone(),
-            TextEncoderConfig::new(
+            ScratchTextEncoderConfig::new(
                 vocab_size,
                 self.data.max_tokens,
                 m.text_dim,
@@ -723,7 +723,8 @@ impl Experiment {
                 m.text_heads,
             )
             .with_dropout(m.dropout),
-            AudioEncoderConfig::new(self.feature_rows(), m.audio_channels).with_dropout(m.dropout),
+            DilatedAudioCnnConfig::new(self.feature_rows(), m.audio_channels)
+                .with_dropout(m.dropout),
             m.projection_dim,
             m.hidden_dim,
             num_classes,
