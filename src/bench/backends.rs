@@ -5,7 +5,7 @@
 //! encoder's convolutions. Every compiled-in CPU backend runs the same work; times are reported
 //! with their ratio to burn-flex, the default.
 
-use crate::models::audio_encoder::AudioEncoderConfig;
+use crate::models::fusion::DilatedAudioCnnConfig;
 use burn::module::Module;
 use burn::nn::transformer::{TransformerEncoderConfig, TransformerEncoderInput};
 use burn::tensor::{Device, Distribution, Tensor};
@@ -61,7 +61,7 @@ fn measure(device: &Device, args: &BackendBenchArgs) -> [f64; 3] {
         drop(grads);
     });
 
-    let audio = AudioEncoderConfig::new(40, 64).init(&ad);
+    let audio = DilatedAudioCnnConfig::new(40, 64).init(&ad);
     let feats = Tensor::<3>::random([32, 40, 151], Distribution::Default, &ad);
     let mask = Tensor::<2>::ones([32, 151], &ad);
     let audio_step = time(args.repeats, || {

@@ -7,9 +7,8 @@ use crate::core::BackendKind;
 use crate::core::backend;
 use crate::io::safetensors::{NamedArray, SafetensorsFile, write};
 use crate::models::hub::config::read_json;
-use crate::models::wav2vec2::{
-    FeatExtractNorm, Wav2Vec2Config, Wav2Vec2Input, Wav2Vec2Model, masked_mean,
-};
+use crate::models::nn::masked_mean_channels_last;
+use crate::models::wav2vec2::{FeatExtractNorm, Wav2Vec2Config, Wav2Vec2Input, Wav2Vec2Model};
 use anyhow::{Result, bail};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::Deserialize;
@@ -272,7 +271,7 @@ fn encode(
                 .collect();
             let sample_mask =
                 Tensor::<2, Int>::from_data(TensorData::new(sample_mask, [rows, samples]), device);
-            masked_mean(
+            masked_mean_channels_last(
                 output.last_hidden_state.clone(),
                 Some(config.frame_mask(sample_mask, frames)),
             )

@@ -7,9 +7,7 @@ use crate::core::LabelMap;
 use crate::data::batch::FrontEndConfig;
 use crate::data::speech::labels::{BUILTIN_TABLES, LabelTable, builtin_table};
 use crate::features::FeatureKind;
-use crate::models::audio_encoder::AudioEncoderConfig;
-use crate::models::fusion::LateFusionConfig;
-use crate::models::text_encoder::TextEncoderConfig;
+use crate::models::fusion::{DilatedAudioCnnConfig, LateFusionConfig, ScratchTextEncoderConfig};
 use anyhow::{Context, Result, anyhow, bail};
 use std::path::PathBuf;
 
@@ -85,7 +83,7 @@ impl Experiment {
         let m = &self.model;
         LateFusionConfig::new(
             m.modalities.clone(),
-            TextEncoderConfig::new(
+            ScratchTextEncoderConfig::new(
                 vocab_size,
                 self.data.max_tokens,
                 m.text_dim,
@@ -93,7 +91,8 @@ impl Experiment {
                 m.text_heads,
             )
             .with_dropout(m.dropout),
-            AudioEncoderConfig::new(self.feature_rows(), m.audio_channels).with_dropout(m.dropout),
+            DilatedAudioCnnConfig::new(self.feature_rows(), m.audio_channels)
+                .with_dropout(m.dropout),
             m.projection_dim,
             m.hidden_dim,
             num_classes,

@@ -12,10 +12,10 @@ use crate::features::FeatureKind;
 use crate::inference::trunk::{
     PretrainedAudioEncoder, PretrainedEncoders, PretrainedTextEncoder, Trunks,
 };
+use crate::models::fusion::SpeechCnnConfig;
 use crate::models::fusion::{AudioBranchEncoder, LateFusion, TextBranchEncoder};
 use crate::models::hub::safetensors::LoadReport;
 use crate::models::roberta::{RobertaModel, RobertaStage};
-use crate::models::speech_cnn::SpeechCnnConfig;
 use crate::models::wav2vec2::{Wav2Vec2Model, Wav2Vec2Stage};
 use anyhow::{Context, Result};
 use burn::module::Module;

@@ -1,5 +1,7 @@
-//! A small transformer text encoder trained from scratch (the quickstart's text branch).
+//! A small transformer text encoder trained from scratch (the quickstart's text branch), built
+//! from burn's transformer encoder.
 
+use crate::models::nn::first_token;
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::transformer::{
@@ -8,9 +10,9 @@ use burn::nn::transformer::{
 use burn::nn::{Embedding, EmbeddingConfig};
 use burn::tensor::{Bool, Device, Int, Tensor};
 
-/// Configuration of [`TextEncoder`].
+/// Configuration of [`ScratchTextEncoder`].
 #[derive(Config, Debug)]
-pub struct TextEncoderConfig {
+pub struct ScratchTextEncoderConfig {
     /// Vocabulary size.
     pub vocab_size: usize,
     /// Longest sequence, `[CLS]` included.
@@ -27,17 +29,21 @@ pub struct TextEncoderConfig {
 }
 
 /// Token + position embeddings, a transformer encoder, and the `[CLS]` state as utterance vector.
+///
+/// # Shapes
+/// - input `tokens`, `padding`: `[batch, tokens]`
+/// - output: `[batch, d_model]`
 #[derive(Module, Debug)]
-pub struct TextEncoder {
+pub struct ScratchTextEncoder {
     tokens: Embedding,
     positions: Embedding,
     encoder: TransformerEncoder,
 }
 
-impl TextEncoderConfig {
+impl ScratchTextEncoderConfig {
     /// Builds the encoder with freshly initialised weights.
-    pub fn init(&self, device: &Device) -> TextEncoder {
-        TextEncoder {
+    pub fn init(&self, device: &Device) -> ScratchTextEncoder {
+        ScratchTextEncoder {
             tokens: EmbeddingConfig::new(self.vocab_size, self.d_model).init(device),
             positions: EmbeddingConfig::new(self.max_tokens, self.d_model).init(device),
             encoder: TransformerEncoderConfig::new(
@@ -53,7 +59,7 @@ impl TextEncoderConfig {
     }
 }
 
-impl TextEncoder {
+impl ScratchTextEncoder {
     /// Encodes token ids `[batch, tokens]` (padding marked `true` in `padding`) into utterance
     /// vectors `[batch, d_model]`, the final state of the first (`[CLS]`) token.
     pub fn forward(&self, tokens: Tensor<2, Int>, padding: Tensor<2, Bool>) -> Tensor<2> {
@@ -66,9 +72,6 @@ impl TextEncoder {
         let states = self
             .encoder
             .forward(TransformerEncoderInput::new(x).mask_pad(padding));
-        let [_, _, d_model] = states.dims();
-        states
-            .slice([0..batch, 0..1, 0..d_model])
-            .reshape([batch, d_model])
+        first_token(states)
     }
 }

@@ -1,44 +1,33 @@
-//! Wav2Vec2's convolutional feature encoder (waveform to frames) and feature projection, and the
-//! frame arithmetic of transformers' `_get_feat_extract_output_lengths`.
+//! Wav2Vec2's convolutional feature encoder (waveform to frames) and feature projection (frames
+//! to the transformer's width): the first two steps of the model. The frame arithmetic is in
+//! the sibling `frames` module.
 //!
-//! Part of [`crate::models::wav2vec2`]; parameters carry transformers' names
-//! (`feature_extractor.conv_layers.0.conv.weight`, `feature_projection.projection.weight`).
+//! Parameters carry transformers' names (`feature_extractor.conv_layers.0.conv.weight`,
+//! `feature_projection.projection.weight`).
 
 use crate::models::hub::safetensors::{
     Conv1dShape, ParamSource, conv1d, group_norm, layer_norm, linear,
 };
-use crate::models::roberta::HiddenAct;
-use crate::models::wav2vec2::{FeatExtractNorm, Wav2Vec2Config};
+use crate::models::nn::HiddenAct;
+use crate::models::wav2vec2::config::{FeatExtractNorm, Wav2Vec2Config};
 use burn::module::Module;
 use burn::nn::conv::Conv1d;
 use burn::nn::{Dropout, DropoutConfig, GroupNorm, LayerNorm, Linear};
-use burn::tensor::{Bool, Int, Tensor};
+use burn::tensor::Tensor;
 
 /// PyTorch's default epsilon of `nn.GroupNorm` / `nn.LayerNorm`, which the conv layers use
 /// (the transformer's norms use `layer_norm_eps`).
 const CONV_NORM_EPS: f64 = 1e-5;
 
-/// Frames out of one unpadded convolution over `length` inputs: `floor((length - kernel) /
-/// stride) + 1`, floor division as transformers' `_conv_out_length` (so negative when the
-/// input is shorter than the kernel minus one stride).
-pub fn conv_output_length(length: i64, kernel: usize, stride: usize) -> i64 {
-    (length - kernel as i64).div_euclid(stride as i64) + 1
-}
-
-/// Frames out of a stack of convolutions (`kernels[i]`, `strides[i]`) over `samples` inputs,
-/// exactly as transformers' `_get_feat_extract_output_lengths` (no adapter): 49 frames per
-/// second of 16 kHz audio for wav2vec2-base. 0 or below means the clip is too short for one
-/// frame.
-pub fn feat_extract_output_length(samples: i64, kernels: &[usize], strides: &[usize]) -> i64 {
-    kernels
-        .iter()
-        .zip(strides)
-        .fold(samples, |length, (&k, &s)| conv_output_length(length, k, s))
-}
-
-/// One convolution of the feature encoder with its optional norm and activation.
+/// One convolution of the feature encoder with its optional norm and activation: transformers'
+/// `Wav2Vec2GroupNormConvLayer`, `Wav2Vec2LayerNormConvLayer` or `Wav2Vec2NoLayerNormConvLayer`,
+/// depending on which norm is present.
+///
+/// # Shapes
+/// - input: `[batch, channels_in, time]`
+/// - output: `[batch, channels_out, frames]`
 #[derive(Module, Debug)]
-pub struct ConvLayer {
+pub struct Wav2Vec2ConvLayer {
     conv: Conv1d,
     /// GroupNorm with one group per channel: normalises each channel over the whole (padded)
     /// time axis (`feat_extract_norm = "group"`, first layer only).
@@ -49,7 +38,7 @@ pub struct ConvLayer {
     activation: HiddenAct,
 }
 
-impl ConvLayer {
+impl Wav2Vec2ConvLayer {
     /// `[batch, channels_in, time]` to `[batch, channels_out, frames]`.
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let mut x = self.conv.forward(x);
@@ -64,13 +53,18 @@ impl ConvLayer {
 }
 
 /// The convolutional feature encoder: raw waveform to one vector per 20 ms frame (wav2vec2-base:
-/// 7 layers, 512 channels, receptive field 400 samples, stride 320).
+/// 7 layers, 512 channels, receptive field 400 samples, stride 320). transformers'
+/// `Wav2Vec2FeatureEncoder`.
+///
+/// # Shapes
+/// - input `input_values`: `[batch, samples]`
+/// - output: `[batch, conv_dim, frames]` (channels first)
 #[derive(Module, Debug)]
-pub struct FeatureEncoder {
-    layers: Vec<ConvLayer>,
+pub struct Wav2Vec2FeatureEncoder {
+    layers: Vec<Wav2Vec2ConvLayer>,
 }
 
-impl FeatureEncoder {
+impl Wav2Vec2FeatureEncoder {
     /// Builds the encoder, asking `source` for `feature_extractor.conv_layers.{i}.*`.
     pub fn build<S: ParamSource>(config: &Wav2Vec2Config, source: &mut S) -> Self {
         let layers = (0..config.conv_dim.len())
@@ -111,7 +105,7 @@ impl FeatureEncoder {
                         )),
                     ),
                 };
-                ConvLayer {
+                Wav2Vec2ConvLayer {
                     conv,
                     group_norm,
                     layer_norm,
@@ -153,14 +147,20 @@ impl FeatureEncoder {
 }
 
 /// Feature projection: LayerNorm over the conv channels, then a linear map to the model width.
+/// transformers' `Wav2Vec2FeatureProjection`.
+///
+/// # Shapes
+/// - input `features`: `[batch, frames, conv_dim]`
+/// - output: hidden `[batch, frames, hidden]` and the normed features `[batch, frames,
+///   conv_dim]`
 #[derive(Module, Debug)]
-pub struct FeatureProjection {
+pub struct Wav2Vec2FeatureProjection {
     norm: LayerNorm,
     projection: Linear,
     dropout: Dropout,
 }
 
-impl FeatureProjection {
+impl Wav2Vec2FeatureProjection {
     /// Builds the projection from `feature_projection.{layer_norm,projection}`.
     pub fn build<S: ParamSource>(config: &Wav2Vec2Config, source: &mut S) -> Self {
         let conv_out = config.conv_dim.last().copied().unwrap_or(0);
@@ -193,41 +193,6 @@ impl FeatureProjection {
             .forward(self.projection.forward(normed.clone()));
         (hidden, normed)
     }
-}
-
-/// transformers' `_get_feature_vector_attention_mask`: `true` for the first
-/// `feat_extract_output_length(sum(mask))` of `frames` frames of each row, `[batch, frames]`.
-/// Rows too short for one frame get no valid frame.
-pub fn frame_mask(
-    attention_mask: Tensor<2, Int>,
-    frames: usize,
-    kernels: &[usize],
-    strides: &[usize],
-) -> Tensor<2, Bool> {
-    let [batch, _] = attention_mask.dims();
-    let device = attention_mask.device();
-    let mut lengths = attention_mask.sum_dim(1); // [batch, 1]
-    for (&k, &s) in kernels.iter().zip(strides) {
-        // floor((L - k) / s) + 1 for L >= k; rows below the kernel get 0 frames (transformers
-        // would index frame -1 there) and stay at 0.
-        let long_enough = lengths.clone().greater_equal_elem(k as i64).int();
-        lengths = (lengths
-            .sub_scalar(k as i64)
-            .clamp_min(0)
-            .div_scalar(s as i64)
-            .add_scalar(1))
-            * long_enough;
-    }
-    Tensor::<1, Int>::arange(0..frames as i64, &device)
-        .reshape([1, frames])
-        .repeat_dim(0, batch)
-        .lower(lengths.repeat_dim(1, frames))
-}
-
-/// Fresh-initialisation scale of the positional convolution (transformers: normal with std
-/// `2 * sqrt(1 / (kernel * hidden))`).
-pub(crate) fn positional_conv_std(kernel: usize, hidden: usize) -> f64 {
-    2.0 * (1.0 / (kernel * hidden) as f64).sqrt()
 }
 
 /// Whether `device` is the CPU backend (burn-flex).

@@ -4,15 +4,16 @@
 //!
 //! A branch's encoder is either a small one trained from scratch (the quickstart) or the
 //! trainable top of a pretrained RoBERTa / Wav2Vec2 ([`RobertaStage`], [`Wav2Vec2Stage`]); the
-//! frozen part below it lives outside the model (see [`crate::inference::trunk`]), so checkpoints
+//! frozen part below it lives outside the model (the training code runs it), so checkpoints
 //! hold only what trains.
 
 use crate::core::Modality;
-use crate::models::audio_encoder::{AudioEncoder, AudioEncoderConfig};
+use crate::models::fusion::dilated_audio_cnn::{DilatedAudioCnn, DilatedAudioCnnConfig};
+use crate::models::fusion::scratch_text_encoder::{ScratchTextEncoder, ScratchTextEncoderConfig};
+use crate::models::fusion::speech_cnn::SpeechCnn;
+use crate::models::nn::{first_token, masked_mean_channels_last};
 use crate::models::roberta::{RobertaStage, TextState};
-use crate::models::speech_cnn::SpeechCnn;
-use crate::models::text_encoder::{TextEncoder, TextEncoderConfig};
-use crate::models::wav2vec2::{AudioState, Wav2Vec2Stage, masked_mean};
+use crate::models::wav2vec2::{AudioState, Wav2Vec2Stage};
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
@@ -68,7 +69,7 @@ pub struct FusionBatch {
 #[allow(clippy::large_enum_variant)]
 pub enum TextBranchEncoder {
     /// The small transformer trained from scratch.
-    Scratch(TextEncoder),
+    Scratch(ScratchTextEncoder),
     /// The trainable top of a pretrained RoBERTa/BERT; the utterance vector is the first
     /// token's final state.
     Pretrained(RobertaStage),
@@ -85,10 +86,7 @@ impl TextBranchEncoder {
                     TextInput::Tokens { ids, mask } => (TextState::Ids(ids), mask),
                     TextInput::Hidden { states, mask } => (TextState::Hidden(states), mask),
                 };
-                let x = stage.forward(state, mask);
-                let [batch, _, hidden] = x.dims();
-                x.slice([0..batch, 0..1, 0..hidden])
-                    .reshape([batch, hidden])
+                first_token(stage.forward(state, mask))
             }
             (TextBranchEncoder::Scratch(_), TextInput::Hidden { .. }) => {
                 panic!("the scratch text encoder takes token ids")
@@ -102,7 +100,7 @@ impl TextBranchEncoder {
 #[allow(clippy::large_enum_variant)]
 pub enum AudioBranchEncoder {
     /// The small convolutional encoder over log-mels trained from scratch.
-    Scratch(AudioEncoder),
+    Scratch(DilatedAudioCnn),
     /// Study B's CNN over MFCC (or log-mel) frames, trained from scratch.
     SpeechCnn(SpeechCnn),
     /// The trainable top of a pretrained Wav2Vec2; the utterance vector is the mean of the
@@ -121,7 +119,9 @@ impl AudioBranchEncoder {
             }
             (AudioBranchEncoder::Pretrained(stage), AudioInput::Wav2Vec2(state)) => {
                 match stage.forward(state) {
-                    AudioState::Hidden { x, frame_mask } => masked_mean(x, Some(frame_mask)),
+                    AudioState::Hidden { x, frame_mask } => {
+                        masked_mean_channels_last(x, Some(frame_mask))
+                    }
                     _ => panic!("a pretrained audio branch must end in hidden states"),
                 }
             }
@@ -136,9 +136,9 @@ pub struct LateFusionConfig {
     /// Modalities to fuse, in order.
     pub modalities: Vec<Modality>,
     /// Scratch text encoder (used when `modalities` has `text`).
-    pub text: TextEncoderConfig,
+    pub text: ScratchTextEncoderConfig,
     /// Scratch audio encoder (used when `modalities` has `audio`).
-    pub audio: AudioEncoderConfig,
+    pub audio: DilatedAudioCnnConfig,
     /// Projection size per modality.
     pub projection_dim: usize,
     /// Classifier hidden size.

@@ -1,5 +1,6 @@
 //! Multi-head self-attention as BERT, RoBERTa and Wav2Vec2 compute it, with the query, key and
-//! value projections fused into one matrix product.
+//! value projections fused into one matrix product. Shared by both pretrained encoders, so it
+//! lives below them.
 
 use crate::models::hub::safetensors::{Init, ParamSource, linear, linear_from};
 use burn::module::Module;
@@ -20,6 +21,15 @@ pub struct AttentionNames {
 
 /// Self-attention: fused QKV projection, scaled dot-product attention with an additive mask,
 /// output projection. Dropout on the attention probabilities applies in training only.
+///
+/// Mirrors transformers' `RobertaSelfAttention` / `BertSelfAttention` followed by the `dense`
+/// projection of `RobertaSelfOutput` (whose residual and LayerNorm stay with the caller), and
+/// transformers' `Wav2Vec2Attention` (eager).
+///
+/// # Shapes
+/// - input `x`: `[batch, length, hidden]`
+/// - `mask_bias`: `[batch, 1, 1, length]`
+/// - output: `[batch, length, hidden]`
 #[derive(Module, Debug)]
 pub struct SelfAttention {
     /// Query, key and value projections in one `[hidden, 3 * hidden]` matrix: one product

@@ -1,14 +1,16 @@
-//! A small convolutional encoder over log-mel frames (the quickstart's audio branch).
+//! A small dilated convolutional encoder over log-mel frames, trained from scratch (the
+//! quickstart's audio branch).
 
+use crate::models::nn::masked_mean_channels_first;
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::{Dropout, DropoutConfig, Gelu, PaddingConfig1d};
 use burn::tensor::{Device, Tensor};
 
-/// Configuration of [`AudioEncoder`].
+/// Configuration of [`DilatedAudioCnn`].
 #[derive(Config, Debug)]
-pub struct AudioEncoderConfig {
+pub struct DilatedAudioCnnConfig {
     /// Input mel bands.
     pub n_mels: usize,
     /// Channels of every convolution (also the output size).
@@ -20,16 +22,20 @@ pub struct AudioEncoderConfig {
 
 /// Three 1-D convolutions over time (kernel 5, dilations 1, 2, 4), then the mean over the valid
 /// frames.
+///
+/// # Shapes
+/// - input `features`: `[batch, n_mels, frames]`; `mask`: `[batch, frames]`
+/// - output: `[batch, channels]`
 #[derive(Module, Debug)]
-pub struct AudioEncoder {
+pub struct DilatedAudioCnn {
     convs: Vec<Conv1d>,
     activation: Gelu,
     dropout: Dropout,
 }
 
-impl AudioEncoderConfig {
+impl DilatedAudioCnnConfig {
     /// Builds the encoder with freshly initialised weights.
-    pub fn init(&self, device: &Device) -> AudioEncoder {
+    pub fn init(&self, device: &Device) -> DilatedAudioCnn {
         let convs = [1, 2, 4]
             .iter()
             .enumerate()
@@ -41,7 +47,7 @@ impl AudioEncoderConfig {
                     .init(device)
             })
             .collect();
-        AudioEncoder {
+        DilatedAudioCnn {
             convs,
             activation: Gelu::new(),
             dropout: DropoutConfig::new(self.dropout).init(),
@@ -49,7 +55,7 @@ impl AudioEncoderConfig {
     }
 }
 
-impl AudioEncoder {
+impl DilatedAudioCnn {
     /// Encodes features `[batch, n_mels, frames]` with a frame mask `[batch, frames]` (1 valid,
     /// 0 padding) into utterance vectors `[batch, channels]`.
     pub fn forward(&self, features: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
@@ -59,17 +65,6 @@ impl AudioEncoder {
                 .dropout
                 .forward(self.activation.forward(conv.forward(x)));
         }
-        masked_mean(x, mask)
+        masked_mean_channels_first(x, mask)
     }
-}
-
-/// Mean over time of `[batch, channels, frames]` counting only frames where `mask` is 1.
-pub fn masked_mean(x: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
-    let [batch, _, frames] = x.dims();
-    let mask = mask.reshape([batch, 1, frames]);
-    let count = mask.clone().sum_dim(2).clamp_min(1.0);
-    let summed = (x * mask).sum_dim(2);
-    let pooled = summed / count;
-    let [_, channels, _] = pooled.dims();
-    pooled.reshape([batch, channels])
 }

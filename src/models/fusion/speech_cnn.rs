@@ -3,7 +3,7 @@
 //! softmax layer on top (the late-fusion head with no projection and no hidden layer) makes the
 //! classifier.
 
-use crate::models::audio_encoder::masked_mean;
+use crate::models::nn::masked_mean_channels_first;
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
@@ -32,9 +32,10 @@ pub struct SpeechCnnConfig {
     pub dropout: f64,
 }
 
-/// One convolution block.
+/// One convolution block of [`SpeechCnn`]: convolution, optional BatchNorm, ReLU, optional max
+/// pooling, dropout.
 #[derive(Module, Debug)]
-pub struct ConvBlock {
+pub struct SpeechCnnBlock {
     conv: Conv1d,
     norm: Option<BatchNorm>,
     pool: Option<MaxPool1d>,
@@ -43,9 +44,13 @@ pub struct ConvBlock {
 }
 
 /// The CNN over feature frames.
+///
+/// # Shapes
+/// - input `features`: `[batch, inputs, frames]`; `mask`: `[batch, frames]`
+/// - output: `[batch, channels.last()]`
 #[derive(Module, Debug)]
 pub struct SpeechCnn {
-    blocks: Vec<ConvBlock>,
+    blocks: Vec<SpeechCnnBlock>,
     #[module(skip)]
     pool: usize,
 }
@@ -59,7 +64,7 @@ impl SpeechCnnConfig {
             .iter()
             .enumerate()
             .map(|(i, &output)| {
-                let block = ConvBlock {
+                let block = SpeechCnnBlock {
                     conv: Conv1dConfig::new(input, output, self.kernel)
                         .with_padding(PaddingConfig1d::Explicit(self.kernel / 2, self.kernel / 2))
                         .init(device),
@@ -112,6 +117,6 @@ impl SpeechCnn {
             }
             x = block.dropout.forward(x);
         }
-        masked_mean(x, mask)
+        masked_mean_channels_first(x, mask)
     }
 }

@@ -1,0 +1,17 @@
+//! The late-fusion classifier and the encoders it trains from scratch: a small transformer over
+//! tokens ([`ScratchTextEncoder`]), a dilated CNN over log-mel frames ([`DilatedAudioCnn`]) and
+//! study B's CNN over MFCC frames ([`SpeechCnn`]). The pretrained encoders are in
+//! [`crate::models::roberta`] and [`crate::models::wav2vec2`].
+
+mod dilated_audio_cnn;
+mod late_fusion;
+mod scratch_text_encoder;
+mod speech_cnn;
+
+pub use dilated_audio_cnn::{DilatedAudioCnn, DilatedAudioCnnConfig};
+pub use late_fusion::{
+    AudioBranch, AudioBranchEncoder, AudioInput, FusionBatch, LateFusion, LateFusionConfig,
+    Projection, TextBranch, TextBranchEncoder, TextInput,
+};
+pub use scratch_text_encoder::{ScratchTextEncoder, ScratchTextEncoderConfig};
+pub use speech_cnn::{SpeechCnn, SpeechCnnBlock, SpeechCnnConfig};

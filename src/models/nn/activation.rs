@@ -1,0 +1,46 @@
+//! Feed-forward activations of the pretrained encoders, by their transformers names
+//! (`hidden_act`, `feat_extract_activation`).
+
+use anyhow::{Result, bail};
+use burn::config::Config;
+use burn::tensor::Tensor;
+use burn::tensor::activation::{gelu, gelu_approximate, relu, silu};
+
+/// Feed-forward activation.
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum HiddenAct {
+    /// Exact (erf) GELU, transformers' `gelu`.
+    Gelu,
+    /// tanh-approximated GELU (`gelu_new`, `gelu_pytorch_tanh`).
+    GeluTanh,
+    /// ReLU.
+    Relu,
+    /// SiLU / swish.
+    Silu,
+}
+
+impl HiddenAct {
+    /// Parses transformers' activation name `name`, read from the `config.json` key `key` of
+    /// `file` (both named in the error).
+    pub fn from_hf(name: &str, key: &str, file: &str) -> Result<Self> {
+        Ok(match name {
+            "gelu" => HiddenAct::Gelu,
+            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => HiddenAct::GeluTanh,
+            "relu" => HiddenAct::Relu,
+            "silu" | "swish" => HiddenAct::Silu,
+            other => bail!(
+                "{file}: {key} `{other}` is not supported (supported: gelu, gelu_new, \
+                 gelu_pytorch_tanh, gelu_fast, relu, silu, swish)"
+            ),
+        })
+    }
+
+    pub(crate) fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
+        match self {
+            HiddenAct::Gelu => gelu(x),
+            HiddenAct::GeluTanh => gelu_approximate(x),
+            HiddenAct::Relu => relu(x),
+            HiddenAct::Silu => silu(x),
+        }
+    }
+}

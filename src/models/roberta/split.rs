@@ -1,0 +1,104 @@
+//! Partial fine-tuning: the encoder split into a frozen trunk and a trainable top, each a
+//! [`RobertaStage`], and the [`TextState`] that passes between them.
+
+use crate::models::finetune::TrainLayers;
+use crate::models::nn::attention_mask_bias;
+use crate::models::roberta::embeddings::RobertaEmbeddings;
+use crate::models::roberta::encoder::RobertaLayer;
+use crate::models::roberta::model::RobertaModel;
+use burn::module::Module;
+use burn::tensor::{Int, Tensor};
+
+/// What flows between the stages of a split encoder: token ids before the embeddings, hidden
+/// states after them.
+#[derive(Debug, Clone)]
+pub enum TextState {
+    /// Token ids `[batch, tokens]`.
+    Ids(Tensor<2, Int>),
+    /// Hidden states `[batch, tokens, hidden]`.
+    Hidden(Tensor<3>),
+}
+
+/// A contiguous part of a [`RobertaModel`]: optionally the embeddings, then some layers.
+/// Partial fine-tuning splits an encoder into a frozen stage and a trainable one
+/// ([`RobertaModel::split`]).
+#[derive(Module, Debug)]
+pub struct RobertaStage {
+    embeddings: Option<RobertaEmbeddings>,
+    layers: Vec<RobertaLayer>,
+}
+
+impl RobertaModel {
+    /// Splits the encoder into a frozen stage (everything below the trainable layers) and a
+    /// trainable stage: the last `n` layers for [`TrainLayers::Last`] (`n` capped at the
+    /// number of layers), or the embeddings and every layer for [`TrainLayers::All`].
+    pub fn split(self, train: TrainLayers) -> (RobertaStage, RobertaStage) {
+        let mut layers = self.encoder.layers;
+        match train {
+            TrainLayers::All => (
+                RobertaStage {
+                    embeddings: None,
+                    layers: Vec::new(),
+                },
+                RobertaStage {
+                    embeddings: Some(self.embeddings),
+                    layers,
+                },
+            ),
+            TrainLayers::Last(n) => {
+                let top = layers.split_off(layers.len() - n.min(layers.len()));
+                (
+                    RobertaStage {
+                        embeddings: Some(self.embeddings),
+                        layers,
+                    },
+                    RobertaStage {
+                        embeddings: None,
+                        layers: top,
+                    },
+                )
+            }
+        }
+    }
+}
+
+impl RobertaStage {
+    /// Whether the stage computes nothing (a fully trainable encoder's frozen part, or a frozen
+    /// encoder's trainable part).
+    pub fn is_empty(&self) -> bool {
+        self.embeddings.is_none() && self.layers.is_empty()
+    }
+
+    /// Whether the stage starts with the embeddings (takes token ids).
+    pub fn takes_ids(&self) -> bool {
+        self.embeddings.is_some()
+    }
+
+    /// Number of transformer layers in the stage.
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Runs the stage. `state`: ids when the stage has the embeddings, hidden states otherwise;
+    /// `attention_mask` `[batch, tokens]` (1 token, 0 padding). Returns hidden states
+    /// `[batch, tokens, hidden]`.
+    ///
+    /// # Panics
+    /// When given ids without embeddings or hidden states with them: the caller pairs stages.
+    pub fn forward(&self, state: TextState, attention_mask: Tensor<2, Int>) -> Tensor<3> {
+        let mut x = match (state, &self.embeddings) {
+            (TextState::Ids(ids), Some(embeddings)) => embeddings.forward(ids, None),
+            (TextState::Hidden(x), None) => x,
+            (TextState::Ids(_), None) => panic!("a stage without embeddings takes hidden states"),
+            (TextState::Hidden(_), Some(_)) => panic!("a stage with embeddings takes token ids"),
+        };
+        if self.layers.is_empty() {
+            return x;
+        }
+        let mask_bias = attention_mask_bias(attention_mask.float());
+        for layer in &self.layers {
+            x = layer.forward(x, mask_bias.clone());
+        }
+        x
+    }
+}

@@ -1,0 +1,164 @@
+//! The whole encoder, [`Wav2Vec2Model`], and loading it from a HuggingFace model folder.
+
+use crate::models::hub::HubFolder;
+use crate::models::hub::safetensors::{FreshInit, HubWeights, LoadReport, ParamSource};
+use crate::models::nn::masked_mean_channels_last;
+use crate::models::wav2vec2::config::Wav2Vec2Config;
+use crate::models::wav2vec2::encoder::{Wav2Vec2Encoder, Wav2Vec2EncoderLayer};
+use crate::models::wav2vec2::feature_encoder::{Wav2Vec2FeatureEncoder, Wav2Vec2FeatureProjection};
+use crate::models::wav2vec2::frames::frame_mask;
+use anyhow::Result;
+use burn::module::Module;
+use burn::tensor::{Bool, Device, Int, Tensor};
+use std::path::Path;
+
+/// Inputs of [`Wav2Vec2Model::forward`].
+#[derive(Debug, Clone)]
+pub struct Wav2Vec2Input {
+    /// Waveforms `[batch, samples]` at 16 kHz, normalised as the model's feature extractor does
+    /// (zero mean, unit variance per clip, as the audio layer's `NormalizeOver` does).
+    pub input_values: Tensor<2>,
+    /// 1 for audio, 0 for padding, `[batch, samples]`. When given, padded frames are zeroed
+    /// before the positional convolution and masked out of attention and of `pooled`, as in
+    /// transformers. wav2vec2-base's processor gives none (all frames count).
+    pub attention_mask: Option<Tensor<2, Int>>,
+    /// Whether to return every layer's hidden state.
+    pub output_hidden_states: bool,
+}
+
+impl Wav2Vec2Input {
+    /// Waveforms without attention mask, last hidden state only.
+    pub fn new(input_values: Tensor<2>) -> Self {
+        Self {
+            input_values,
+            attention_mask: None,
+            output_hidden_states: false,
+        }
+    }
+
+    /// Sets the attention mask.
+    pub fn with_attention_mask(mut self, attention_mask: Tensor<2, Int>) -> Self {
+        self.attention_mask = Some(attention_mask);
+        self
+    }
+
+    /// Asks for every hidden state.
+    pub fn with_hidden_states(mut self, yes: bool) -> Self {
+        self.output_hidden_states = yes;
+        self
+    }
+}
+
+/// Outputs of [`Wav2Vec2Model::forward`].
+#[derive(Debug, Clone)]
+pub struct Wav2Vec2Output {
+    /// The conv encoder's features after the feature projection's LayerNorm, `[batch, frames,
+    /// conv_dim]`: what transformers returns as `extract_features`.
+    pub extract_features: Tensor<3>,
+    /// Final hidden state `[batch, frames, hidden]` (after the final LayerNorm in the
+    /// pre-LayerNorm variant).
+    pub last_hidden_state: Tensor<3>,
+    /// With `output_hidden_states`: the input of the first layer, then each layer's output
+    /// (`num_layers + 1` tensors `[batch, frames, hidden]`), as transformers 5 returns them: in
+    /// the pre-LayerNorm variant the last one is the last layer's output *before* the final
+    /// LayerNorm. Empty otherwise.
+    pub hidden_states: Vec<Tensor<3>>,
+    /// Utterance vector: the mean of `last_hidden_state` over valid frames (all frames without
+    /// an attention mask), `[batch, hidden]`.
+    pub pooled: Tensor<2>,
+    /// Valid frames `[batch, frames]` when an attention mask was given.
+    pub frame_mask: Option<Tensor<2, Bool>>,
+}
+
+/// A Wav2Vec2 encoder: transformers' `Wav2Vec2Model` (conv feature encoder, feature
+/// projection, transformer encoder; the utterance vector is the mean over valid frames).
+///
+/// # Shapes
+/// - `input_values`, `attention_mask`: `[batch, samples]`
+/// - `last_hidden_state`: `[batch, frames, hidden]`; `pooled`: `[batch, hidden]`
+#[derive(Module, Debug)]
+pub struct Wav2Vec2Model {
+    pub(super) feature_extractor: Wav2Vec2FeatureEncoder,
+    pub(super) feature_projection: Wav2Vec2FeatureProjection,
+    pub(super) encoder: Wav2Vec2Encoder,
+    #[module(skip)]
+    pub(super) conv_kernel: Vec<usize>,
+    #[module(skip)]
+    pub(super) conv_stride: Vec<usize>,
+}
+
+impl Wav2Vec2Model {
+    /// Loads the encoder from a HuggingFace model folder (`config.json`, `model.safetensors`),
+    /// with or without the `wav2vec2.` prefix of checkpoints saved with a head (whose
+    /// `lm_head.*` / classifier keys are reported unused). Returns the model, its configuration
+    /// and the load report (logged with [`LoadReport::log`]). Errors name the file and what is
+    /// wrong: unknown `model_type` or `feat_extract_norm`, missing tensors (all listed), shape
+    /// mismatches.
+    pub fn from_pretrained(
+        dir: &Path,
+        device: &Device,
+    ) -> Result<(Self, Wav2Vec2Config, LoadReport)> {
+        let folder = HubFolder::new(dir)?;
+        let config = Wav2Vec2Config::from_hf_file(&folder.config()?)?;
+        let mut weights = HubWeights::open(&folder.weights()?, &config.key_mapping(), device)?;
+        let model = config.build(&mut weights);
+        let report = weights.finish("Wav2Vec2Model")?;
+        report.log("Wav2Vec2Model");
+        Ok((model, config, report))
+    }
+
+    /// Runs only the conv feature encoder: waveforms `[batch, samples]` to features `[batch,
+    /// frames, conv_dim]` (before the feature projection's LayerNorm).
+    pub fn conv_features(&self, input_values: Tensor<2>) -> Tensor<3> {
+        self.feature_extractor.forward(input_values).swap_dims(1, 2)
+    }
+
+    /// Encodes a batch.
+    ///
+    /// Shapes: `input_values`, `attention_mask` `[batch, samples]`; outputs as documented on
+    /// [`Wav2Vec2Output`], with `frames` = `Wav2Vec2Config::frames(samples)`. Panics when the
+    /// clips are shorter than one frame (check with [`Wav2Vec2Config::check_inputs`] first).
+    pub fn forward(&self, input: Wav2Vec2Input) -> Wav2Vec2Output {
+        let features = self.conv_features(input.input_values);
+        let [_, frames, _] = features.dims();
+        let frame_mask = input
+            .attention_mask
+            .map(|mask| frame_mask(mask, frames, &self.conv_kernel, &self.conv_stride));
+        let (x, extract_features) = self.feature_projection.forward(features);
+        let (x, hidden_states) =
+            self.encoder
+                .forward(x, frame_mask.as_ref(), input.output_hidden_states);
+        let pooled = masked_mean_channels_last(x.clone(), frame_mask.clone());
+        Wav2Vec2Output {
+            extract_features,
+            last_hidden_state: x,
+            hidden_states,
+            pooled,
+            frame_mask,
+        }
+    }
+}
+
+impl Wav2Vec2Config {
+    /// Builds the encoder with newly initialised weights (transformers' scheme for the
+    /// transformer; Kaiming-normal conv weights).
+    pub fn init(&self, device: &Device) -> Wav2Vec2Model {
+        self.build(&mut FreshInit::new(device))
+    }
+
+    /// Builds the encoder, asking `source` for every parameter by its transformers name.
+    pub fn build<S: ParamSource>(&self, source: &mut S) -> Wav2Vec2Model {
+        // The transformer layers are asked for first, then the rest in data-flow order: a fresh
+        // model draws its random weights in this order, kept as it has always been.
+        let layers = (0..self.num_layers)
+            .map(|i| Wav2Vec2EncoderLayer::build(self, source, i))
+            .collect();
+        Wav2Vec2Model {
+            feature_extractor: Wav2Vec2FeatureEncoder::build(self, source),
+            feature_projection: Wav2Vec2FeatureProjection::build(self, source),
+            encoder: Wav2Vec2Encoder::build(self, source, layers),
+            conv_kernel: self.conv_kernel.clone(),
+            conv_stride: self.conv_stride.clone(),
+        }
+    }
+}
