@@ -13,7 +13,7 @@ use crate::manifest::csv_field;
 use crate::wav::write_wav16;
 use anyhow::{Context, Result, bail};
 use emofuse::audio::load_waveform;
-use emofuse::data::LabelMap;
+use emofuse::core::LabelMap;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;

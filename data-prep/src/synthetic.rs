@@ -3,8 +3,8 @@
 use crate::manifest::{ManifestRow, to_csv};
 use crate::wav::write_wav16;
 use anyhow::{Context, Result};
+use emofuse::core::SplitName;
 use emofuse::data::synthetic::{SyntheticOptions, generate};
-use emofuse::experiment::SplitName;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::Path;

@@ -27,7 +27,7 @@ pub enum DatasetKind {
 }
 
 impl DatasetKind {
-    /// Whether the dataset is one pool of speakers split by `[data.split]` (study B), rather
+    /// Whether the dataset is one pool of speakers split by `[data.split]` (RAVDESS, EmoDB, a table), rather
     /// than given splits.
     pub fn is_pooled(self) -> bool {
         matches!(

@@ -39,7 +39,7 @@ pub struct ModelConfig {
     pub cache_dtype: CacheDtype,
     /// The built-in audio encoder (when `[model.audio]` has no checkpoint).
     pub audio_encoder: AudioEncoderKind,
-    /// `[model.cnn]`: the speech CNN of study B (`audio_encoder = "speech_cnn"`).
+    /// `[model.cnn]`: the speech CNN over MFCC frames (`audio_encoder = "speech_cnn"`).
     pub cnn: CnnConfig,
 }
 
@@ -50,11 +50,12 @@ pub enum AudioEncoderKind {
     /// Three dilated 1-D convolutions over log-mel frames (the quickstart's).
     #[default]
     Dilated,
-    /// Study B's CNN: a stack of 1-D convolutions with BatchNorm, max pooling and dropout.
+    /// A stack of 1-D convolutions with BatchNorm, max pooling and dropout (the RAVDESS
+    /// MFCC recipe).
     SpeechCnn,
 }
 
-/// `[model.cnn]`: study B's speech CNN.
+/// `[model.cnn]`: the speech CNN (`audio_encoder = "speech_cnn"`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CnnConfig {

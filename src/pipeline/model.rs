@@ -217,11 +217,14 @@ pub fn build_model_from(
             }
             AudioEncoderKind::SpeechCnn => {
                 let c = &m.cnn;
-                let cnn = SpeechCnnConfig::new(experiment.feature_rows(), c.channels.clone())
-                    .with_kernel(c.kernel)
-                    .with_pool(c.pool)
-                    .with_batch_norm(c.batch_norm)
-                    .with_dropout(c.dropout);
+                let cnn = SpeechCnnConfig::new(
+                    experiment.feature_rows(),
+                    c.channels.clone(),
+                    c.kernel,
+                    c.pool,
+                    c.batch_norm,
+                    c.dropout,
+                );
                 description.push(format!(
                     "audio: speech CNN over {} {features}, channels {:?}, kernel {}, pool {}, BatchNorm {}, dropout {}, trained from scratch",
                     experiment.feature_rows(),

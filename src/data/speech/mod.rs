@@ -1,4 +1,4 @@
-//! Speech emotion datasets (study B): readers for RAVDESS, EmoDB and generic CSV manifests,
+//! Speech emotion datasets read from their files: readers for RAVDESS, EmoDB and generic CSV manifests,
 //! label tables that group emotions into classes, clip filters, and speaker-independent splits.
 //!
 //! Readers only parse names and manifests; audio is decoded later, when features are computed.

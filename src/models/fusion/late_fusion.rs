@@ -101,7 +101,7 @@ impl TextBranchEncoder {
 pub enum AudioBranchEncoder {
     /// The small convolutional encoder over log-mels trained from scratch.
     Scratch(DilatedAudioCnn),
-    /// Study B's CNN over MFCC (or log-mel) frames, trained from scratch.
+    /// A CNN over MFCC (or log-mel) frames, trained from scratch.
     SpeechCnn(SpeechCnn),
     /// The trainable top of a pretrained Wav2Vec2; the utterance vector is the mean of the
     /// final hidden states over valid frames.
@@ -199,7 +199,7 @@ impl LateFusionConfig {
             encoder,
             projection: branch(dim),
         });
-        // hidden_dim 0: a single dense softmax layer (study B's head).
+        // hidden_dim 0: a single dense softmax layer (the RAVDESS recipe's head).
         let (hidden, output) = if self.hidden_dim > 0 {
             (
                 Some(LinearConfig::new(fused, self.hidden_dim).init(device)),

@@ -1,6 +1,6 @@
 //! The late-fusion classifier and the encoders it trains from scratch: a small transformer over
 //! tokens ([`ScratchTextEncoder`]), a dilated CNN over log-mel frames ([`DilatedAudioCnn`]) and
-//! study B's CNN over MFCC frames ([`SpeechCnn`]). The pretrained encoders are in
+//! a CNN over MFCC frames ([`SpeechCnn`]). The pretrained encoders are in
 //! [`crate::models::roberta`] and [`crate::models::wav2vec2`].
 
 mod dilated_audio_cnn;

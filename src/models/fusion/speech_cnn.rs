@@ -1,4 +1,4 @@
-//! Study B's speech CNN: a stack of 1-D convolutions over MFCC frames (each with optional
+//! A speech CNN: a stack of 1-D convolutions over MFCC frames (each with optional
 //! BatchNorm, ReLU, optional max pooling, dropout), then the mean over the valid frames. A dense
 //! softmax layer on top (the late-fusion head with no projection and no hidden layer) makes the
 //! classifier.
@@ -19,16 +19,12 @@ pub struct SpeechCnnConfig {
     /// Output channels of each convolution, first to last.
     pub channels: Vec<usize>,
     /// Kernel size of every convolution (odd; "same" padding).
-    #[config(default = 5)]
     pub kernel: usize,
     /// Max pooling size after every second convolution (1 disables pooling).
-    #[config(default = 2)]
     pub pool: usize,
     /// BatchNorm after every convolution.
-    #[config(default = true)]
     pub batch_norm: bool,
     /// Dropout after every block.
-    #[config(default = 0.25)]
     pub dropout: f64,
 }
 

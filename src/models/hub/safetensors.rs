@@ -339,22 +339,6 @@ pub struct LoadReport {
 }
 
 impl LoadReport {
-    /// Logs the report: unused keys at debug level, newly initialised parameters as a warning
-    /// worded like transformers' ("... are newly initialized ... you should probably train").
-    pub fn log(&self, model: &str) {
-        if !self.unused.is_empty() {
-            log::debug!(
-                "{model}: {} key(s) of {} not used: {}",
-                self.unused.len(),
-                self.file.display(),
-                self.unused.join(", ")
-            );
-        }
-        if let Some(warning) = self.newly_initialised_warning(model) {
-            log::warn!("{warning}");
-        }
-    }
-
     /// One line for the terminal (`loaded N tensors from F (M unused, prefix `p.` stripped)`),
     /// followed by the unused keys when `verbose`.
     pub fn summary(&self, verbose: bool) -> String {

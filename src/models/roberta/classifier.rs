@@ -81,7 +81,6 @@ impl SequenceClassifier {
             config.model_name().trim_end_matches("Model")
         );
         let report = weights.finish(&name)?;
-        report.log(&name);
         Ok((Self { encoder, head }, config, report))
     }
 

@@ -91,9 +91,9 @@ impl RobertaConfig {
 
 impl RobertaModel {
     /// Loads the encoder from a HuggingFace model folder (`config.json`, `model.safetensors`):
-    /// returns the model, its configuration and the load report (logged with
-    /// [`LoadReport::log`]). Errors name the file and what is wrong: unknown `model_type`,
-    /// missing tensors (all listed), shape mismatches.
+    /// returns the model, its configuration and the load report (the caller tells the user what
+    /// it says). Errors name the file and what is wrong: unknown `model_type`, missing tensors
+    /// (all listed), shape mismatches.
     pub fn from_pretrained(
         dir: &Path,
         device: &Device,
@@ -103,7 +103,6 @@ impl RobertaModel {
         let mut weights = HubWeights::open(&folder.weights()?, &config.key_mapping(), device)?;
         let model = config.build(&mut weights);
         let report = weights.finish(&config.model_name())?;
-        report.log(&config.model_name());
         Ok((model, config, report))
     }
 

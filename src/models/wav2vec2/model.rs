@@ -91,8 +91,8 @@ impl Wav2Vec2Model {
     /// Loads the encoder from a HuggingFace model folder (`config.json`, `model.safetensors`),
     /// with or without the `wav2vec2.` prefix of checkpoints saved with a head (whose
     /// `lm_head.*` / classifier keys are reported unused). Returns the model, its configuration
-    /// and the load report (logged with [`LoadReport::log`]). Errors name the file and what is
-    /// wrong: unknown `model_type` or `feat_extract_norm`, missing tensors (all listed), shape
+    /// and the load report (the caller tells the user what it says). Errors name the file and
+    /// what is wrong: unknown `model_type` or `feat_extract_norm`, missing tensors (all listed), shape
     /// mismatches.
     pub fn from_pretrained(
         dir: &Path,
@@ -103,7 +103,6 @@ impl Wav2Vec2Model {
         let mut weights = HubWeights::open(&folder.weights()?, &config.key_mapping(), device)?;
         let model = config.build(&mut weights);
         let report = weights.finish("Wav2Vec2Model")?;
-        report.log("Wav2Vec2Model");
         Ok((model, config, report))
     }
 
