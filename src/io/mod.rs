@@ -6,4 +6,5 @@
 
 pub mod atomic;
 pub mod npy;
+pub mod ordered_map;
 pub mod safetensors;

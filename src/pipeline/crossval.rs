@@ -18,11 +18,11 @@ use crate::data::speech::splits::{
 use crate::data::{Corpus, Utterance};
 use crate::io::atomic;
 use crate::pipeline::TrainOptions;
+use crate::pipeline::cv_record::{CrossValRecord, CvStats, FoldRecord};
 use crate::pipeline::run::{RunSummary, train_corpus};
 use crate::pipeline::run_dir::RunDir;
-use crate::reports::{self, RunRecord};
+use crate::reports::{RunRecord, pct};
 use anyhow::{Context, Result, bail};
-use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -129,34 +129,6 @@ fn utterances(
         .collect()
 }
 
-/// Mean and sample standard deviation (n - 1; 0 for one value).
-pub fn mean_std(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    if values.is_empty() {
-        return (0.0, 0.0);
-    }
-    let mean = values.iter().sum::<f64>() / n;
-    let var = if values.len() > 1 {
-        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
-    } else {
-        0.0
-    };
-    (mean, var.sqrt())
-}
-
-fn cv(folds: &[Value]) -> Value {
-    let metric = |key: &str| -> Vec<f64> { folds.iter().filter_map(|f| f[key].as_f64()).collect() };
-    let (am, asd) = mean_std(&metric("accuracy"));
-    let (mm, msd) = mean_std(&metric("macro_f1"));
-    let (wm, wsd) = mean_std(&metric("weighted_f1"));
-    json!({
-        "folds": folds.len(),
-        "accuracy_mean": am, "accuracy_std": asd,
-        "macro_f1_mean": mm, "macro_f1_std": msd,
-        "weighted_f1_mean": wm, "weighted_f1_std": wsd,
-    })
-}
-
 /// Runs every fold (and gender group) of a pooled-dataset experiment.
 pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Option<RunSummary>> {
     let observer = &*options.observer;
@@ -226,7 +198,7 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
     let root_runs = experiment.run_dir();
     let root_reports = experiment.report_dir();
     let mut all_folds = Vec::new();
-    let mut group_cv = serde_json::Map::new();
+    let mut group_cv = Vec::new();
     let mut last = None;
     for (group, indices) in &groups {
         if indices.is_empty() {
@@ -307,24 +279,24 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
             let test = record.split(SplitName::Test).with_context(|| {
                 format!("{}: the fold's run has no test metrics", run_dir.display())
             })?;
-            fold_values.push(json!({
-                "group": group,
-                "fold": f + 1,
-                "run": run_dir.display().to_string(),
-                "train_speakers": a.train_speakers,
-                "valid_speakers": a.valid_speakers,
-                "test_speakers": a.test_speakers,
-                "speaker_independent": a.speaker_independent,
-                "test_utterances": a.test.len(),
-                "accuracy": test.accuracy,
-                "weighted_f1": test.weighted_f1,
-                "macro_f1": test.macro_f1,
-                "checkpoint_epoch": record.checkpoint_epoch,
-                "train_seconds": record.train_seconds,
-            }));
+            fold_values.push(FoldRecord {
+                group: group.clone(),
+                fold: f + 1,
+                run: run_dir.display().to_string(),
+                train_speakers: a.train_speakers.clone(),
+                valid_speakers: a.valid_speakers.clone(),
+                test_speakers: a.test_speakers.clone(),
+                speaker_independent: a.speaker_independent,
+                test_utterances: a.test.len(),
+                accuracy: test.accuracy,
+                weighted_f1: test.weighted_f1,
+                macro_f1: test.macro_f1,
+                checkpoint_epoch: record.checkpoint_epoch,
+                train_seconds: record.train_seconds,
+            });
         }
         if !options.dry_run {
-            group_cv.insert(group.clone(), cv(&fold_values));
+            group_cv.push((group.clone(), CvStats::of(&fold_values)));
             all_folds.extend(fold_values);
         }
     }
@@ -333,26 +305,21 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
         return Ok(None);
     }
     let seconds = started.elapsed().as_secs_f64();
-    let speaker_independent = all_folds
-        .iter()
-        .all(|f| f["speaker_independent"] == json!(true));
-    let mut metrics = json!({
-        "experiment": experiment.name(),
-        "dataset": experiment.data.dataset,
-        "label_table": table.name,
-        "labels": table.classes,
-        "class_counts": kept,
-        "dropped": selection.dropped,
-        "split": experiment.data.split.kind,
-        "speaker_independent": speaker_independent,
-        "folds": all_folds,
-        "cv": cv(&all_folds),
-        "wall_seconds": seconds,
-        "seed": experiment.run.seed,
-    });
-    if d.per_gender {
-        metrics["groups"] = Value::Object(group_cv);
-    }
+    let metrics = CrossValRecord {
+        experiment: experiment.name().to_string(),
+        dataset: experiment.data.dataset,
+        label_table: table.name.clone(),
+        labels: table.classes.clone(),
+        class_counts: kept,
+        dropped: selection.dropped.clone(),
+        split: experiment.data.split.kind,
+        speaker_independent: all_folds.iter().all(|f| f.speaker_independent),
+        cv: CvStats::of(&all_folds),
+        folds: all_folds,
+        groups: if d.per_gender { group_cv } else { Vec::new() },
+        wall_seconds: seconds,
+        seed: experiment.run.seed,
+    };
     let root = RunDir::new(&root_runs);
     std::fs::create_dir_all(root.path())
         .with_context(|| format!("cannot create {}", root.path().display()))?;
@@ -375,58 +342,42 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
     Ok(last)
 }
 
-fn pct(v: &Value) -> String {
-    v.as_f64().map_or("-".into(), reports::pct)
-}
-
 /// The cross-validation summary: one row per fold, then mean +- std.
-pub fn summary_markdown(experiment: &Experiment, metrics: &Value) -> String {
-    let mut md = format!(
-        "# {}: {} folds\n\n",
-        experiment.name(),
-        metrics["folds"].as_array().map_or(0, Vec::len)
-    );
-    if metrics["speaker_independent"] == json!(true) {
+pub fn summary_markdown(experiment: &Experiment, metrics: &CrossValRecord) -> String {
+    let mut md = format!("# {}: {} folds\n\n", experiment.name(), metrics.folds.len());
+    if metrics.speaker_independent {
         md += "Speaker-independent: no speaker appears in two splits of a fold (checked at run time).\n\n";
     } else {
         md += "**Speaker-DEPENDENT split**: the same speakers appear in training and test; these numbers overstate what a model does on new speakers.\n\n";
     }
     md += "| group | fold | test speakers | accuracy | weighted F1 | macro F1 | epoch |\n|---|---:|---|---:|---:|---:|---:|\n";
-    for f in metrics["folds"].as_array().into_iter().flatten() {
-        let speakers: Vec<String> = f["test_speakers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s.as_str().map(String::from))
-            .collect();
+    for f in &metrics.folds {
         md += &format!(
             "| {} | {} | {} | {} | {} | {} | {} |\n",
-            f["group"].as_str().unwrap_or(""),
-            f["fold"],
-            speakers.join(", "),
-            pct(&f["accuracy"]),
-            pct(&f["weighted_f1"]),
-            pct(&f["macro_f1"]),
-            f["checkpoint_epoch"]
+            f.group,
+            f.fold,
+            f.test_speakers.join(", "),
+            pct(f.accuracy),
+            pct(f.weighted_f1),
+            pct(f.macro_f1),
+            f.checkpoint_epoch
         );
     }
-    let line = |name: &str, cv: &Value| {
+    let line = |name: &str, cv: &CvStats| {
         format!(
             "| {name} | accuracy {} +- {} | weighted F1 {} +- {} | macro F1 {} +- {} |\n",
-            pct(&cv["accuracy_mean"]),
-            pct(&cv["accuracy_std"]),
-            pct(&cv["weighted_f1_mean"]),
-            pct(&cv["weighted_f1_std"]),
-            pct(&cv["macro_f1_mean"]),
-            pct(&cv["macro_f1_std"])
+            pct(cv.accuracy_mean),
+            pct(cv.accuracy_std),
+            pct(cv.weighted_f1_mean),
+            pct(cv.weighted_f1_std),
+            pct(cv.macro_f1_mean),
+            pct(cv.macro_f1_std)
         )
     };
     md += "\nMean +- standard deviation over folds (sample std):\n\n| group | accuracy | weighted F1 | macro F1 |\n|---|---|---|---|\n";
-    md += &line("all", &metrics["cv"]);
-    if let Some(groups) = metrics["groups"].as_object() {
-        for (g, cv) in groups {
-            md += &line(g, cv);
-        }
+    md += &line("all", &metrics.cv);
+    for (g, cv) in &metrics.groups {
+        md += &line(g, cv);
     }
     md
 }

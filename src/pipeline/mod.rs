@@ -3,6 +3,7 @@
 
 pub mod corpus;
 pub mod crossval;
+pub mod cv_record;
 pub mod model;
 pub mod outputs;
 pub mod resume;

@@ -66,9 +66,9 @@ struct MetricsFile {
     // Keyed by split name as text, not `SplitName`, so that a mistake inside a split's entry
     // is reported with the split's name in its key path; in the order the run evaluated them
     // (a vector of pairs written as a JSON object, read back in file order).
-    #[serde(with = "ordered_map")]
+    #[serde(with = "crate::io::ordered_map")]
     splits: Vec<(String, SplitMetrics)>,
-    #[serde(default, with = "ordered_map")]
+    #[serde(default, with = "crate::io::ordered_map")]
     counts: Vec<(String, Vec<usize>)>,
     #[serde(default)]
     ablation: Vec<AblationRow>,
@@ -77,7 +77,7 @@ struct MetricsFile {
     train_seconds: f64,
     checkpoint_epoch: usize,
     checkpoint_rule: String,
-    #[serde(default, with = "ordered_map")]
+    #[serde(default, with = "crate::io::ordered_map")]
     class_weights: Vec<(String, f32)>,
     #[serde(default)]
     history: Vec<EpochRecord>,
@@ -292,43 +292,4 @@ fn check_matrix(split: SplitName, matrix: &[Vec<usize>], labels: &LabelMap) -> R
         );
     }
     Ok(())
-}
-
-/// A vector of `(key, value)` pairs as a JSON object, keeping its order both ways.
-mod ordered_map {
-    use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
-    use serde::ser::{SerializeMap, Serializer};
-    use std::fmt;
-    use std::marker::PhantomData;
-
-    pub fn serialize<S: Serializer, V: serde::Serialize>(
-        pairs: &[(String, V)],
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(pairs.len()))?;
-        for (k, v) in pairs {
-            map.serialize_entry(k, v)?;
-        }
-        map.end()
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(
-        d: D,
-    ) -> Result<Vec<(String, V)>, D::Error> {
-        struct Pairs<V>(PhantomData<V>);
-        impl<'de, V: Deserialize<'de>> Visitor<'de> for Pairs<V> {
-            type Value = Vec<(String, V)>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::new();
-                while let Some(entry) = map.next_entry()? {
-                    out.push(entry);
-                }
-                Ok(out)
-            }
-        }
-        d.deserialize_map(Pairs(PhantomData))
-    }
 }

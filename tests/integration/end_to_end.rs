@@ -2,10 +2,12 @@
 
 use crate::{ONE_RUN_AT_A_TIME, experiment_in, scratch_dir};
 use emofuse::core::SplitName;
+use emofuse::core::events::Recorder;
 use emofuse::experiment::Experiment;
 use emofuse::pipeline::TrainOptions;
 use serde_json::Value;
 use std::path::Path;
+use std::sync::Arc;
 
 /// A tiny experiment writing into `dir`.
 fn tiny(dir: &Path, name: &str, extra: &[&str]) -> Experiment {
@@ -117,22 +119,48 @@ fn resume_continues_from_the_last_checkpoint() {
     let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = scratch_dir("e2e-resume");
     let base = ["data.train_size=320", "training.learning_rate=3e-3"];
-    let run = |extra: &[&str], resume| {
+    let run_with = |extra: &[&str], resume, observer: Arc<Recorder>| {
         let experiment = tiny(&dir, "r", &[&base[..], extra].concat());
         emofuse::pipeline::train(
             &experiment,
             TrainOptions {
                 resume,
+                observer,
                 ..TrainOptions::default()
             },
         )
     };
-    run(&["training.epochs=2"], false).unwrap();
+    let run = |extra: &[&str], resume| run_with(extra, resume, Arc::default());
+    // The epochs a run trained, from what it reported.
+    let epochs_run = |recorder: &Recorder| -> Vec<String> {
+        recorder
+            .lines()
+            .into_iter()
+            .filter(|l| l.starts_with("epoch "))
+            .map(|l| l.split(':').next().unwrap().to_string())
+            .collect()
+    };
+    let first = Arc::new(Recorder::default());
+    run_with(&["training.epochs=2"], false, first.clone()).unwrap();
+    assert_eq!(epochs_run(&first), ["epoch 1/2", "epoch 2/2"]);
     let before = metrics(&dir, "r")["history"].as_array().unwrap().clone();
     assert_eq!(before.len(), 2);
 
     // Train one epoch more: the first two epochs are kept, not redone.
-    run(&["training.epochs=3"], true).unwrap();
+    let resumed = Arc::new(Recorder::default());
+    run_with(&["training.epochs=3"], true, resumed.clone()).unwrap();
+    assert_eq!(
+        epochs_run(&resumed),
+        ["epoch 3/3"],
+        "the resumed run trains epoch 3 only"
+    );
+    assert!(
+        resumed
+            .lines()
+            .contains(&"resuming after epoch 2 of 3 (step 20)".to_string()),
+        "{:?}",
+        resumed.lines()
+    );
     let after = metrics(&dir, "r")["history"].as_array().unwrap().clone();
     assert_eq!(after.len(), 3);
     assert_eq!(after[..2], before[..]);
