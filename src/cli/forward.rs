@@ -1,6 +1,7 @@
 //! `emofuse forward`: run a pretrained encoder on inputs and save its outputs (safetensors), for
 //! parity checks against transformers and for feature extraction.
 
+use crate::cli::f32_values;
 use crate::core::BackendKind;
 use crate::core::backend;
 use crate::data::tokenizer::{DEFAULT_MAX_LEN, HfTokenizer};
@@ -178,9 +179,9 @@ fn encode(
         }
         let output = model.forward(input);
         for (all, state) in per_state.iter_mut().zip(output.hidden_states) {
-            all.extend(to_vec(state.into_data()));
+            all.extend(f32_values(state.into_data()));
         }
-        pooled.extend(to_vec(output.pooled.into_data()));
+        pooled.extend(f32_values(output.pooled.into_data()));
     }
     let last = per_state.last().cloned().unwrap_or_default();
     vec![
@@ -192,10 +193,4 @@ fn encode(
         ),
         NamedArray::f32("pooled", vec![batch, hidden], pooled),
     ]
-}
-
-/// The values of an f32 tensor read back from the device.
-pub(crate) fn to_vec(data: TensorData) -> Vec<f32> {
-    data.try_into_vec::<f32>()
-        .expect("the encoder computes in f32")
 }

@@ -2,7 +2,7 @@
 //! audio files) and save its outputs (safetensors).
 
 use crate::audio::{AudioOptions, NormalizeOver, fix_length, load_clip, normalize};
-use crate::cli::forward::to_vec;
+use crate::cli::f32_values;
 use crate::core::BackendKind;
 use crate::core::backend;
 use crate::io::safetensors::{NamedArray, SafetensorsFile, write};
@@ -279,11 +279,11 @@ fn encode(
             output.pooled
         };
         for (all, state) in per_state.iter_mut().zip(output.hidden_states) {
-            all.extend(to_vec(state.into_data()));
+            all.extend(f32_values(state.into_data()));
         }
-        extract.extend(to_vec(output.extract_features.into_data()));
-        last.extend(to_vec(output.last_hidden_state.into_data()));
-        pooled.extend(to_vec(rows_pooled.into_data()));
+        extract.extend(f32_values(output.extract_features.into_data()));
+        last.extend(f32_values(output.last_hidden_state.into_data()));
+        pooled.extend(f32_values(rows_pooled.into_data()));
     }
     let frame_lengths = inputs
         .valid

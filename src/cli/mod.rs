@@ -8,12 +8,12 @@ pub mod predict;
 pub mod report;
 pub mod serve;
 
-use crate::experiment::{DEFAULT_EXPERIMENT, Experiment, QUICKSTART_TOML};
-
 use crate::core::BackendKind;
+use crate::experiment::{DEFAULT_EXPERIMENT, Experiment, QUICKSTART_TOML};
 use crate::pipeline;
 use crate::terminal::Terminal;
 use anyhow::Result;
+use burn::tensor::TensorData;
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -147,4 +147,10 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The values of an f32 tensor read back from the device.
+pub(crate) fn f32_values(data: TensorData) -> Vec<f32> {
+    data.try_into_vec::<f32>()
+        .expect("the encoder computes in f32")
 }

@@ -2,10 +2,9 @@
 //! `id,path,text,label,speaker,...` (further columns are ignored), audio paths relative to the
 //! manifest's folder. Audio is decoded when needed, not at load time.
 
-use crate::data::{Corpus, Utterance};
-
 use crate::core::LabelMap;
 use crate::data::text_table::TextTable;
+use crate::data::{Corpus, Utterance};
 use anyhow::{Result, bail};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -17,7 +17,7 @@ pub fn load_corpus(experiment: &Experiment) -> anyhow::Result<Corpus> {
             max_seconds: d.clip_seconds,
         })),
         DatasetKind::Ravdess | DatasetKind::Emodb | DatasetKind::Table => anyhow::bail!(
-            "a {:?} corpus is one pool of speakers: it is split by [data.split] (see crate::pipeline::crossval), not loaded as fixed splits",
+            "a {:?} corpus is one pool of speakers: it is split by [data.split] into folds, each trained as its own run, not loaded as fixed splits",
             d.dataset
         ),
         DatasetKind::Manifest => {

@@ -4,8 +4,6 @@
 //! speakers and metrics) and `cv` (mean and standard deviation over folds), and
 //! `reports/<name>/summary.md` the table.
 
-use crate::experiment::{DatasetKind, Experiment, SplitKind};
-
 use crate::core::Gender;
 use crate::core::LabelMap;
 use crate::core::SplitName;
@@ -16,6 +14,7 @@ use crate::data::speech::splits::{
     SplitAssignment, check_no_leakage, holdout, speaker_kfold, stratified_random,
 };
 use crate::data::{Corpus, Utterance};
+use crate::experiment::{DatasetKind, Experiment, SplitKind};
 use crate::io::atomic;
 use crate::pipeline::TrainOptions;
 use crate::pipeline::cv_record::{CrossValRecord, CvStats, FoldRecord};

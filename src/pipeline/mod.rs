@@ -10,6 +10,8 @@ pub mod resume;
 pub mod run;
 pub mod run_dir;
 pub mod setup;
+pub mod train;
 pub mod trained;
 
-pub use run::{RunSummary, TrainOptions, train};
+pub use run::{RunSummary, TrainOptions};
+pub use train::train;

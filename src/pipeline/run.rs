@@ -1,18 +1,16 @@
 //! One training run, end to end: data, model, the training loop, checkpoint selection,
 //! evaluation with ablation, `metrics.json` and the report.
 
-use crate::experiment::{CheckpointChoice, Experiment};
-
 use crate::core::backend;
 use crate::core::events::{Observer, Silent};
 use crate::core::{Modality, SplitName};
 use crate::data::Corpus;
 use crate::evaluation::{SplitMetrics, evaluate};
+use crate::experiment::{CheckpointChoice, Experiment};
 use crate::inference::inputs::{InputBatcher, SplitInputs};
 use crate::inference::predict::predict;
 use crate::io::atomic;
 use crate::models::LateFusion;
-use crate::pipeline::corpus::load_corpus;
 use crate::pipeline::outputs::write_outputs;
 use crate::pipeline::resume::check_resumable;
 use crate::pipeline::run_dir::RunDir;
@@ -53,7 +51,7 @@ pub struct RunSummary {
 }
 
 /// A config value as it is written in experiment files (`"inverse_frequency"`, `["text"]`).
-fn toml_name<T: serde::Serialize>(value: &T) -> String {
+pub(crate) fn toml_name<T: serde::Serialize>(value: &T) -> String {
     toml::Value::try_from(value)
         .map(|v| v.to_string().replace('"', ""))
         .unwrap_or_else(|_| "?".into())
@@ -176,30 +174,6 @@ pub fn evaluate_split(
         })
         .collect();
     (metrics, ablation)
-}
-
-/// Runs an experiment: trains, evaluates, writes `runs/<name>` and `reports/<name>`. Returns
-/// `None` for a dry run.
-pub fn train(experiment: &Experiment, options: TrainOptions) -> Result<Option<RunSummary>> {
-    let observer = &*options.observer;
-    if experiment.data.dataset.is_pooled() {
-        return crate::pipeline::crossval::train_pooled(experiment, options);
-    }
-    observer.info(format!(
-        "experiment `{}`: backend {}, seed {}, modalities {}",
-        experiment.name(),
-        experiment.run.backend.as_str(),
-        experiment.run.seed,
-        toml_name(&experiment.model.modalities)
-    ));
-    let started = Instant::now();
-    let corpus = load_corpus(experiment)?;
-    observer.info(format!(
-        "loaded {} utterances in {:.1} s",
-        corpus.train.len() + corpus.valid.len() + corpus.test.len(),
-        started.elapsed().as_secs_f64()
-    ));
-    train_corpus(experiment, &corpus, options)
 }
 
 /// Trains and evaluates `experiment` on a loaded corpus (its train, valid and test splits).

@@ -1,8 +1,6 @@
 //! Everything between an experiment and the training loop: the model, its front ends and each
 //! split's inputs (scratch examples, raw pretrained inputs, or frozen-trunk caches).
 
-use crate::experiment::Experiment;
-
 use crate::core::LabelMap;
 use crate::core::events::{Observer, Silent};
 use crate::core::{Modality, SplitName};
@@ -10,6 +8,7 @@ use crate::data::Utterance;
 use crate::data::batch::{FeatureNorm, FrontEnd, FusionBatcher};
 use crate::data::pretrained::PretrainedFrontEnd;
 use crate::data::text::WordTokenizer;
+use crate::experiment::Experiment;
 use crate::inference::cache::{self, Branch, CacheJob};
 use crate::inference::inputs::{BranchData, InputBatcher, SplitInputs};
 use crate::io::atomic;

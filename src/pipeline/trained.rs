@@ -1,13 +1,12 @@
 //! A finished run, loaded back for evaluation and prediction: its experiment, front ends,
 //! frozen trunks (from the checkpoint folders the experiment names) and trained weights.
 
-use crate::experiment::Experiment;
-
 use crate::core::LabelMap;
 use crate::core::SplitName;
 use crate::core::backend;
 use crate::core::events::Silent;
 use crate::data::Utterance;
+use crate::experiment::Experiment;
 use crate::inference::predict::{Predictions, predict};
 use crate::models::LateFusion;
 use crate::pipeline::run_dir::RunDir;

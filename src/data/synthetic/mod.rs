@@ -21,9 +21,8 @@ mod text;
 pub use audio::{Prosody, synthesize};
 pub use text::{sentence, vocabulary_words};
 
-use crate::data::{Corpus, Utterance};
-
 use crate::core::LabelMap;
+use crate::data::{Corpus, Utterance};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;

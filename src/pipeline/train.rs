@@ -1,0 +1,33 @@
+//! `emofuse train`: the runs of an experiment: one run on its fixed splits, or one run per fold
+//! (and gender group) of a pooled speech dataset.
+
+use crate::experiment::Experiment;
+use crate::pipeline::corpus::load_corpus;
+use crate::pipeline::crossval::train_pooled;
+use crate::pipeline::run::{RunSummary, TrainOptions, toml_name, train_corpus};
+use anyhow::Result;
+use std::time::Instant;
+
+/// Runs an experiment: trains, evaluates, writes `runs/<name>` and `reports/<name>`. Returns
+/// `None` for a dry run.
+pub fn train(experiment: &Experiment, options: TrainOptions) -> Result<Option<RunSummary>> {
+    let observer = &*options.observer;
+    if experiment.data.dataset.is_pooled() {
+        return train_pooled(experiment, options);
+    }
+    observer.info(format!(
+        "experiment `{}`: backend {}, seed {}, modalities {}",
+        experiment.name(),
+        experiment.run.backend.as_str(),
+        experiment.run.seed,
+        toml_name(&experiment.model.modalities)
+    ));
+    let started = Instant::now();
+    let corpus = load_corpus(experiment)?;
+    observer.info(format!(
+        "loaded {} utterances in {:.1} s",
+        corpus.train.len() + corpus.valid.len() + corpus.test.len(),
+        started.elapsed().as_secs_f64()
+    ));
+    train_corpus(experiment, &corpus, options)
+}
