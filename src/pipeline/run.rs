@@ -192,9 +192,7 @@ pub fn train_corpus(
     let weights = class_weights(&counts[0].1, &experiment.training.class_weights)?;
     report_data_summary(experiment, corpus, &counts, &weights, observer);
     if options.dry_run {
-        observer.info(format!(
-            "dry run: experiment and data are valid; nothing trained"
-        ));
+        observer.info("dry run: experiment and data are valid; nothing trained".to_string());
         return Ok(None);
     }
 
@@ -260,7 +258,7 @@ pub fn train_corpus(
     };
     setup.save_front_end(&run, &corpus.labels)?;
     for line in &setup.description {
-        observer.info(format!("{line}"));
+        observer.info(line.to_string());
     }
     let train_inputs = setup.split_inputs(
         experiment,
