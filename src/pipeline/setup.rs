@@ -122,16 +122,13 @@ impl Setup {
             let (modality, dir) = (*modality, dir.as_path());
             let preprocessing = match modality {
                 Modality::Text => json!({
-                    // Every file the tokenizer is read from (tokenizer.json, or vocab.json and
-                    // merges.txt), by content, each with its name.
+                    // Every file the tokenizer is read from (tokenizer.json, or vocab.json then
+                    // merges.txt), by content only: the same file elsewhere reuses the cache.
                     "tokenizer": HfTokenizer::source_files(
                         experiment.data.tokenizer.as_deref().unwrap_or(dir),
                     )?
                     .iter()
-                    .map(|file| {
-                        let name = file.file_name().unwrap_or_default().to_string_lossy();
-                        Ok(json!([name, cache::file_hash(file)?]))
-                    })
+                    .map(|file| cache::file_hash(file))
                     .collect::<Result<Vec<_>>>()?,
                     "max_tokens": experiment.data.max_tokens,
                 }),
