@@ -5,11 +5,13 @@
 //! `Setup` on a few in-memory utterances with the tiny encoders of tests/fixtures/fusion.
 
 use crate::{experiment_in, repo_path, scratch_dir};
-use burn::tensor::Device;
+use burn::tensor::{Device, Int, Tensor};
 use emofuse::core::SplitName;
 use emofuse::data::Utterance;
 use emofuse::experiment::Experiment;
 use emofuse::io::safetensors::{NamedArray, SafetensorsFile, write};
+use emofuse::models::fusion::{AudioInput, TextInput};
+use emofuse::models::wav2vec2::AudioState;
 use emofuse::pipeline::setup::{ScratchSource, Setup};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -302,4 +304,115 @@ fn every_part_of_the_key_and_nothing_else_changes_the_cache_folder() {
             base.1
         );
     }
+}
+
+/// The setup of `experiment` on a plain device (eval mode: no dropout) and the training
+/// split's inputs for `utterances`: cached or raw, as the experiment says.
+fn setup_and_inputs(
+    experiment: &Experiment,
+    utterances: &[Utterance],
+) -> (Setup, emofuse::inference::inputs::SplitInputs) {
+    let device = Device::flex();
+    let labels = experiment.label_map().unwrap();
+    let (setup, _) = Setup::new(
+        experiment,
+        &labels,
+        vec![1.0; labels.len()],
+        ScratchSource::Fit(&[]),
+        &device,
+        &emofuse::core::events::Silent,
+    )
+    .unwrap();
+    let inputs = setup
+        .split_inputs(experiment, SplitName::Train, utterances, None, &device)
+        .unwrap();
+    (setup, inputs)
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "same number of values");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// The values of `x` `[batch, rows, width]` on the valid rows of `mask` `[batch, rows]` only
+/// (a cached batch pads to its own longest utterance, zeros where the trunk computed padding).
+fn valid_rows(x: Tensor<3>, mask: Tensor<2, Int>) -> Vec<f32> {
+    let [batch, rows, width] = x.dims();
+    let values = x.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+    let mask = mask.into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+    let mask_rows = mask.len() / batch;
+    let mut out = Vec::new();
+    for b in 0..batch {
+        for r in 0..rows.min(mask_rows) {
+            if mask[b * mask_rows + r] == 1 {
+                out.extend_from_slice(&values[(b * rows + r) * width..(b * rows + r + 1) * width]);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_top_on_cached_f32_states_gives_the_uncached_outputs() {
+    let dir = scratch_dir("cache-top");
+    let (text, audio) = (
+        repo_path("tests/fixtures/fusion/roberta-tiny"),
+        repo_path("tests/fixtures/fusion/wav2vec2-tiny"),
+    );
+    let data = utterances();
+    let run = |name: &str, cached: bool| {
+        let sets = vec![
+            format!("model.cache_frozen={cached}"),
+            "model.cache_dtype=\"f32\"".to_string(),
+            "model.text.train_last_layers=2".to_string(),
+        ];
+        setup_and_inputs(&experiment(&dir, name, &text, &audio, &sets), &data)
+    };
+    let (cached_setup, cached_inputs) = run("cached", true);
+    let (setup, raw_inputs) = run("uncached", false);
+    let device = Device::flex();
+    let indices: Vec<usize> = (0..data.len()).collect();
+    let from_cache = cached_setup
+        .batcher
+        .batch(&cached_inputs, &indices, &device);
+    let computed = setup.batcher.batch(&raw_inputs, &indices, &device);
+
+    // The trunks' outputs, read back from the cache and computed now.
+    let text_states = |batch: &emofuse::models::fusion::FusionBatch| match batch.text.clone() {
+        Some(TextInput::Hidden { states, mask }) => valid_rows(states, mask),
+        other => panic!("text trunk output expected, got {other:?}"),
+    };
+    let audio_states = |batch: &emofuse::models::fusion::FusionBatch| match batch.audio.clone() {
+        Some(AudioInput::Wav2Vec2(AudioState::Hidden { x, frame_mask })) => {
+            valid_rows(x, frame_mask.int())
+        }
+        other => panic!("audio trunk output expected, got {other:?}"),
+    };
+    let text_diff = max_abs_diff(&text_states(&from_cache), &text_states(&computed));
+    let audio_diff = max_abs_diff(&audio_states(&from_cache), &audio_states(&computed));
+    println!("trunk outputs, cached vs computed: text {text_diff:.2e}, audio {audio_diff:.2e}");
+    assert!(
+        text_diff <= 1e-6 && audio_diff <= 1e-6,
+        "{text_diff} {audio_diff}"
+    );
+
+    // The same model (same seed, same checkpoints) on both: the tops' outputs, through the
+    // head, agree.
+    let logits = |setup: &Setup, batch| {
+        setup
+            .model
+            .forward(batch)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    let diff = max_abs_diff(
+        &logits(&cached_setup, &from_cache),
+        &logits(&cached_setup, &computed),
+    );
+    println!("logits on cached vs computed trunk outputs: max abs diff {diff:.2e}");
+    assert!(diff <= 1e-6, "the top's output differs by {diff}");
 }
