@@ -342,7 +342,11 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 fn valid_rows(x: Tensor<3>, mask: Tensor<2, Int>) -> Vec<f32> {
     let [batch, rows, width] = x.dims();
     let values = x.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
-    let mask = mask.into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+    let mask = mask
+        .into_data()
+        .convert::<i64>()
+        .try_to_vec::<i64>()
+        .unwrap();
     let mask_rows = mask.len() / batch;
     let mut out = Vec::new();
     for b in 0..batch {
