@@ -55,6 +55,30 @@ impl HfTokenizer {
         )
     }
 
+    /// The files the tokenizer at `path` is read from, in the order [`HfTokenizer::from_dir`]
+    /// looks for them: `path` itself when it is a file (a `tokenizer.json`), else the folder's
+    /// `tokenizer.json`, else its `vocab.json` and `merges.txt`. What a cache of token-level
+    /// states must depend on: a key built from other files would reuse a stale cache after
+    /// the tokenizer changed.
+    pub fn source_files(path: &Path) -> Result<Vec<PathBuf>> {
+        if path.is_file() {
+            return Ok(vec![path.to_path_buf()]);
+        }
+        let json = path.join("tokenizer.json");
+        if json.is_file() {
+            return Ok(vec![json]);
+        }
+        let (vocab, merges) = (path.join("vocab.json"), path.join("merges.txt"));
+        if vocab.is_file() && merges.is_file() {
+            return Ok(vec![vocab, merges]);
+        }
+        bail!(
+            "{} has no tokenizer: expected tokenizer.json (or vocab.json and merges.txt); \
+             download them from the model's HuggingFace page into that folder",
+            path.display()
+        )
+    }
+
     /// Reads a `tokenizer.json`. Padding and truncation saved in the file are ignored (the
     /// caller's maximum length applies).
     pub fn from_tokenizer_json(path: &Path) -> Result<Self> {

@@ -8,6 +8,7 @@ use crate::data::Utterance;
 use crate::data::batch::{FeatureNorm, FrontEnd, FusionBatcher};
 use crate::data::pretrained::PretrainedFrontEnd;
 use crate::data::text::WordTokenizer;
+use crate::data::tokenizer::HfTokenizer;
 use crate::experiment::Experiment;
 use crate::inference::cache::{self, Branch, CacheJob};
 use crate::inference::inputs::{BranchData, InputBatcher, SplitInputs};
@@ -121,11 +122,14 @@ impl Setup {
             let (modality, dir) = (*modality, dir.as_path());
             let preprocessing = match modality {
                 Modality::Text => json!({
-                    "tokenizer": match &experiment.data.tokenizer {
-                        Some(path) if path.is_file() => cache::file_hash(path)?,
-                        Some(path) => cache::file_hash(&path.join("tokenizer.json")).unwrap_or_default(),
-                        None => cache::file_hash(&dir.join("tokenizer.json")).unwrap_or_default(),
-                    },
+                    // Every file the tokenizer is read from (tokenizer.json, or vocab.json then
+                    // merges.txt), by content only: the same file elsewhere reuses the cache.
+                    "tokenizer": HfTokenizer::source_files(
+                        experiment.data.tokenizer.as_deref().unwrap_or(dir),
+                    )?
+                    .iter()
+                    .map(|file| cache::file_hash(file))
+                    .collect::<Result<Vec<_>>>()?,
                     "max_tokens": experiment.data.max_tokens,
                 }),
                 Modality::Audio => json!({

@@ -13,6 +13,7 @@ use emofuse::models::wav2vec2::Wav2Vec2Model;
 use emofuse::pipeline::TrainOptions;
 use emofuse::serving::{AudioFile, PredictionInput, Predictor};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Copies a fixture encoder folder with every dropout probability set to 0.
@@ -82,6 +83,40 @@ fn parameters<M: Module>(module: &M) -> Vec<Vec<f32>> {
     c.0
 }
 
+/// Every float parameter of a module by its path (field names, enum variants and `Vec`
+/// indices from the root, joined with `.`, as burn's `ModuleVisitor` enters them), flattened.
+fn named_parameters<M: Module>(module: &M) -> BTreeMap<String, Vec<f32>> {
+    #[derive(Default)]
+    struct Collect {
+        path: Vec<String>,
+        out: BTreeMap<String, Vec<f32>>,
+    }
+    impl ModuleVisitor for Collect {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let path = self.path.join(".");
+            let values = param
+                .val()
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec()
+                .unwrap();
+            assert!(
+                self.out.insert(path.clone(), values).is_none(),
+                "two parameters at `{path}`"
+            );
+        }
+    }
+    let mut c = Collect::default();
+    module.visit(&mut c);
+    c.out
+}
+
 /// Parameters of one transformer layer of the fixtures (hidden 32, intermediate 64): four
 /// attention projections, two LayerNorms, the feed-forward pair.
 const LAYER: usize = 4 * (32 * 32 + 32) + 2 * (2 * 32) + (32 * 64 + 64) + (64 * 32 + 32);
@@ -134,29 +169,85 @@ fn partial_fine_tuning_trains_only_the_last_layers_and_the_head() {
         .unwrap()
         .0
         .split(TrainLayers::Last(1), false);
-    let pretrained_top: Vec<Vec<f32>> = [parameters(&text_top), parameters(&audio_top)].concat();
-    // The model visits the text branch, then the audio branch: their encoders come first in
-    // each branch, so match tensors by shape and position within the encoders.
-    let mut changed = 0;
-    let mut compared = 0;
-    for p in &pretrained_top {
-        if let Some(t) = trained_params.iter().find(|t| t.len() == p.len()) {
-            compared += 1;
-            let diff = t
+    // Pair every tensor by its module path: the trained model holds each encoder's top under
+    // `text.` / `audio.` (then the branch's encoder), with the stage's own paths below that.
+    let trained_named = named_parameters(&trained.model);
+    let mut paired = 0;
+    for (branch, top) in [
+        ("text.", named_parameters(&text_top)),
+        ("audio.", named_parameters(&audio_top)),
+    ] {
+        for (path, pretrained) in &top {
+            let suffix = format!(".{path}");
+            let matches: Vec<_> = trained_named
                 .iter()
-                .zip(p)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0f32, f32::max);
-            if diff > 1e-6 {
-                changed += 1;
-            }
+                .filter(|(p, _)| p.starts_with(branch) && p.ends_with(&suffix))
+                .collect();
+            assert_eq!(
+                matches.len(),
+                1,
+                "{branch}..{path}: {:?}",
+                matches.iter().map(|m| m.0).collect::<Vec<_>>()
+            );
+            let (trained_path, trained_values) = matches[0];
+            assert_eq!(trained_values.len(), pretrained.len(), "{trained_path}");
+            assert!(
+                trained_values != pretrained,
+                "{trained_path}: trainable, but equal to the pretrained {path} after training"
+            );
+            paired += 1;
         }
     }
-    assert!(compared >= 10, "compared {compared} tensors");
-    assert!(
-        changed * 10 >= compared * 9,
-        "{changed} of {compared} trainable tensors changed"
+    // The paired tensors are the two trained layers, whole; the rest is the head (projections
+    // and classifier, no pretrained values to compare with).
+    let total = |top: BTreeMap<String, Vec<f32>>| top.values().map(Vec::len).sum::<usize>();
+    let paired_values = total(named_parameters(&text_top)) + total(named_parameters(&audio_top));
+    assert_eq!(paired_values, 2 * LAYER, "{paired} tensors paired");
+    assert_eq!(
+        trained_named.values().map(Vec::len).sum::<usize>() - paired_values,
+        HEAD
     );
+
+    // The frozen trunks the run feeds the top with are the checkpoint's tensors, bit for bit.
+    let (text_trunk, _) = RobertaModel::from_pretrained(&text, &device)
+        .unwrap()
+        .0
+        .split(TrainLayers::Last(1));
+    let (audio_trunk, _) = Wav2Vec2Model::from_pretrained(&audio, &device)
+        .unwrap()
+        .0
+        .split(TrainLayers::Last(1), false);
+    let trunks = &trained.setup.batcher.trunks;
+    for (label, used, checkpoint) in [
+        (
+            "text",
+            named_parameters(trunks.text.as_ref().expect("a frozen text trunk")),
+            named_parameters(&text_trunk),
+        ),
+        (
+            "audio",
+            named_parameters(trunks.audio.as_ref().expect("a frozen audio trunk")),
+            named_parameters(&audio_trunk),
+        ),
+    ] {
+        assert!(!checkpoint.is_empty());
+        assert_eq!(
+            used.keys().collect::<Vec<_>>(),
+            checkpoint.keys().collect::<Vec<_>>(),
+            "{label} trunk tensors"
+        );
+        for (path, values) in &checkpoint {
+            let got = &used[path];
+            assert!(
+                got.len() == values.len()
+                    && got
+                        .iter()
+                        .zip(values)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{label} trunk: frozen {path} differs from the checkpoint's"
+            );
+        }
+    }
 
     // Evaluation of the saved run reproduces the reported test metrics.
     let experiment_file = dir.join("partial.toml");

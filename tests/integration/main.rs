@@ -3,6 +3,7 @@
 mod architecture;
 mod audio;
 mod augment;
+mod cache_key;
 mod cli;
 mod config;
 mod crossval;

@@ -7,7 +7,8 @@ use crate::{repo_path, run_emofuse, scratch_dir};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use emofuse::data::tokenizer::HfTokenizer;
 use emofuse::io::safetensors::{NamedArray, SafetensorsFile, read_f32, write, write_f32};
-use emofuse::models::roberta::{RobertaInput, RobertaModel, SequenceClassifier};
+use emofuse::models::finetune::TrainLayers;
+use emofuse::models::roberta::{RobertaInput, RobertaModel, SequenceClassifier, TextState};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -496,4 +497,76 @@ fn training_mode_applies_dropout_and_backpropagates() {
     let grad = embeddings.grad(&grads).expect("embeddings get a gradient");
     let grad = grad.into_data().try_into_vec::<f32>().unwrap();
     assert!(grad.iter().any(|g| *g != 0.0));
+}
+
+/// Splits fixture `model` at `train` and runs trunk then top on the reference batch, as
+/// training, the cache, `serve` and `predict` do ([`RobertaStage`], which builds its own mask
+/// bias and embeds without token types). The trunk's output must match transformers'
+/// intermediate hidden state and the top's the last one, on the rows of `rows`. Returns the
+/// largest difference.
+fn check_split_parity(model: &str, reference: &str, train: TrainLayers, rows: &[usize]) -> f32 {
+    let device = Device::flex();
+    let (encoder, config, _) = RobertaModel::from_pretrained(&fixture(model), &device).unwrap();
+    let reference = SafetensorsFile::open(&fixture(reference)).unwrap();
+    let ids = int_tensor(&reference, "input_ids", &device);
+    let mask = int_tensor(&reference, "attention_mask", &device);
+    let (trunk, top) = encoder.split(train);
+    let TrainLayers::Last(n) = train else {
+        panic!("a split with a trunk")
+    };
+    assert_eq!(top.num_layers(), n);
+    let trunk_out = trunk.forward(TextState::Ids(ids), mask.clone());
+    let top_out = top.forward(TextState::Hidden(trunk_out.clone()), mask);
+    let (shape, expected) = reference.f32("hidden_states").unwrap();
+    let [batch, tokens, hidden] = [shape[1], shape[2], shape[3]];
+    let per_state = batch * tokens * hidden;
+    let per_row = tokens * hidden;
+    let state = |i: usize| &expected[i * per_state..(i + 1) * per_state];
+    let mut worst = 0.0f32;
+    for (label, got, want) in [
+        ("trunk", trunk_out, state(config.num_layers - n)),
+        ("top", top_out, state(config.num_layers)),
+    ] {
+        assert_eq!(got.dims(), [batch, tokens, hidden], "{model} {label}");
+        let got = got.into_data().try_into_vec::<f32>().unwrap();
+        for &row in rows {
+            let range = row * per_row..(row + 1) * per_row;
+            let diff = max_abs_diff(&got[range.clone()], &want[range]);
+            println!("{model} split {train:?}: {label}, row {row}: max abs diff {diff:.2e}");
+            assert!(
+                diff <= TOLERANCE,
+                "{model} split {train:?}: {label} row {row} differs by {diff}"
+            );
+            worst = worst.max(diff);
+        }
+    }
+    worst
+}
+
+#[test]
+fn split_stages_match_transformers_hidden_states() {
+    // Every row of the padded batch (padded positions included, as the full-forward test).
+    for model in ["roberta-mlm", "roberta-bare"] {
+        for train in [TrainLayers::Last(1), TrainLayers::Last(2)] {
+            check_split_parity(model, "roberta_reference.safetensors", train, &[0, 1, 2]);
+        }
+    }
+    // BERT: the stages embed with token type 0, as every input the pipeline builds has (one
+    // segment per utterance: the tokenizer returns ids only), so the rows compared are the
+    // single-segment ones; row 0 of the fixture has a second segment (token type 1).
+    let reference = SafetensorsFile::open(&fixture("bert_reference.safetensors")).unwrap();
+    let (shape, types) = reference.i64("token_type_ids").unwrap();
+    let single: Vec<usize> = (0..shape[0])
+        .filter(|&r| {
+            types[r * shape[1]..(r + 1) * shape[1]]
+                .iter()
+                .all(|&t| t == 0)
+        })
+        .collect();
+    assert_eq!(single, [1, 2], "the fixture's single-segment rows");
+    for model in ["bert-cls", "bert-gammabeta"] {
+        for train in [TrainLayers::Last(1), TrainLayers::Last(2)] {
+            check_split_parity(model, "bert_reference.safetensors", train, &single);
+        }
+    }
 }

@@ -6,7 +6,10 @@
 use crate::{repo_path, run_emofuse, scratch_dir};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use emofuse::io::safetensors::{NamedArray, SafetensorsFile, write};
-use emofuse::models::wav2vec2::{Wav2Vec2Config, Wav2Vec2Input, Wav2Vec2Model, Wav2Vec2Output};
+use emofuse::models::finetune::TrainLayers;
+use emofuse::models::wav2vec2::{
+    AudioState, Wav2Vec2Config, Wav2Vec2Input, Wav2Vec2Model, Wav2Vec2Output,
+};
 use std::path::{Path, PathBuf};
 
 const TOLERANCE: f32 = 1e-4;
@@ -628,4 +631,69 @@ fn a_fresh_model_with_an_odd_positional_kernel_keeps_every_frame() {
     assert_eq!(output.extract_features.dims(), [3, 39, 8]);
     assert_eq!(output.hidden_states.len(), 2);
     assert!(values(output.pooled).iter().all(|v| v.is_finite()));
+}
+
+/// Splits fixture `model` at `train` and runs trunk then top ([`Wav2Vec2Stage`], which builds
+/// its own frame mask and mask bias, as training, the cache, `serve` and `predict` run it) on
+/// the reference batch, with its attention mask when `masked` (else every sample valid, which
+/// is transformers without a mask). The trunk's output must match transformers' intermediate
+/// hidden state, the top's the last hidden state.
+fn check_split_parity(model: &str, reference: &str, train: TrainLayers, masked: bool) {
+    let device = Device::flex();
+    let (encoder, config) = load(model);
+    let reference = SafetensorsFile::open(&fixture(reference)).unwrap();
+    let (shape, input) = reference.f32("input_values").unwrap();
+    let waveform = Tensor::<2>::from_data(TensorData::new(input, shape.clone()), &device);
+    let attention_mask = if masked {
+        let (shape, mask) = reference.i64("attention_mask").unwrap();
+        Tensor::<2, Int>::from_data(TensorData::new(mask, shape), &device)
+    } else {
+        Tensor::<2, Int>::ones([shape[0], shape[1]], &device)
+    };
+    let (trunk, top) = encoder.split(train, false);
+    let TrainLayers::Last(n) = train else {
+        panic!("a split with a trunk")
+    };
+    assert_eq!(top.num_layers(), n);
+    let trunk_out = trunk.forward(AudioState::Waveform {
+        values: waveform,
+        attention_mask,
+    });
+    let AudioState::Hidden { x: trunk_x, .. } = trunk_out.clone() else {
+        panic!("the trunk ends in hidden states");
+    };
+    let AudioState::Hidden { x: top_x, .. } = top.forward(trunk_out) else {
+        panic!("the top ends in hidden states");
+    };
+    let tag = if masked { "mask" } else { "nomask" };
+    let (shape, expected) = reference.f32(&format!("{tag}_hidden_states")).unwrap();
+    let per_state = expected.len() / shape[0];
+    let state = |i: usize| &expected[i * per_state..(i + 1) * per_state];
+    let (_, last) = reference.f32(&format!("{tag}_last_hidden_state")).unwrap();
+    for (label, got, want) in [
+        ("trunk", trunk_x, state(config.num_layers - n)),
+        ("top", top_x, &last[..]),
+    ] {
+        assert_eq!(got.dims().to_vec(), shape[1..], "{model} {label}");
+        let diff = max_abs_diff(&values(got), want);
+        println!("{model} {tag} split {train:?}: {label}: max abs diff {diff:.2e}");
+        assert!(
+            diff <= TOLERANCE,
+            "{model} {tag} split {train:?}: {label} differs by {diff}"
+        );
+    }
+}
+
+#[test]
+fn split_stages_match_transformers_hidden_states() {
+    for (model, reference) in [
+        ("group-ctc", "group_reference.safetensors"),
+        ("layer-bare", "layer_reference.safetensors"),
+    ] {
+        for train in [TrainLayers::Last(1), TrainLayers::Last(2)] {
+            for masked in [false, true] {
+                check_split_parity(model, reference, train, masked);
+            }
+        }
+    }
 }
