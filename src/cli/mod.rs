@@ -9,7 +9,7 @@ pub mod report;
 pub mod serve;
 
 use crate::core::BackendKind;
-use crate::experiment::{DEFAULT_EXPERIMENT, Experiment, QUICKSTART_TOML};
+use crate::experiment::{DEFAULT_EXPERIMENT, Experiment};
 use crate::pipeline;
 use crate::terminal::Terminal;
 use anyhow::Result;
@@ -101,15 +101,7 @@ pub fn resolve_experiment(args: &TrainArgs) -> Result<Experiment> {
         None if Path::new(DEFAULT_EXPERIMENT).exists() => {
             Experiment::load(Path::new(DEFAULT_EXPERIMENT), &overrides)
         }
-        None => {
-            let mut experiment =
-                Experiment::from_toml_str(QUICKSTART_TOML, &overrides, "built-in quickstart")?;
-            experiment
-                .output
-                .name
-                .get_or_insert_with(|| "quickstart".into());
-            Ok(experiment)
-        }
+        None => Experiment::built_in_quickstart(&overrides),
     }
 }
 

@@ -93,6 +93,18 @@ impl Experiment {
         Ok(experiment)
     }
 
+    /// The built-in quickstart ([`QUICKSTART_TOML`]) with `overrides`, named `quickstart` as
+    /// its file would be: what `emofuse train` runs where `experiments/quickstart.toml` is not.
+    pub fn built_in_quickstart(overrides: &[String]) -> Result<Self> {
+        let mut experiment =
+            Self::from_toml_str(QUICKSTART_TOML, overrides, "built-in quickstart")?;
+        experiment
+            .output
+            .name
+            .get_or_insert_with(|| "quickstart".into());
+        Ok(experiment)
+    }
+
     /// The run's name (folder name under `runs/` and `reports/`).
     pub fn name(&self) -> &str {
         self.output.name.as_deref().unwrap_or("experiment")

@@ -369,6 +369,7 @@ pub fn train_corpus(
             checkpoint: (epoch, &why),
             results: &results,
             train_seconds: result.seconds,
+            epochs_run: &result.epochs_run,
             parameters,
             backend: experiment.run.backend.as_str(),
             config_toml: &config_toml,

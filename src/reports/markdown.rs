@@ -31,6 +31,8 @@ pub struct ReportInput<'a> {
     pub results: &'a [(SplitName, SplitMetrics)],
     /// Training wall time, in seconds.
     pub train_seconds: f64,
+    /// The epochs the last invocation of `train` ran (only the missing ones after a resume).
+    pub epochs_run: &'a [usize],
     /// Parameter counts (trainable, total).
     pub parameters: (usize, usize),
     /// Backend name.

@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 /// Keys: `experiment`, `labels` (class names in index order), `splits` (per evaluated split:
 /// accuracy, F1s, `per_class`, `confusion_matrix`), `counts` (per split, per class),
 /// `ablation`, `trainable_parameters`, `total_parameters`, `train_seconds`, `checkpoint_epoch`,
-/// `checkpoint_rule`, `class_weights` (by class name), `history`, `seed`, `backend`.
+/// `checkpoint_rule`, `class_weights` (by class name), `history`, `epochs_run` (the epochs the
+/// last invocation trained), `seed`, `backend`.
 pub fn metrics_json(input: &ReportInput, seed: u64) -> Result<Value> {
     let names = input.labels.names();
     let file = MetricsFile {
@@ -49,6 +50,7 @@ pub fn metrics_json(input: &ReportInput, seed: u64) -> Result<Value> {
             .zip(input.class_weights.iter().copied())
             .collect(),
         history: input.history.to_vec(),
+        epochs_run: input.epochs_run.to_vec(),
         seed,
         backend: input.backend.to_string(),
     };
@@ -81,6 +83,9 @@ struct MetricsFile {
     class_weights: Vec<(String, f32)>,
     #[serde(default)]
     history: Vec<EpochRecord>,
+    // Added with resume checks; runs written before it have no such key.
+    #[serde(default)]
+    epochs_run: Vec<usize>,
     seed: u64,
     backend: String,
 }
@@ -102,6 +107,8 @@ pub struct RunRecord {
     pub class_weights: Vec<f32>,
     /// Per-epoch history.
     pub history: Vec<EpochRecord>,
+    /// The epochs the last invocation of `train` ran (empty for runs that predate the key).
+    pub epochs_run: Vec<usize>,
     /// Epoch whose checkpoint was evaluated.
     pub checkpoint_epoch: usize,
     /// Why that checkpoint (e.g. "lowest validation loss").
@@ -222,6 +229,7 @@ impl RunRecord {
             counts,
             class_weights,
             history: file.history,
+            epochs_run: file.epochs_run,
             checkpoint_epoch: file.checkpoint_epoch,
             checkpoint_rule: file.checkpoint_rule,
             results,
@@ -244,6 +252,7 @@ impl RunRecord {
             checkpoint: (self.checkpoint_epoch, &self.checkpoint_rule),
             results: &self.results,
             train_seconds: self.train_seconds,
+            epochs_run: &self.epochs_run,
             parameters: self.parameters,
             backend: &self.backend,
             config_toml: &self.config_toml,

@@ -59,6 +59,10 @@ pub struct FitResult {
     pub state: LoopState,
     /// Wall time of this invocation's training, in seconds.
     pub seconds: f64,
+    /// The epochs this invocation trained, in order (a resumed run lists only the epochs after
+    /// its checkpoint; empty when it resumed a finished run): the record that tells a resume
+    /// from a silent restart, whose history would look the same.
+    pub epochs_run: Vec<usize>,
 }
 
 /// Inputs of [`fit`].
@@ -242,6 +246,7 @@ pub fn fit(mut model: LateFusion, fit: &Fit) -> Result<FitResult> {
     let total_steps = steps_per_epoch * t.epochs;
     let metric = t.select_metric;
     let started = Instant::now();
+    let first_epoch = state.epoch + 1;
 
     while state.epoch < t.epochs {
         let epoch = state.epoch + 1;
@@ -282,7 +287,7 @@ pub fn fit(mut model: LateFusion, fit: &Fit) -> Result<FitResult> {
                     "error: {}",
                     state.stopped.as_deref().unwrap_or_default()
                 ));
-                return finish(model, state, fit.checkpoints, started);
+                return finish(model, state, fit.checkpoints, started, first_epoch);
             }
             let predicted = logits.argmax(1).reshape([chunk.len()]);
             correct += predicted.equal(targets).int().sum().into_scalar::<i64>() as usize;
@@ -391,7 +396,7 @@ pub fn fit(mut model: LateFusion, fit: &Fit) -> Result<FitResult> {
             break;
         }
     }
-    finish(model, state, fit.checkpoints, started)
+    finish(model, state, fit.checkpoints, started, first_epoch)
 }
 
 /// One epoch of indices drawn with replacement so that every class present is equally likely
@@ -421,6 +426,7 @@ fn finish(
     state: LoopState,
     checkpoints: &Checkpoints,
     started: Instant,
+    first_epoch: usize,
 ) -> Result<FitResult> {
     if state.epoch == 0 {
         bail!(
@@ -431,6 +437,7 @@ fn finish(
     }
     Ok(FitResult {
         model,
+        epochs_run: (first_epoch..=state.epoch).collect(),
         state,
         seconds: started.elapsed().as_secs_f64(),
     })

@@ -1,6 +1,6 @@
 use crate::{repo_path, scratch_dir};
 use emofuse::core::{BackendKind, Modality};
-use emofuse::experiment::{DatasetKind, Experiment};
+use emofuse::experiment::{CheckpointChoice, DatasetKind, Experiment};
 use emofuse::models::finetune::TrainLayers;
 use emofuse::training::config::{ClassWeighting, SelectMetric};
 
@@ -106,17 +106,61 @@ fn training_options_parse_and_bad_ones_name_the_key() {
 }
 
 #[test]
-fn built_in_quickstart_equals_the_file() {
-    let file = std::fs::read_to_string(repo_path("experiments/quickstart.toml")).unwrap();
-    assert_eq!(file, emofuse::experiment::QUICKSTART_TOML);
+fn built_in_quickstart_runs_what_the_file_runs() {
+    // `emofuse train` with no file runs the built-in copy where experiments/quickstart.toml is
+    // missing: it must resolve to the experiment the file gives, name and overrides included.
+    let sets = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let path = repo_path("experiments/quickstart.toml");
+    for overrides in [sets(&[]), sets(&["training.epochs=2", "run.seed=7"])] {
+        let built_in = Experiment::built_in_quickstart(&overrides).unwrap();
+        assert_eq!(built_in, Experiment::load(&path, &overrides).unwrap());
+        assert_eq!(built_in.name(), "quickstart");
+    }
+    let built_in = Experiment::built_in_quickstart(&sets(&["training.epochs=2"])).unwrap();
+    assert_eq!(
+        built_in.training.epochs, 2,
+        "overrides apply to the built-in"
+    );
+    let named = Experiment::built_in_quickstart(&sets(&["output.name=\"mine\""])).unwrap();
+    assert_eq!(named.name(), "mine", "a given name is kept");
+    // What the README's quickstart table was made with.
+    assert_eq!(built_in.model.modalities, [Modality::Text, Modality::Audio]);
+    assert_eq!(
+        (
+            built_in.data.train_size,
+            built_in.data.valid_size,
+            built_in.data.test_size
+        ),
+        (2400, 400, 800)
+    );
 }
 
 #[test]
-fn empty_file_gives_defaults() {
+fn empty_file_gives_the_documented_defaults() {
     let e = Experiment::from_toml_str("", &[], "x").unwrap();
-    assert_eq!(e, Experiment::default());
+    // The quickstart files say "every key is optional (defaults shown)": apart from its name,
+    // the quickstart is the empty experiment.
+    let mut quickstart = Experiment::load(&repo_path("experiments/quickstart.toml"), &[]).unwrap();
+    quickstart.output.name = None;
+    assert_eq!(
+        quickstart, e,
+        "experiments/quickstart.toml shows the defaults"
+    );
+    // Defaults the README and the experiment files state.
+    assert_eq!(e.name(), "experiment");
     assert_eq!(e.run.seed, 42);
+    assert_eq!(e.run.backend, BackendKind::Cpu);
+    assert_eq!(e.data.dataset, DatasetKind::Synthetic);
+    assert_eq!(e.model.modalities, [Modality::Text, Modality::Audio]);
+    assert_eq!(e.training.epochs, 20);
+    assert_eq!(e.training.batch_size, 32);
+    assert_eq!(e.training.learning_rate, 1e-3);
     assert_eq!(e.training.grad_clip_norm, 1.0);
+    assert_eq!(e.training.grad_accumulation, 1);
+    assert_eq!(e.training.class_weights, ClassWeighting::InverseFrequency);
+    // "best" is the best validation weighted F1, as the experiment files' comment says.
+    assert_eq!(e.training.select_metric, SelectMetric::WeightedF1);
+    assert_eq!(e.evaluation.checkpoint, CheckpointChoice::Best);
 }
 
 #[test]

@@ -5,6 +5,7 @@ use emofuse::core::SplitName;
 use emofuse::core::events::Recorder;
 use emofuse::experiment::Experiment;
 use emofuse::pipeline::TrainOptions;
+use emofuse::pipeline::corpus::load_corpus;
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
@@ -89,6 +90,52 @@ fn tiny_run_writes_reports_and_beats_the_majority_class() {
     let report = std::fs::read_to_string(summary.report_dir.join("report.md")).unwrap();
     assert!(report.contains("weighted avg") && report.contains("| test |"));
     assert_eq!(summary.results[1].0, SplitName::Test);
+
+    // Rows of a confusion matrix are true labels. The row sums are checked against the labels
+    // of the data itself, counted here from the corpus, not against the support of the same
+    // result: `evaluate(predicted, truth)` at the call site (pipeline::run::evaluate_split)
+    // would make the rows the predicted classes, and their sums the predicted counts.
+    let corpus = load_corpus(&experiment).unwrap();
+    for (split, utterances) in [
+        (SplitName::Valid, &corpus.valid),
+        (SplitName::Test, &corpus.test),
+    ] {
+        let mut truth = vec![0usize; corpus.labels.len()];
+        for u in utterances {
+            truth[u.label] += 1;
+        }
+        let cm: Vec<Vec<usize>> =
+            serde_json::from_value(m["splits"][split.as_str()]["confusion_matrix"].clone())
+                .unwrap();
+        let rows: Vec<usize> = cm.iter().map(|r| r.iter().sum()).collect();
+        assert_eq!(
+            rows, truth,
+            "{split}: confusion-matrix rows are not the true labels"
+        );
+        let columns: Vec<usize> = (0..truth.len())
+            .map(|c| cm.iter().map(|r| r[c]).sum())
+            .collect();
+        assert_ne!(
+            columns, truth,
+            "{split}: the model predicts the true class counts exactly, so rows and columns \
+             cannot be told apart; the check needs another seed"
+        );
+    }
+    // The validation inside the training loop (training::trainer::fit) evaluates the same model
+    // on the same split as the final evaluation of the selected checkpoint, so its weighted F1,
+    // which weighs classes by their true support, must be the same: swapped arguments there
+    // would weigh them by the predicted counts instead.
+    let valid = &summary.results[0];
+    assert_eq!(valid.0, SplitName::Valid);
+    let at_checkpoint = &summary.history[summary.checkpoint_epoch - 1];
+    assert_eq!(at_checkpoint.epoch, summary.checkpoint_epoch);
+    assert!(
+        (at_checkpoint.valid_weighted_f1 - valid.1.weighted_f1).abs() < 1e-9,
+        "history {} vs evaluation {}",
+        at_checkpoint.valid_weighted_f1,
+        valid.1.weighted_f1
+    );
+    assert!((at_checkpoint.valid_accuracy - valid.1.accuracy).abs() < 1e-9);
 }
 
 #[test]
@@ -145,6 +192,7 @@ fn resume_continues_from_the_last_checkpoint() {
     assert_eq!(epochs_run(&first), ["epoch 1/2", "epoch 2/2"]);
     let before = metrics(&dir, "r")["history"].as_array().unwrap().clone();
     assert_eq!(before.len(), 2);
+    assert_eq!(metrics(&dir, "r")["epochs_run"], serde_json::json!([1, 2]));
 
     // Train one epoch more: the first two epochs are kept, not redone.
     let resumed = Arc::new(Recorder::default());
@@ -163,6 +211,15 @@ fn resume_continues_from_the_last_checkpoint() {
     );
     let after = metrics(&dir, "r")["history"].as_array().unwrap().clone();
     assert_eq!(after.len(), 3);
+    // The run's own record of what it trained: a resume that silently restarted from epoch 0
+    // reaches the same (deterministic) history, so only this tells the two apart.
+    assert_eq!(
+        metrics(&dir, "r")["epochs_run"],
+        serde_json::json!([3]),
+        "the resumed run records that it trained epoch 3 only"
+    );
+    let record = emofuse::reports::RunRecord::load(&dir.join("runs/r")).unwrap();
+    assert_eq!(record.epochs_run, [3]);
     assert_eq!(after[..2], before[..]);
     // Every epoch draws from (seed, epoch) alone, and the checkpoint holds the optimiser state:
     // the interrupted-and-resumed run ends where an uninterrupted one does.
@@ -173,6 +230,7 @@ fn resume_continues_from_the_last_checkpoint() {
     );
     emofuse::pipeline::train(&experiment, TrainOptions::default()).unwrap();
     let straight = metrics(&dir, "straight");
+    assert_eq!(straight["epochs_run"], serde_json::json!([1, 2, 3]));
     assert_eq!(straight["history"].as_array().unwrap()[..], after[..]);
     assert_eq!(straight["splits"], metrics(&dir, "r")["splits"]);
     let saved = std::fs::read_to_string(dir.join("runs/r/config.toml")).unwrap();

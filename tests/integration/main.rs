@@ -5,6 +5,7 @@ mod audio;
 mod augment;
 mod cache_key;
 mod cli;
+mod committed_reports;
 mod config;
 mod crossval;
 mod end_to_end;
@@ -33,6 +34,19 @@ use std::sync::Mutex;
 /// The backend's random generator is process-wide (`Device::seed`), so training runs that must
 /// be reproducible cannot overlap in one process: the tests take turns.
 pub static ONE_RUN_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Whether the suite runs in CI: `CI` is `true` (or `1`), as CI services and `.ci/run` set it.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+/// For a test whose prerequisite is missing: locally it returns (the caller returns and the test
+/// passes) after printing why; in CI ([`in_ci`]) it fails the test with that reason, because
+/// libtest hides a passing test's output and a silent skip would let CI pass without the test.
+pub fn skip_unless_ci(test: &str, why: &str) {
+    assert!(!in_ci(), "{test} cannot run, and CI=true: {why}");
+    println!("SKIPPED {test}: {why}");
+}
 
 /// A fresh, empty folder for one test.
 pub fn scratch_dir(name: &str) -> PathBuf {

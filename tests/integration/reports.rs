@@ -68,6 +68,7 @@ impl FakeRun {
             checkpoint: (self.checkpoint_epoch, "lowest validation loss"),
             results: &self.results,
             train_seconds: self.train_seconds,
+            epochs_run: &[2, 3],
             parameters: self.parameters,
             backend: "cpu",
             config_toml: "",
@@ -205,6 +206,7 @@ fn metrics_json_reads_back_as_the_run_record() {
     assert_eq!(record.ablation, run.ablation);
     assert_eq!(record.parameters, (1000, 1200));
     assert_eq!(record.train_seconds, 12.5);
+    assert_eq!(record.epochs_run, [2, 3]);
     assert_eq!(
         (record.checkpoint_epoch, record.checkpoint_rule.as_str()),
         (2, "lowest validation loss")
@@ -283,6 +285,10 @@ fn metrics_json_from_before_labels_and_counts_still_loads() {
     let record = RunRecord::load(&run_dir).unwrap();
     assert_eq!(record.labels.names(), CLASSES, "labels from per_class");
     assert!(record.counts.is_empty() && record.ablation.is_empty());
+    assert!(
+        record.epochs_run.is_empty(),
+        "no `epochs_run` key: none recorded"
+    );
     assert_eq!(record.class_weights, vec![0.5, 1.0, 2.0]);
     assert_eq!(record.history[0].valid_weighted_f1, 0.0);
     assert_eq!(record.history[0].valid_accuracy, 0.6);

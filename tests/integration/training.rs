@@ -1,11 +1,20 @@
-//! The training loop's options: learning-rate schedules, SGD, gradient accumulation,
-//! reduce-on-plateau, early stopping, the NaN stop, and resuming after `kill -9`.
+//! The training loop's options: learning-rate schedules, SGD, gradient accumulation (one
+//! accumulated step against one large batch), class weights (against scikit-learn), balanced
+//! sampling, reduce-on-plateau, early stopping, the NaN stop, and resuming after `kill -9`.
 
 use crate::{ONE_RUN_AT_A_TIME, experiment_in, repo_path, scratch_dir};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::Tensor;
 use emofuse::experiment::Experiment;
 use emofuse::pipeline::TrainOptions;
-use emofuse::training::config::{ScheduleKind, TrainingConfig};
+use emofuse::pipeline::trained::load_run;
+use emofuse::training::config::{ClassWeighting, ScheduleKind, TrainingConfig};
 use emofuse::training::schedule::{Plateau, learning_rate};
+use emofuse::training::trainer::balanced_order;
+use emofuse::training::weights::class_weights;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Deserialize;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -218,4 +227,158 @@ fn kill_9_during_an_epoch_loses_only_that_epoch() {
     let straight = metrics(&run_dir);
     assert_eq!(resumed["history"], straight["history"]);
     assert_eq!(resumed["splits"], straight["splits"]);
+}
+
+/// Every float parameter of a trained run's model, in visiting order (the same order for two
+/// runs of one architecture).
+fn trained_weights(experiment: &Experiment) -> Vec<Vec<f32>> {
+    struct Collect(Vec<Vec<f32>>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(
+                param
+                    .val()
+                    .into_data()
+                    .convert::<f32>()
+                    .try_to_vec::<f32>()
+                    .unwrap(),
+            );
+        }
+    }
+    let run = load_run(experiment.clone(), None).unwrap();
+    let mut collect = Collect(Vec::new());
+    run.model.visit(&mut collect);
+    collect.0
+}
+
+/// Largest absolute difference between two weight lists of the same shapes.
+fn max_difference(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    assert_eq!(a.len(), b.len(), "same number of tensors");
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| {
+            assert_eq!(x.len(), y.len(), "same tensor sizes");
+            x.iter().zip(y).map(|(p, q)| (p - q).abs())
+        })
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn one_step_of_accumulated_batches_equals_one_step_of_the_large_batch() {
+    let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch_dir("training-accumulation");
+    // 24 training examples and one epoch: batch 24 is one optimiser step, and so are three
+    // batches of 8 accumulated. Plain SGD (no momentum, decay or clipping), no dropout and equal
+    // class weights (a weighted mean over 8 is not a third of one over 24 unless the weights
+    // are equal), text only (no batch statistics): the two steps must be the same.
+    let common = [
+        "data.train_size=24",
+        "data.valid_size=16",
+        "data.test_size=16",
+        "model.modalities=[\"text\"]",
+        "model.dropout=0.0",
+        "training.epochs=1",
+        "training.optimizer=\"sgd\"",
+        "training.momentum=0.0",
+        "training.weight_decay=0.0",
+        "training.grad_clip_norm=0",
+        "training.class_weights=\"none\"",
+    ];
+    let run = |name: &str, extra: &[&str]| {
+        let e = tiny(&dir, name, &[&common[..], extra].concat());
+        emofuse::pipeline::train(&e, TrainOptions::default()).unwrap();
+        trained_weights(&e)
+    };
+    // A step this small leaves the f32 weights where initialisation put them.
+    let initial = run(
+        "initial",
+        &["training.batch_size=24", "training.learning_rate=1e-30"],
+    );
+    let step = ["training.learning_rate=0.5"];
+    let large = run("large", &[&step[..], &["training.batch_size=24"]].concat());
+    let accumulated = run(
+        "accumulated",
+        &[
+            &step[..],
+            &["training.batch_size=8", "training.grad_accumulation=3"],
+        ]
+        .concat(),
+    );
+    let moved = max_difference(&large, &initial);
+    assert!(
+        moved > 1e-3,
+        "the step must move the weights (moved {moved})"
+    );
+    let apart = max_difference(&accumulated, &large);
+    assert!(
+        apart <= 1e-3 * moved,
+        "8 x 3 accumulated differs from one batch of 24 by {apart} (the step moved {moved})"
+    );
+}
+
+#[derive(Deserialize)]
+struct WeightCase {
+    counts: Vec<usize>,
+    balanced: Vec<f64>,
+}
+
+#[test]
+fn inverse_frequency_weights_are_scikit_learns_balanced_weights() {
+    #[derive(Deserialize)]
+    struct Fixture {
+        cases: Vec<WeightCase>,
+    }
+    let fixture: Fixture = serde_json::from_str(
+        &std::fs::read_to_string(repo_path(
+            "tests/fixtures/training/sklearn_class_weights.json",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(fixture.cases.len() >= 4);
+    for case in &fixture.cases {
+        let ours = class_weights(&case.counts, &ClassWeighting::InverseFrequency).unwrap();
+        assert_eq!(ours.len(), case.balanced.len(), "{:?}", case.counts);
+        for (c, (&got, &want)) in ours.iter().zip(&case.balanced).enumerate() {
+            assert!(
+                (f64::from(got) - want).abs() <= 1e-6 * want,
+                "counts {:?}, class {c}: {got} vs scikit-learn's {want}",
+                case.counts
+            );
+        }
+    }
+}
+
+#[test]
+fn balanced_sampling_draws_every_class_equally_often() {
+    // An imbalanced split: class 0 is 100 times as frequent as class 3.
+    let counts = [500usize, 100, 20, 5];
+    let labels: Vec<usize> = counts
+        .iter()
+        .enumerate()
+        .flat_map(|(c, &n)| std::iter::repeat_n(c, n))
+        .collect();
+    let epochs = 40;
+    let mut drawn = [0usize; 4];
+    for epoch in 0..epochs {
+        let mut rng = ChaCha8Rng::seed_from_u64(epoch);
+        let order = balanced_order(&labels, &mut rng);
+        assert_eq!(order.len(), labels.len(), "as many draws as examples");
+        for i in order {
+            drawn[labels[i]] += 1;
+        }
+    }
+    // Each draw is a class with probability 1/4: the count of a class is binomial. Five
+    // standard deviations leave a false failure at about 1 in 10^6, while drawing in proportion
+    // to the counts (class 0 at 80%) or uniformly over two classes is far outside.
+    let n = (epochs as usize * labels.len()) as f64;
+    let sd = (n * 0.25 * 0.75).sqrt();
+    for (c, &d) in drawn.iter().enumerate() {
+        assert!(
+            (d as f64 - n / 4.0).abs() < 5.0 * sd,
+            "class {c} drawn {d} times of {n}, expected {} +- {:.0}",
+            n / 4.0,
+            5.0 * sd
+        );
+    }
 }
