@@ -330,6 +330,7 @@ fn partial_fine_tuning_trains_only_the_last_layers_and_the_head() {
     let evaluated = reference
         .predict_utterances(std::slice::from_ref(&utterance), 1)
         .unwrap();
+    assert_eq!(served.probabilities.len(), evaluated.probabilities[0].len());
     for ((name, p), q) in served.probabilities.iter().zip(&evaluated.probabilities[0]) {
         assert!((p - q).abs() < 1e-6, "{name}: served {p}, evaluated {q}");
         let printed = probabilities[name].as_f64().unwrap();
@@ -377,6 +378,12 @@ fn cached_and_uncached_training_give_the_same_metrics() {
         6,
         "text and audio x 3 splits"
     );
+    assert_eq!(
+        uncached.history.len(),
+        cached.history.len(),
+        "same epochs run"
+    );
+    assert!(!cached.history.is_empty());
     for (a, b) in uncached.history.iter().zip(&cached.history) {
         assert_eq!(a.valid_accuracy, b.valid_accuracy, "epoch {}", a.epoch);
         assert_eq!(
@@ -387,6 +394,11 @@ fn cached_and_uncached_training_give_the_same_metrics() {
         assert!((a.train_loss - b.train_loss).abs() < 1e-4, "{a:?} vs {b:?}");
         assert!((a.valid_loss - b.valid_loss).abs() < 1e-4, "{a:?} vs {b:?}");
     }
+    assert_eq!(
+        uncached.results.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        cached.results.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        "same splits evaluated"
+    );
     for ((_, a), (_, b)) in uncached.results.iter().zip(&cached.results) {
         assert_eq!(a.confusion_matrix, b.confusion_matrix);
     }
