@@ -4,7 +4,7 @@
 //! does; the top's output on cached (f32) states is the uncached one. Caches are built through
 //! `Setup` on a few in-memory utterances with the tiny encoders of tests/fixtures/fusion.
 
-use crate::{experiment_in, repo_path, scratch_dir};
+use crate::{experiment_in, max_abs_diff, repo_path, scratch_dir};
 use burn::tensor::{Device, Int, Tensor};
 use emofuse::core::SplitName;
 use emofuse::data::Utterance;
@@ -101,20 +101,7 @@ fn experiment(dir: &Path, cache: &str, text: &Path, audio: &Path, sets: &[String
 /// Builds the training split's caches of `experiment` for `utterances` in its (fresh) cache
 /// folder and returns the folder names of the text and the audio cache.
 fn cache_folders(experiment: &Experiment, utterances: &[Utterance]) -> (String, String) {
-    let device = Device::flex();
-    let labels = experiment.label_map().unwrap();
-    let (setup, _) = Setup::new(
-        experiment,
-        &labels,
-        vec![1.0; labels.len()],
-        ScratchSource::Fit(&[]),
-        &device,
-        &emofuse::core::events::Silent,
-    )
-    .unwrap();
-    setup
-        .split_inputs(experiment, SplitName::Train, utterances, None, &device)
-        .unwrap();
+    setup_and_inputs(experiment, utterances);
     let mut names: Vec<String> = std::fs::read_dir(&experiment.output.cache_dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -327,14 +314,6 @@ fn setup_and_inputs(
         .split_inputs(experiment, SplitName::Train, utterances, None, &device)
         .unwrap();
     (setup, inputs)
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len(), "same number of values");
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 /// The values of `x` `[batch, rows, width]` on the valid rows of `mask` `[batch, rows]` only

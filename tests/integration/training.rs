@@ -2,9 +2,7 @@
 //! accumulated step against one large batch), class weights (against scikit-learn), balanced
 //! sampling, reduce-on-plateau, early stopping, the NaN stop, and resuming after `kill -9`.
 
-use crate::{ONE_RUN_AT_A_TIME, experiment_in, repo_path, scratch_dir};
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::Tensor;
+use crate::{ONE_RUN_AT_A_TIME, experiment_in, parameters, repo_path, scratch_dir};
 use emofuse::experiment::Experiment;
 use emofuse::pipeline::TrainOptions;
 use emofuse::pipeline::trained::load_run;
@@ -232,23 +230,7 @@ fn kill_9_during_an_epoch_loses_only_that_epoch() {
 /// Every float parameter of a trained run's model, in visiting order (the same order for two
 /// runs of one architecture).
 fn trained_weights(experiment: &Experiment) -> Vec<Vec<f32>> {
-    struct Collect(Vec<Vec<f32>>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0.push(
-                param
-                    .val()
-                    .into_data()
-                    .convert::<f32>()
-                    .try_to_vec::<f32>()
-                    .unwrap(),
-            );
-        }
-    }
-    let run = load_run(experiment.clone(), None).unwrap();
-    let mut collect = Collect(Vec::new());
-    run.model.visit(&mut collect);
-    collect.0
+    parameters(&load_run(experiment.clone(), None).unwrap().model)
 }
 
 /// Largest absolute difference between two weight lists of the same shapes.

@@ -3,7 +3,7 @@
 //! prefixed (CTC) and unprefixed checkpoints, padded batches with and without attention mask,
 //! the group-norm padding caveat, frame lengths, load errors and `emofuse forward audio`.
 
-use crate::{repo_path, run_emofuse, scratch_dir};
+use crate::{max_abs_diff, repo_path, run_emofuse, scratch_dir};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use emofuse::io::safetensors::{NamedArray, SafetensorsFile, write};
 use emofuse::models::finetune::TrainLayers;
@@ -16,14 +16,6 @@ const TOLERANCE: f32 = 1e-4;
 
 fn fixture(name: &str) -> PathBuf {
     repo_path("tests/fixtures/wav2vec2").join(name)
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len(), "same number of values");
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
