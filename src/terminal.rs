@@ -15,8 +15,10 @@ impl Observer for Terminal {
     fn event(&self, event: Event) {
         let mut bar = self.bar.lock().expect("progress bar lock");
         match event {
+            // `suspend`, not `ProgressBar::println`: the latter prints nothing when the bar is
+            // hidden (output piped to a file), and a log must keep every line.
             Event::Info(line) => match bar.as_ref() {
-                Some(b) => b.println(line),
+                Some(b) => b.suspend(|| println!("{line}")),
                 None => println!("{line}"),
             },
             Event::Warning(line) => match bar.as_ref() {
