@@ -48,6 +48,7 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use serde_json::json;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The roberta-base tokenizer committed with the test fixtures (found from any working
@@ -333,7 +334,7 @@ pub fn run(args: &FusionBenchArgs) -> Result<()> {
             )
         })
         .collect();
-    let setup = Setup::from_built(built, keys);
+    let setup = Setup::from_built(built, keys, Arc::new(Terminal::default()));
     let (trainable, total) = model_parameters(&setup.model, &setup.batcher);
     println!(
         "random weights in {:.1} s: {:.1}M of {:.1}M parameters trainable",

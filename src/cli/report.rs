@@ -2,6 +2,7 @@
 //! (`metrics.json`, `config.toml`), without training or evaluating again.
 
 use crate::experiment::Experiment;
+use crate::reports::run_dir::RunDir;
 use crate::reports::{RunRecord, compare_dir_name, write_comparison, write_report_folder};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
@@ -39,7 +40,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     // Where reports go is the runs' own `output.reports_dir` (their config.toml).
     let reports_dir = |record: &RunRecord| -> Result<PathBuf> {
-        let origin = record.run_dir.join("config.toml");
+        let origin = RunDir::new(&record.run_dir).config();
         let experiment =
             Experiment::from_toml_str(&record.config_toml, &[], &origin.display().to_string())?;
         Ok(experiment.output.reports_dir)

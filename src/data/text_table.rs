@@ -5,12 +5,11 @@
 use anyhow::{Context, Result};
 use polars::prelude::{CsvReadOptions, DataFrame, SerReader};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A CSV file: its header names and, per column, every cell as written (`None`: empty).
 #[derive(Debug, Clone)]
 pub struct TextTable {
-    path: PathBuf,
     names: Vec<String>,
     columns: BTreeMap<String, Vec<Option<String>>>,
     height: usize,
@@ -47,16 +46,10 @@ impl TextTable {
             columns.insert(column.name().to_string(), cells);
         }
         Ok(Self {
-            path: path.to_path_buf(),
             names,
             columns,
             height: frame.height(),
         })
-    }
-
-    /// The file it was read from.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Header names, in file order.

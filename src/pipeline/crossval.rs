@@ -19,7 +19,7 @@ use crate::io::atomic;
 use crate::pipeline::TrainOptions;
 use crate::pipeline::cv_record::{CrossValRecord, CvStats, FoldRecord};
 use crate::pipeline::run::{RunSummary, train_corpus};
-use crate::pipeline::run_dir::RunDir;
+use crate::reports::run_dir::RunDir;
 use crate::reports::{RunRecord, pct};
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;

@@ -1,12 +1,10 @@
 //! What a pooled (k-fold or hold-out) run records in its top folder's `metrics.json`: each
-//! fold's speakers and test metrics, and their mean and standard deviation. One serde
-//! definition, written by the run and read back by the summary.
+//! fold's speakers and test metrics, and their mean and standard deviation: one serde
+//! definition of the file, from which the summary is rendered too.
 
 use crate::experiment::{DatasetKind, SplitKind};
-use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::Path;
 
 /// The top `metrics.json` of a pooled run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,16 +108,6 @@ impl CvStats {
             weighted_f1_mean,
             weighted_f1_std,
         }
-    }
-}
-
-impl CrossValRecord {
-    /// Reads a pooled run's top `metrics.json`.
-    pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        serde_json::from_str(&text)
-            .with_context(|| format!("{}: not the metrics of a pooled run", path.display()))
     }
 }
 

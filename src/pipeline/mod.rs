@@ -8,7 +8,6 @@ pub mod model;
 pub mod outputs;
 pub mod resume;
 pub mod run;
-pub mod run_dir;
 pub mod setup;
 pub mod train;
 pub mod trained;

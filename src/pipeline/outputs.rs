@@ -3,8 +3,8 @@
 
 use crate::experiment::Experiment;
 use crate::io::atomic;
-use crate::pipeline::run_dir::RunDir;
 use crate::reports::markdown::ReportInput;
+use crate::reports::run_dir::RunDir;
 use crate::reports::{metrics_json, write_report_folder};
 use anyhow::Result;
 use std::path::Path;

@@ -6,7 +6,7 @@
 //! interruption loses at most the epoch in progress.
 
 use crate::experiment::Experiment;
-use crate::pipeline::run_dir::RunDir;
+use crate::reports::run_dir::RunDir;
 use anyhow::{Context, Result, bail};
 
 /// Checks that `run_dir` holds a run of `experiment` (only `training.epochs` may differ, to train

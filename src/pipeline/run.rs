@@ -13,10 +13,10 @@ use crate::io::atomic;
 use crate::models::LateFusion;
 use crate::pipeline::outputs::write_outputs;
 use crate::pipeline::resume::check_resumable;
-use crate::pipeline::run_dir::RunDir;
 use crate::pipeline::setup::{ScratchSource, Setup};
 use crate::reports::ablation::{AblationRow, FULL_VARIANT};
 use crate::reports::markdown::ReportInput;
+use crate::reports::run_dir::RunDir;
 use crate::training::history::EpochRecord;
 use crate::training::trainer::{Fit, fit, load_model, save_model};
 use crate::training::weights::class_weights;
@@ -225,9 +225,8 @@ pub fn train_corpus(
         weights.clone(),
         ScratchSource::Fit(&corpus.train),
         &train_device,
-        observer,
+        options.observer.clone(),
     )?;
-    let setup = setup.with_observer(options.observer.clone());
     let train_examples = match train_examples {
         Some(mut examples) => {
             let augment = &experiment.data.augment;

@@ -2,7 +2,7 @@
 //! split's inputs (scratch examples, raw pretrained inputs, or frozen-trunk caches).
 
 use crate::core::LabelMap;
-use crate::core::events::{Observer, Silent};
+use crate::core::events::Observer;
 use crate::core::{Modality, SplitName};
 use crate::data::Utterance;
 use crate::data::batch::{FeatureNorm, FrontEnd, FusionBatcher};
@@ -15,7 +15,7 @@ use crate::inference::inputs::{BranchData, InputBatcher, SplitInputs};
 use crate::io::atomic;
 use crate::models::LateFusion;
 use crate::pipeline::model::{BuiltModel, build_model};
-use crate::pipeline::run_dir::RunDir;
+use crate::reports::run_dir::RunDir;
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use serde_json::json;
@@ -35,7 +35,7 @@ pub struct Setup {
     pub description: Vec<String>,
     /// Cache key parts of each pretrained branch's frozen trunk.
     frozen_keys: Vec<(Modality, serde_json::Value)>,
-    /// Receives cache-build progress (silent unless set with [`Setup::with_observer`]).
+    /// Receives what loading the checkpoints and building the caches report.
     observer: Arc<dyn Observer>,
 }
 
@@ -63,7 +63,7 @@ impl Setup {
         class_weights: Vec<f32>,
         scratch: ScratchSource,
         train_device: &Device,
-        observer: &dyn Observer,
+        observer: Arc<dyn Observer>,
     ) -> Result<(Self, Option<Vec<crate::data::batch::Example>>)> {
         if experiment.data.augment.enabled()
             && (experiment.model.text.checkpoint.is_some()
@@ -115,7 +115,7 @@ impl Setup {
             class_weights,
             labels.len(),
             train_device,
-            observer,
+            &*observer,
         )?;
         let mut frozen_keys = Vec::new();
         for (modality, dir, what) in &built.frozen {
@@ -147,7 +147,10 @@ impl Setup {
                 }),
             ));
         }
-        Ok((Self::assemble(built, front, frozen_keys), train_examples))
+        Ok((
+            Self::assemble(built, front, frozen_keys, observer),
+            train_examples,
+        ))
     }
 
     /// A setup of a model whose branches are all pretrained and built in memory
@@ -155,14 +158,19 @@ impl Setup {
     /// `frozen_keys` holds, per branch with a frozen trunk, the cache key part that
     /// [`Setup::new`] makes from the checkpoint folder's content: it must change whenever the
     /// weights, the split point or the preprocessing do, or a stale cache would be reused.
-    pub fn from_built(built: BuiltModel, frozen_keys: Vec<(Modality, serde_json::Value)>) -> Self {
-        Self::assemble(built, None, frozen_keys)
+    pub fn from_built(
+        built: BuiltModel,
+        frozen_keys: Vec<(Modality, serde_json::Value)>,
+        observer: Arc<dyn Observer>,
+    ) -> Self {
+        Self::assemble(built, None, frozen_keys, observer)
     }
 
     fn assemble(
         built: BuiltModel,
         front: Option<FrontEnd>,
         frozen_keys: Vec<(Modality, serde_json::Value)>,
+        observer: Arc<dyn Observer>,
     ) -> Self {
         let BuiltModel {
             model,
@@ -186,14 +194,8 @@ impl Setup {
             pretrained,
             description,
             frozen_keys,
-            observer: Arc::new(Silent),
+            observer,
         }
-    }
-
-    /// Reports cache builds to `observer`.
-    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
-        self.observer = observer;
-        self
     }
 
     /// Saves what evaluation and prediction need besides the weights: the scratch front end.

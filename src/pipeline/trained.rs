@@ -9,13 +9,14 @@ use crate::data::Utterance;
 use crate::experiment::Experiment;
 use crate::inference::predict::{Predictions, predict};
 use crate::models::LateFusion;
-use crate::pipeline::run_dir::RunDir;
 use crate::pipeline::setup::{ScratchSource, Setup};
+use crate::reports::run_dir::RunDir;
 use crate::training::trainer::load_model;
 use anyhow::{Context, Result};
 use burn::module::Module;
 use burn::tensor::Device;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A trained model ready to run.
 pub struct TrainedRun {
@@ -94,7 +95,7 @@ pub fn load_run(experiment: Experiment, checkpoint: Option<&Path>) -> Result<Tra
         Vec::new(),
         ScratchSource::Run(&run),
         &device,
-        &Silent,
+        Arc::new(Silent),
     )?;
     let model = load_model(setup.model.clone(), &checkpoint)?.valid();
     Ok(TrainedRun {

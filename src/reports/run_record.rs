@@ -10,6 +10,7 @@ use crate::core::SplitName;
 use crate::evaluation::{ClassMetrics, SplitMetrics};
 use crate::reports::ablation::AblationRow;
 use crate::reports::markdown::ReportInput;
+use crate::reports::run_dir::RunDir;
 use crate::training::history::EpochRecord;
 use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
@@ -141,14 +142,15 @@ impl RunRecord {
         if !run_dir.is_dir() {
             bail!("{shown} is not a folder; pass a run folder such as runs/quickstart");
         }
-        let metrics_path = run_dir.join("metrics.json");
+        let run = RunDir::new(run_dir);
+        let metrics_path = run.metrics_json();
         if !metrics_path.is_file() {
             bail!(
                 "{shown} has no metrics.json: it did not finish training; finish it with \
                  `emofuse train <experiment> --resume` or pass a finished run"
             );
         }
-        let config_path = run_dir.join("config.toml");
+        let config_path = run.config();
         let config_toml = std::fs::read_to_string(&config_path).with_context(|| {
             format!(
                 "{shown} has metrics.json but no readable config.toml ({}); the run folder is \

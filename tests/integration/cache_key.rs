@@ -307,7 +307,7 @@ fn setup_and_inputs(
         vec![1.0; labels.len()],
         ScratchSource::Fit(&[]),
         &device,
-        &emofuse::core::events::Silent,
+        std::sync::Arc::new(emofuse::core::events::Silent),
     )
     .unwrap();
     let inputs = setup

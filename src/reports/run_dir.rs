@@ -25,7 +25,7 @@ impl RunDir {
         self.root.join("config.toml")
     }
 
-    /// `metrics.json`: the run record (see [`crate::reports::RunRecord`]); a k-fold run's
+    /// `metrics.json`: the run record ([`crate::reports::RunRecord`]); a k-fold run's
     /// top folder holds the folds' summary under the same name.
     pub fn metrics_json(&self) -> PathBuf {
         self.root.join("metrics.json")
@@ -59,15 +59,6 @@ impl RunDir {
     /// `split.json`: the speakers and clips of each split (pooled datasets).
     pub fn split(&self) -> PathBuf {
         self.root.join("split.json")
-    }
-
-    /// `fold-<k>/` (from 1), or `<group>/fold-<k>/` for per-gender runs: a fold's own run folder.
-    pub fn fold(&self, group: Option<&str>, fold: usize) -> RunDir {
-        let base = match group {
-            Some(g) => self.root.join(g),
-            None => self.root.clone(),
-        };
-        RunDir::new(base.join(format!("fold-{fold}")))
     }
 
     /// Whether the run finished (its `metrics.json` exists).
