@@ -11,6 +11,7 @@ mod crossval;
 mod end_to_end;
 mod features;
 mod fusion;
+mod fuzz;
 mod grad_clip;
 mod labels;
 mod manifest;
