@@ -12,6 +12,7 @@ mod end_to_end;
 mod features;
 mod fusion;
 mod grad_clip;
+mod hostile_audio;
 mod labels;
 mod manifest;
 mod metrics;
