@@ -4,6 +4,7 @@ pub mod eval;
 pub mod features;
 pub mod forward;
 pub mod forward_audio;
+pub mod fuzz;
 pub mod predict;
 pub mod report;
 pub mod serve;
@@ -48,6 +49,9 @@ pub enum Command {
     /// Benchmarks (times and ratios against a reference run in the same process).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Mutation fuzzing of the inputs emofuse reads (audio, experiment TOML, HTTP requests);
+    /// fails when a case panics, hangs, runs over its budget or is answered wrongly.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 /// `emofuse bench` subcommands.
@@ -123,6 +127,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Predict(args) => predict::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Features(args) => features::run(&args),
+        Command::Fuzz(args) => fuzz::run(&args),
         Command::Forward(command) => forward::run(&command),
         Command::Bench(BenchCommand::Text(args)) => {
             crate::bench::text::run(&args);
