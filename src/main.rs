@@ -14,11 +14,13 @@ fn main() {
 
 /// A panic inside the audio decoders is caught and reported as that file's error (see
 /// `emofuse::audio::guard`): the default hook's "thread panicked at ..." would only repeat it as
-/// noise, so it stays silent there. Every other panic is printed as usual.
+/// noise, so it stays silent there. Every other panic is printed as usual, and caught ones too
+/// with `EMOFUSE_SHOW_DECODER_PANICS=1`, whose location belongs in the upstream bug report.
 fn quiet_caught_decoder_panics() {
+    let show = std::env::var_os("EMOFUSE_SHOW_DECODER_PANICS").is_some_and(|v| v != "0");
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if !emofuse::audio::inside_guard() {
+        if show || !emofuse::audio::inside_guard() {
             default(info);
         }
     }));

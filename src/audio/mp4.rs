@@ -67,7 +67,7 @@ pub fn audio_edit<R: Read + Seek>(reader: &mut R, track_index: u32) -> Result<Op
     Ok(first_edit(elst, movie_timescale, media_timescale))
 }
 
-/// The largest `moov` or `moof` box read into memory for [`check_tables`]. The tables of a
+/// The largest table box read into memory for [`check_tables`]. The tables of a
 /// 10-hour AAC track take about 7 MB (4 bytes per 1024-sample frame in `stsz`, plus `stco`).
 const MAX_INDEX_BOX: u64 = 64 << 20;
 
@@ -79,26 +79,7 @@ const MAX_INDEX_BOX: u64 = 64 << 20;
 /// base). Errors say which box is wrong.
 pub fn check_tables<R: Read + Seek>(reader: &mut R) -> Result<()> {
     let length = reader.seek(SeekFrom::End(0))?;
-    for (kind, offset, header_len, size) in top_level_boxes(reader, length)? {
-        if &kind != b"moov" && &kind != b"moof" {
-            continue;
-        }
-        let body_len = (size - header_len).min(length - offset - header_len);
-        if body_len > MAX_INDEX_BOX {
-            bail!(
-                "the MP4 {} box takes {body_len} bytes, more than any audio index needs ({} MiB)",
-                String::from_utf8_lossy(&kind),
-                MAX_INDEX_BOX >> 20
-            );
-        }
-        reader.seek(SeekFrom::Start(offset + header_len))?;
-        let mut body = vec![0u8; body_len as usize];
-        reader
-            .read_exact(&mut body)
-            .context("reading the MP4 index")?;
-        check_boxes(&body, length)?;
-    }
-    Ok(())
+    check_boxes(reader, 0, length, length, 0)
 }
 
 /// Boxes that hold other boxes on the way to the sample tables.
@@ -106,18 +87,67 @@ const CONTAINERS: [&[u8; 4]; 9] = [
     b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts", b"mvex", b"moof", b"traf",
 ];
 
-fn check_boxes(body: &[u8], file_len: u64) -> Result<()> {
-    for (kind, child) in children(body) {
+/// Deepest nesting walked: the sample tables sit at depth 5 (`moov/trak/mdia/minf/stbl`), and
+/// symphonia parses no deeper.
+const MAX_DEPTH: usize = 8;
+
+/// Checks the boxes in `start..end` of the file. Each box is taken at the size it declares,
+/// even past its parent's end or the end of the file: symphonia reads boxes that way (its
+/// reads are not bounded by the parent), so the walk must see what it will see.
+fn check_boxes<R: Read + Seek>(
+    reader: &mut R,
+    start: u64,
+    end: u64,
+    file_len: u64,
+    depth: usize,
+) -> Result<()> {
+    let mut offset = start;
+    while offset.saturating_add(8) <= end.min(file_len) && depth < MAX_DEPTH {
+        reader.seek(SeekFrom::Start(offset))?;
+        let mut header = [0u8; 16];
+        let have = (file_len - offset).min(16) as usize;
+        reader.read_exact(&mut header[..have])?;
+        let kind: [u8; 4] = header[4..8].try_into().unwrap();
+        let (size, header_len) = match u32::from_be_bytes(header[..4].try_into().unwrap()) {
+            0 => (end.saturating_sub(offset), 8),
+            1 if have == 16 => (u64::from_be_bytes(header[8..16].try_into().unwrap()), 16),
+            1 => break,
+            size => (u64::from(size), 8),
+        };
+        if size < header_len {
+            break;
+        }
+        let box_end = offset.saturating_add(size);
         if CONTAINERS.contains(&&kind) {
-            check_boxes(child, file_len)?;
-        } else {
-            check_box(&kind, child, file_len).map_err(|e| {
+            check_boxes(reader, offset + header_len, box_end, file_len, depth + 1)?;
+        } else if TABLES.contains(&&kind) {
+            let body_len = box_end.min(file_len).saturating_sub(offset + header_len);
+            if body_len > MAX_INDEX_BOX {
+                bail!(
+                    "the MP4 `{}` box takes {body_len} bytes, more than any audio index needs \
+                     ({} MiB)",
+                    String::from_utf8_lossy(&kind),
+                    MAX_INDEX_BOX >> 20
+                );
+            }
+            reader.seek(SeekFrom::Start(offset + header_len))?;
+            let mut body = vec![0u8; body_len as usize];
+            reader
+                .read_exact(&mut body)
+                .context("reading the MP4 index")?;
+            check_box(&kind, &body, file_len).map_err(|e| {
                 anyhow::anyhow!("corrupt MP4 `{}` box: {e}", String::from_utf8_lossy(&kind))
             })?;
         }
+        offset = box_end;
     }
     Ok(())
 }
+
+/// The boxes [`check_box`] knows.
+const TABLES: [&[u8; 4]; 10] = [
+    b"stsc", b"stco", b"stss", b"co64", b"stts", b"ctts", b"elst", b"stsz", b"trun", b"mdhd",
+];
 
 /// Checks one full box (version and flags first) of the sample index.
 fn check_box(kind: &[u8; 4], body: &[u8], file_len: u64) -> Result<()> {
