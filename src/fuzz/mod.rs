@@ -17,6 +17,7 @@
 //! Adding a target: a module with a type implementing [`Target`], one arm in [`target`], and
 //! its name in [`TARGETS`].
 
+pub mod audio;
 pub mod experiment;
 pub mod mutate;
 
@@ -31,7 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The targets `emofuse fuzz` knows, as named on its command line.
-pub const TARGETS: &[&str] = &["experiment"];
+pub const TARGETS: &[&str] = &["audio", "experiment"];
 
 /// Exit code of a process ended by the watchdog (a hang or memory over budget).
 pub const WATCHDOG_EXIT: i32 = 3;
@@ -88,6 +89,7 @@ pub trait Target {
 /// committed fixtures are).
 pub fn target(name: &str, root: &Path) -> Result<Box<dyn Target>> {
     match name {
+        "audio" => Ok(Box::new(audio::AudioTarget::new(root)?)),
         "experiment" => Ok(Box::new(experiment::ExperimentTarget::new(root)?)),
         other => bail!(
             "unknown fuzz target `{other}`: choose one of {}",

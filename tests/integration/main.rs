@@ -13,6 +13,7 @@ mod features;
 mod fusion;
 mod fuzz;
 mod grad_clip;
+mod hostile_audio;
 mod labels;
 mod manifest;
 mod metrics;
