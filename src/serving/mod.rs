@@ -2,6 +2,8 @@
 //! transcript and encoded audio in memory; [`server`] puts that behind HTTP (`emofuse serve`):
 //! a demo page and a JSON prediction API.
 
+pub mod body;
+pub mod conn;
 pub mod predictor;
 pub mod server;
 
