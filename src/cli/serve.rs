@@ -116,6 +116,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         predictor.labels().len(),
         started.elapsed().as_secs_f64()
     );
+    crate::serving::memory::tune_for_serving();
     let server = Server::start(Arc::new(predictor), options)?;
     // On stdout, alone on its line, so scripts can read the address (with --addr ...:0).
     println!("serving on {}", server.url());

@@ -5,6 +5,7 @@
 //! connections cannot lock everyone else out; only when every connection is busy is the new one
 //! answered 503 and closed.
 
+use super::memory::InFlight;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -218,6 +219,8 @@ pub async fn serve(
     stop: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let registry = Arc::new(Registry::default());
+    // The buffers of a connection are freed when it closes, after its last request.
+    let open = Arc::new(AtomicUsize::new(0));
     let (shutdown, shutting_down) = watch::channel(false);
     // Every connection task holds a sender: `recv` returns `None` once all have finished.
     let (running, mut all_done) = mpsc::channel::<()>(1);
@@ -244,6 +247,7 @@ pub async fn serve(
         let app = TowerToHyperService::new(app.clone());
         let mut shutting_down = shutting_down.clone();
         let running = running.clone();
+        let open = InFlight::new(&open);
         tokio::spawn(async move {
             let _running = running;
             let on_request = Arc::clone(&tracked);
@@ -282,6 +286,7 @@ pub async fn serve(
                 }
             }
             registry.remove(id);
+            drop(open);
         });
     }
     // Refuse new connections while the open ones finish.

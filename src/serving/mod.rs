@@ -4,6 +4,7 @@
 
 pub mod body;
 pub mod conn;
+pub mod memory;
 pub mod predictor;
 pub mod server;
 

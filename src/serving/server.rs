@@ -12,14 +12,15 @@
 
 use super::body::{Reservation, TimedBody, UploadBudget, body_timeout_of};
 use super::conn::{self, ConnLimits};
+use super::memory::InFlight;
 use super::predictor::{
     AudioFile, InputError, PredictError, Prediction, PredictionInput, Predictor,
 };
 use anyhow::{Context, Result, anyhow};
 use axum::Json;
 use axum::Router;
-use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::body::Body;
+use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, Multipart, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
@@ -28,7 +29,7 @@ use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, Semaphore};
 
@@ -143,9 +144,11 @@ pub fn router(predictor: Arc<Predictor>, options: &ServeOptions) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(options.max_upload_bytes))
-        .layer(middleware::map_request(move |request: Request| async move {
-            request.map(|body| Body::new(TimedBody::new(body, whole, stall)))
-        }))
+        .layer(middleware::map_request(
+            move |request: Request| async move {
+                request.map(|body| Body::new(TimedBody::new(body, whole, stall)))
+            },
+        ))
         .with_state(state);
     if options.log_requests {
         app.layer(middleware::from_fn(log_request))
@@ -447,36 +450,6 @@ fn too_large(max_upload_bytes: usize) -> ApiError {
             max_upload_bytes as f64 / 1e6
         ),
     )
-}
-
-/// Counts a prediction request from its arrival to the end of its work; the last one to end
-/// gives the freed memory back to the system (see [`release_memory`]).
-struct InFlight(Arc<AtomicUsize>);
-
-impl InFlight {
-    fn new(count: &Arc<AtomicUsize>) -> Self {
-        count.fetch_add(1, Ordering::SeqCst);
-        Self(Arc::clone(count))
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        if self.0.fetch_sub(1, Ordering::SeqCst) == 1 {
-            release_memory();
-        }
-    }
-}
-
-/// Returns the heap's free memory to the system. The binary tells glibc to keep freed blocks
-/// (so that tensor buffers are not page-faulted in again on every forward pass, see main.rs);
-/// once no request is in flight, a burst of uploads and decodes would otherwise stay resident.
-fn release_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free memory of the allocator's arenas to the kernel.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 /// The upload size a request announces, when it does.
