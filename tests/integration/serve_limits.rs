@@ -148,6 +148,16 @@ fn bodies_that_stall_or_stop_short_get_408_and_are_closed() {
     assert_eq!(status, 408, "{answer}");
     assert!(error_of(&json).contains("stalled"), "{json}");
     assert!(took < Duration::from_secs(10), "answered after {took:?}");
+    // Cut by the client (half the body, then its end of the connection shut): its fault, 400.
+    let mut cut = connect(addr);
+    cut.write_all(request_head(addr, body.len(), "").as_bytes())
+        .unwrap();
+    cut.write_all(&body[..body.len() / 2]).unwrap();
+    cut.shutdown(std::net::Shutdown::Write).unwrap();
+    let (answer, _) = until_closed(&mut cut);
+    let (status, _, json) = parse(&answer);
+    assert_eq!(status, 400, "{answer}");
+    assert!(error_of(&json).contains("ended before"), "{json}");
     drop(server);
 
     // Trickling: bytes keep coming, but the whole body takes too long.
