@@ -23,6 +23,7 @@ pub mod data;
 pub mod evaluation;
 pub mod experiment;
 pub mod features;
+pub mod fuzz;
 pub mod inference;
 pub mod io;
 pub mod models;

@@ -8,12 +8,20 @@
 pub mod augment;
 pub mod clip;
 pub mod decode;
+pub mod guard;
+pub mod header;
 pub mod mp4;
+pub mod ogg;
 pub mod resample;
 
 pub use augment::{AugmentConfig, Augmentation};
 pub use clip::{Clip, NormalizeOver, fix_length, normalize};
-pub use decode::{Decoded, TooLong, UnsupportedFormat, decode_bytes, decode_file};
+pub use decode::{
+    BadSample, BadSampleRate, DEFAULT_MAX_SECONDS, Decoded, MAX_MAGNITUDE, MAX_SAMPLE_RATE,
+    MAX_SAMPLES, MIN_SAMPLE_RATE, TooLong, UnsupportedFormat, check_sample_rate, check_samples,
+    decode_bytes, decode_file, decode_file_within,
+};
+pub use guard::{DecoderPanic, guard, inside_guard};
 pub use resample::resample;
 
 use anyhow::Result;
@@ -66,7 +74,8 @@ pub struct LoadedClip {
 
 /// Decodes, downmixes and resamples `path` to `sample_rate` (0 keeps the file's own rate); no
 /// cutting or normalisation. The samples are returned apart; the [`Decoded`] keeps the file's
-/// facts (its `samples` are emptied).
+/// facts (its `samples` are emptied). At most [`DEFAULT_MAX_SECONDS`] of audio is decoded, and
+/// the errors are those of [`decode_file`] and [`resample`], naming the file.
 pub fn load_waveform(path: &Path, sample_rate: u32) -> Result<(Vec<f32>, Decoded)> {
     let mut decoded = decode_file(path)?;
     let decoded_samples = std::mem::take(&mut decoded.samples);

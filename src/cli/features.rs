@@ -19,7 +19,10 @@ pub struct FeaturesArgs {
     /// What to compute.
     #[arg(value_enum)]
     pub kind: ArrayKind,
-    /// Audio files or folders (searched recursively).
+    /// Audio files or folders (searched recursively). A file that cannot be read (corrupt,
+    /// NaN samples, a decoder crash) does not stop the others: they are written, then each
+    /// failed file is listed with its reason, and the command exits with status 1 and the
+    /// count of failed files.
     #[arg(long, required = true, num_args = 1..)]
     pub input: Vec<PathBuf>,
     /// Output file: `.npy` (one input) or `.safetensors` (one tensor per input name).

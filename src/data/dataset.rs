@@ -26,13 +26,14 @@ pub struct Utterance {
 
 impl Utterance {
     /// The audio at `sample_rate`: the samples in memory, or the file decoded, mixed to mono and
-    /// resampled. Errors name the file.
+    /// resampled. Errors name the utterance and the file (a decoder crash included: see
+    /// [`crate::audio::DecoderPanic`]).
     pub fn samples(&self, sample_rate: u32) -> Result<Cow<'_, [f32]>> {
         match &self.audio_path {
             None => Ok(Cow::Borrowed(&self.audio)),
             Some(path) => {
                 let (samples, _) = crate::audio::load_waveform(path, sample_rate)
-                    .with_context(|| format!("utterance {}", self.id))?;
+                    .with_context(|| format!("utterance `{}` cannot be loaded", self.id))?;
                 Ok(Cow::Owned(samples))
             }
         }

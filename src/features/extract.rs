@@ -57,7 +57,9 @@ pub struct FeatureArray {
     pub warnings: Vec<String>,
 }
 
-/// Computes the array of one file.
+/// Computes the array of one file. Errors name the file: those of [`audio::load_waveform`]
+/// (including a decoder crash, [`audio::DecoderPanic`]), and values that come out NaN or
+/// infinite anyway.
 pub fn extract(path: &Path, spec: &FeatureSpec) -> Result<FeatureArray> {
     let (mut samples, decoded) = audio::load_waveform(path, spec.audio.sample_rate)?;
     let rate = match spec.audio.sample_rate {
@@ -101,6 +103,18 @@ pub fn extract(path: &Path, spec: &FeatureSpec) -> Result<FeatureArray> {
             }
         }
     };
+    // The samples were checked when decoded; this catches what augmentation or the spectral
+    // arithmetic could still turn non-finite, so that no NaN is written as a feature.
+    if let Some(i) = data.iter().position(|x| !x.is_finite()) {
+        bail!(
+            "{}: the {} came out non-finite ({} at index {i} of {}): the audio is unusual \
+             (check its level); please report it",
+            path.display(),
+            format!("{:?}", spec.kind).to_lowercase(),
+            data[i],
+            data.len()
+        );
+    }
     Ok(FeatureArray {
         shape,
         data,

@@ -307,13 +307,7 @@ impl Predictor {
                 }
             })?;
         let seconds = decoded.duration_s();
-        if let Some(i) = decoded.samples.iter().position(|x| !x.is_finite()) {
-            return Err(InputError::CorruptAudio(format!(
-                "{what} holds a non-finite sample (NaN or infinity) at {:.3} s: fix or re-export \
-                 the recording",
-                i as f64 / f64::from(decoded.sample_rate)
-            )));
-        }
+        // decode_bytes refuses NaN, infinite and absurd samples (audio::BadSample).
         let samples = resample(&decoded.samples, decoded.sample_rate, self.sample_rate())
             .map_err(|e| InputError::CorruptAudio(format!("{what}: cannot resample: {e:#}")))?;
         let summary = AudioSummary {

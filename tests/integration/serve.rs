@@ -314,7 +314,8 @@ fn bad_requests_get_json_errors_that_say_what_to_do() {
     let mut with_nan = vec![0.1f32; 800];
     with_nan[400] = f32::NAN;
     let with_nan = float_wav(8_000, &with_nan);
-    // 2000 samples at 2 Hz: 1000 s, which would resample to 16 million samples.
+    // 2000 samples at 2 Hz: 1000 s, which would resample to 16 million samples; no recording
+    // has that rate, so it is refused as a corrupt header before decoding.
     let very_slow = float_wav(2, &[0.0f32; 2000]);
     let cases: Vec<(&str, Vec<Part>, u16, &str)> = vec![
         (
@@ -375,13 +376,13 @@ fn bad_requests_get_json_errors_that_say_what_to_do() {
             "non-finite sample (NaN or infinity) at 0.050 s",
         ),
         (
-            "1000 seconds of audio",
+            "a sample rate of 2 Hz",
             vec![
                 Part::Text("text", "hello"),
                 Part::File("audio", "slow.wav", &very_slow),
             ],
             422,
-            "lasts more than 600 s (its header says 1000 s)",
+            "the sample rate 2 Hz is outside 1000..384000 Hz",
         ),
         (
             "over the upload limit",
