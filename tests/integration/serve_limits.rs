@@ -331,7 +331,7 @@ fn malformed_multipart_bodies_and_absurd_audio_are_4xx_never_500() {
         part
     };
     let good = wav(16_000, 0.5, 200.0);
-    let mut whole = raw_multipart(&[text.clone()], false);
+    let mut whole = raw_multipart(std::slice::from_ref(&text), false);
     whole.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
     whole.extend_from_slice(&audio_part(&good));
     whole.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
@@ -355,7 +355,7 @@ fn malformed_multipart_bodies_and_absurd_audio_are_4xx_never_500() {
         (
             "no closing boundary",
             MULTIPART.into(),
-            raw_multipart(&[text.clone()], false),
+            raw_multipart(std::slice::from_ref(&text), false),
         ),
         (
             "a part without headers",
