@@ -20,6 +20,7 @@ mod metrics;
 mod reports;
 mod roberta;
 mod serve;
+mod serve_limits;
 mod speech;
 mod synthetic;
 mod text;
