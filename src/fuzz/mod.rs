@@ -20,6 +20,7 @@
 pub mod audio;
 pub mod experiment;
 pub mod mutate;
+pub mod server;
 
 use crate::core::events::{Event, Observer};
 use anyhow::{Context, Result, bail};
@@ -32,7 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The targets `emofuse fuzz` knows, as named on its command line.
-pub const TARGETS: &[&str] = &["audio", "experiment"];
+pub const TARGETS: &[&str] = &["audio", "experiment", "server"];
 
 /// Exit code of a process ended by the watchdog (a hang or memory over budget).
 pub const WATCHDOG_EXIT: i32 = 3;
@@ -91,6 +92,7 @@ pub fn target(name: &str, root: &Path) -> Result<Box<dyn Target>> {
     match name {
         "audio" => Ok(Box::new(audio::AudioTarget::new(root)?)),
         "experiment" => Ok(Box::new(experiment::ExperimentTarget::new(root)?)),
+        "server" => Ok(Box::new(server::ServerTarget::new(root)?)),
         other => bail!(
             "unknown fuzz target `{other}`: choose one of {}",
             TARGETS.join(", ")

@@ -55,6 +55,20 @@ fn experiment_toml_campaign_finds_nothing() {
     assert!(count(" refused with an error") > 500, "{summary}");
 }
 
+#[test]
+fn audio_campaign_finds_nothing() {
+    // Every fixture format mutated through decode, resample and MFCC; a few seconds.
+    let summary = campaign("audio", 1500, 13);
+    assert!(summary.contains(" accepted"), "{summary}");
+}
+
+#[test]
+fn server_campaign_finds_nothing() {
+    // Mutated requests, cut-off and stalled clients against a served tiny model: no 500, and
+    // /health answers after every case. About 10 s (stalled clients wait for the 1 s timeouts).
+    campaign("server", 300, 17);
+}
+
 /// A target with a bug planted: it panics on inputs that start with `!`, and answers wrongly on
 /// inputs that start with `'`.
 struct Planted {
