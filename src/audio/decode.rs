@@ -161,7 +161,10 @@ impl std::error::Error for BadSample {}
 
 /// Checks that every sample (at `sample_rate`) is finite and within [`MAX_MAGNITUDE`].
 pub fn check_samples(samples: &[f32], sample_rate: u32) -> Result<()> {
-    match samples.iter().position(|x| !(x.abs() <= MAX_MAGNITUDE)) {
+    match samples
+        .iter()
+        .position(|x| x.is_nan() || x.abs() > MAX_MAGNITUDE)
+    {
         None => Ok(()),
         Some(i) => Err(anyhow!(BadSample {
             seconds: i as f64 / f64::from(sample_rate.max(1)),

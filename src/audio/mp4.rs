@@ -202,11 +202,11 @@ fn check_box(kind: &[u8; 4], body: &[u8], file_len: u64) -> Result<()> {
     Ok(())
 }
 
-/// (type, offset, header length, size) of every top-level box, up to the first malformed one.
-fn top_level_boxes<R: Read + Seek>(
-    file: &mut R,
-    length: u64,
-) -> Result<Vec<([u8; 4], u64, u64, u64)>> {
+/// A box's (type, offset, header length, size).
+type BoxHeader = ([u8; 4], u64, u64, u64);
+
+/// The header of every top-level box, up to the first malformed one.
+fn top_level_boxes<R: Read + Seek>(file: &mut R, length: u64) -> Result<Vec<BoxHeader>> {
     let mut boxes = Vec::new();
     let mut offset = 0u64;
     while offset + 8 <= length {
