@@ -232,8 +232,8 @@ fn decode<R: Read + Seek>(
     // Checked before symphonia reads the tables: it would allocate what they declare.
     let mut again = reopen()?;
     let is_mp4 = mp4::looks_like_mp4(&mut again);
-    if is_mp4 {
-        mp4::check_tables(&mut again)?;
+    for start in mp4::possible_starts(&mut again)? {
+        mp4::check_tables(&mut again, start)?;
     }
     // Checked before probing: symphonia's readers panic on a rate of 0 while opening.
     if let Some(rate) = header::declared_sample_rate(&mut again)? {
