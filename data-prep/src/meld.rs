@@ -456,7 +456,7 @@ pub fn prepare(options: &MeldOptions) -> Result<MeldSummary> {
     }
     for (split, text) in &manifests {
         let path = options.out.join(format!("{}.csv", split.as_str()));
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        emofuse::io::atomic::write(&path, text.as_bytes())?;
     }
     write_reports(options, &summary)?;
     Ok(summary)
@@ -532,10 +532,9 @@ fn write_reports(options: &MeldOptions, summary: &MeldSummary) -> Result<()> {
         );
     }
     let path = options.out.join("problems.csv");
-    std::fs::write(&path, problems).with_context(|| format!("cannot write {}", path.display()))?;
+    emofuse::io::atomic::write(&path, problems.as_bytes())?;
     let path = options.out.join("summary.json");
-    std::fs::write(&path, serde_json::to_string_pretty(summary)?)
-        .with_context(|| format!("cannot write {}", path.display()))
+    emofuse::io::atomic::write(&path, serde_json::to_string_pretty(summary)?.as_bytes())
 }
 
 impl MeldSummary {

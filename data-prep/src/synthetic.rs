@@ -59,8 +59,7 @@ pub fn export(options: &SyntheticOptions, out: &Path) -> Result<ExportSummary> {
             bar.inc(1);
         }
         let manifest = out.join(format!("{}.csv", split.as_str()));
-        std::fs::write(&manifest, to_csv(&rows))
-            .with_context(|| format!("cannot write {}", manifest.display()))?;
+        emofuse::io::atomic::write(&manifest, to_csv(&rows).as_bytes())?;
     }
     bar.finish_and_clear();
     Ok(summary)

@@ -101,11 +101,36 @@ pub fn resolve_experiment(args: &TrainArgs) -> Result<Experiment> {
         overrides.push(format!("run.backend=\"{}\"", backend.as_str()));
     }
     match &args.experiment {
-        Some(path) => Experiment::load(path, &overrides),
+        Some(path) => {
+            let experiment = Experiment::load(path, &overrides)?;
+            warn_if_cut_off(path);
+            Ok(experiment)
+        }
         None if Path::new(DEFAULT_EXPERIMENT).exists() => {
             Experiment::load(Path::new(DEFAULT_EXPERIMENT), &overrides)
         }
         None => Experiment::built_in_quickstart(&overrides),
+    }
+}
+
+/// Warns when an experiment file does not end with a line break: a copy cut off by an
+/// interrupted transfer or a full disk still parses when the cut falls between keys, and the
+/// missing keys would silently take their defaults. (Not an error: some editors save files
+/// without a final line break.)
+fn warn_if_cut_off(path: &Path) {
+    use crate::core::events::Observer;
+    if let Ok(bytes) = std::fs::read(path)
+        && bytes.last().is_some_and(|&b| b != b'\n')
+    {
+        Terminal::default().warn(format!(
+            "{} does not end with a line break: if the file was cut off, the keys after the cut \
+             take their defaults; check its last line ({:?})",
+            path.display(),
+            String::from_utf8_lossy(&bytes)
+                .lines()
+                .last()
+                .unwrap_or_default()
+        ));
     }
 }
 

@@ -10,13 +10,21 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Reads the three manifests into a corpus with `labels` as label map. Every row must name a
-/// known label and an existing audio file; all problems are listed in one error.
-pub fn load_manifests(paths: [&Path; 3], labels: LabelMap, sample_rate: u32) -> Result<Corpus> {
+/// known label and an existing audio file no other split uses, an id no other row of its split
+/// has, and (with `require_text`: a model that reads the transcript) a non-empty transcript;
+/// all problems of a file are listed in one error.
+pub fn load_manifests(
+    paths: [&Path; 3],
+    labels: LabelMap,
+    sample_rate: u32,
+    require_text: bool,
+) -> Result<Corpus> {
     let mut speakers = HashMap::new();
     let mut splits = Vec::with_capacity(3);
     for path in paths {
-        splits.push(read_manifest(path, &labels, &mut speakers)?);
+        splits.push(read_manifest(path, &labels, &mut speakers, require_text)?);
     }
+    check_files_across(&paths, &splits)?;
     let test = splits.pop().expect("three splits");
     let valid = splits.pop().expect("three splits");
     let train = splits.pop().expect("three splits");
@@ -29,11 +37,54 @@ pub fn load_manifests(paths: [&Path; 3], labels: LabelMap, sample_rate: u32) -> 
     })
 }
 
-/// Reads one manifest; `speakers` numbers speaker names across splits.
+/// The same audio file in two splits (trained on and evaluated), listing up to ten. Ids are
+/// not compared across splits: MELD's `dia<d>_utt<u>` ids restart in every split.
+fn check_files_across(paths: &[&Path; 3], splits: &[Vec<Utterance>]) -> Result<()> {
+    let mut first: HashMap<&Path, usize> = HashMap::new();
+    let mut clashes = Vec::new();
+    for (split, utterances) in splits.iter().enumerate() {
+        for u in utterances {
+            let Some(audio) = u.audio_path.as_deref() else {
+                continue;
+            };
+            match first.get(audio) {
+                Some(&other) if other != split => clashes.push(format!(
+                    "{} (id `{}`) is in {} and in {}",
+                    audio.display(),
+                    u.id,
+                    paths[other].display(),
+                    paths[split].display()
+                )),
+                Some(_) => {}
+                None => {
+                    first.insert(audio, split);
+                }
+            }
+        }
+    }
+    if !clashes.is_empty() {
+        let shown: Vec<&str> = clashes.iter().take(10).map(String::as_str).collect();
+        bail!(
+            "{} audio file(s) appear in two splits:\n  {}{}\n  hint: a clip in two splits is trained on and evaluated; give each split its own clips",
+            clashes.len(),
+            shown.join("\n  "),
+            if clashes.len() > shown.len() {
+                format!("\n  ... and {} more", clashes.len() - shown.len())
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(())
+}
+
+/// Reads one manifest; `speakers` numbers speaker names across splits. With `require_text`, an
+/// empty (or all-space) transcript is a bad row.
 pub fn read_manifest(
     path: &Path,
     labels: &LabelMap,
     speakers: &mut HashMap<String, u32>,
+    require_text: bool,
 ) -> Result<Vec<Utterance>> {
     let table = TextTable::read(
         path,
@@ -56,11 +107,27 @@ pub fn read_manifest(
     let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut utterances = Vec::new();
     let mut problems = Vec::new();
+    let mut id_lines: HashMap<String, usize> = HashMap::new();
     for row in 0..table.height() {
         // Line numbers as an editor shows them: the header is line 1.
         let line = row + 2;
         // Cells as written (a transcript keeps its spaces); an empty cell reads as "".
         let field = |name: &str| table.raw(name, row).unwrap_or_default();
+        let id = field("id");
+        if id.trim().is_empty() {
+            problems.push(format!("line {line}: empty id"));
+            continue;
+        }
+        if let Some(first) = id_lines.insert(id.to_string(), line) {
+            problems.push(format!("line {line}: id `{id}` repeats line {first}"));
+            continue;
+        }
+        if require_text && field("text").trim().is_empty() {
+            problems.push(format!(
+                "line {line}: empty transcript (the model reads text: the utterance would be only its [CLS] token)"
+            ));
+            continue;
+        }
         let label = match labels.index(field("label")) {
             Ok(label) => label,
             Err(e) => {

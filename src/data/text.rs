@@ -73,7 +73,7 @@ impl WordTokenizer {
     /// Writes the vocabulary as JSON.
     pub fn save(&self, path: &Path) -> Result<()> {
         let json = serde_json::to_string_pretty(&self.tokens)?;
-        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))
+        crate::io::atomic::write(path, json.as_bytes())
     }
 
     /// Reads a vocabulary written by [`WordTokenizer::save`].

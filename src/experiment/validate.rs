@@ -123,6 +123,8 @@ impl Experiment {
             }
         }
 
+        self.validate_sizes()?;
+
         let t = &self.training;
         positive("training.epochs", t.epochs)?;
         positive("training.batch_size", t.batch_size)?;
@@ -181,6 +183,152 @@ impl Experiment {
             bail!("key `output.name` = {name:?}: allowed a non-empty folder name without `/`");
         }
         Ok(())
+    }
+}
+
+/// Largest synthetic corpus, in utterances per split: its audio is generated in memory.
+const MAX_SYNTHETIC_SPLIT: usize = 1_000_000;
+
+/// Largest audio a synthetic corpus may hold in memory, in bytes (f32 samples).
+const MAX_SYNTHETIC_AUDIO_BYTES: f64 = 8.0 * (1u64 << 30) as f64;
+
+/// Largest single activation tensor of one training batch that validation lets through, in
+/// bytes: beyond it the first batch would fail to allocate (or swap) after the corpus loaded.
+const MAX_BATCH_ACTIVATION_BYTES: f64 = 4.0 * (1u64 << 30) as f64;
+
+/// Largest parameter count of the scratch encoders (f32 weights, gradients and two Adam
+/// moments: 16 bytes each, so 1e9 parameters are 16 GB).
+const MAX_SCRATCH_PARAMETERS: f64 = 1e9;
+
+impl Experiment {
+    /// Sizes that parse and are positive but that the model or the corpus cannot be built
+    /// with: pooling past the clip's last frame, kernels wider than the clip, corpora and
+    /// batches larger than memory. Checked here so that `--dry-run` finds them before a
+    /// corpus is generated and an allocation aborts.
+    fn validate_sizes(&self) -> Result<()> {
+        let d = &self.data;
+        let m = &self.model;
+        for (key, value, max) in [
+            ("data.max_tokens", d.max_tokens, 8192),
+            ("data.n_fft", d.n_fft, 65_536),
+            ("data.hop_length", d.hop_length, 65_536),
+            ("data.n_mels", d.n_mels, 1024),
+            ("model.text_dim", m.text_dim, 8192),
+            ("model.text_layers", m.text_layers, 64),
+            ("model.text_heads", m.text_heads, 256),
+            ("model.audio_channels", m.audio_channels, 8192),
+            ("model.projection_dim", m.projection_dim, 65_536),
+            ("model.hidden_dim", m.hidden_dim, 65_536),
+            ("model.cnn.pool", m.cnn.pool, 1024),
+            ("training.batch_size", self.training.batch_size, 65_536),
+            ("training.epochs", self.training.epochs, 100_000),
+            (
+                "training.grad_accumulation",
+                self.training.grad_accumulation,
+                65_536,
+            ),
+        ] {
+            if value > max {
+                bail!("key `{key}` = {value}: allowed at most {max}");
+            }
+        }
+        if let Some(&widest) = m.cnn.channels.iter().max()
+            && (widest > 8192 || m.cnn.channels.len() > 64)
+        {
+            bail!(
+                "key `model.cnn.channels` = {:?}: allowed at most 64 convolutions of at most 8192 channels",
+                m.cnn.channels
+            );
+        }
+
+        let clip_samples = (f64::from(d.clip_seconds) * f64::from(d.sample_rate)).round();
+        // librosa's centred frames, as the front ends compute them.
+        let frames = 1 + clip_samples as usize / d.hop_length;
+        if self.uses_speech_cnn() {
+            let c = &m.cnn;
+            if c.kernel > frames {
+                bail!(
+                    "key `model.cnn.kernel` = {}: allowed at most the {frames} frames of a clip (data.clip_seconds = {} s at data.hop_length = {}); a wider kernel sees only padding",
+                    c.kernel,
+                    d.clip_seconds,
+                    d.hop_length
+                );
+            }
+            // Pooling follows every second convolution.
+            let pooled = if c.pool > 1 { c.channels.len() / 2 } else { 0 };
+            let mut left = frames;
+            for _ in 0..pooled {
+                left /= c.pool;
+            }
+            if left == 0 {
+                bail!(
+                    "key `model.cnn.pool` = {}: {pooled} poolings of the {frames} frames of a clip leave none; lower the pool size, use fewer convolutions or longer clips",
+                    c.pool
+                );
+            }
+            let mut inputs = self.feature_rows();
+            let mut parameters = 0.0;
+            for &out in &c.channels {
+                parameters += (inputs * out * c.kernel) as f64;
+                inputs = out;
+            }
+            if parameters > MAX_SCRATCH_PARAMETERS {
+                bail!(
+                    "keys `model.cnn.channels` and `model.cnn.kernel`: the convolutions would have {parameters:.2e} parameters; allowed at most {MAX_SCRATCH_PARAMETERS:.0e}"
+                );
+            }
+            let widest = c.channels.iter().copied().max().unwrap_or(1) as f64;
+            let activation = self.training.batch_size as f64 * widest * frames as f64 * 4.0;
+            if activation > MAX_BATCH_ACTIVATION_BYTES {
+                bail!(
+                    "key `training.batch_size` = {}: one batch's widest activation ({} x {widest} channels x {frames} frames) would take {:.1} GiB; allowed at most {:.0} GiB: lower the batch size or the channels",
+                    self.training.batch_size,
+                    self.training.batch_size,
+                    activation / (1u64 << 30) as f64,
+                    MAX_BATCH_ACTIVATION_BYTES / (1u64 << 30) as f64
+                );
+            }
+        }
+        if m.uses(Modality::Text) && m.text.checkpoint.is_none() {
+            let dim = m.text_dim as f64;
+            // Attention (4 d^2) and feed-forward (8 d^2) per layer.
+            let parameters = m.text_layers as f64 * 12.0 * dim * dim;
+            if parameters > MAX_SCRATCH_PARAMETERS {
+                bail!(
+                    "keys `model.text_dim` and `model.text_layers`: the scratch text encoder would have {parameters:.2e} parameters; allowed at most {MAX_SCRATCH_PARAMETERS:.0e}"
+                );
+            }
+        }
+        if d.dataset == DatasetKind::Synthetic {
+            for (key, size) in [
+                ("data.train_size", d.train_size),
+                ("data.valid_size", d.valid_size),
+                ("data.test_size", d.test_size),
+            ] {
+                if size > MAX_SYNTHETIC_SPLIT {
+                    bail!("key `{key}` = {size}: allowed at most {MAX_SYNTHETIC_SPLIT} utterances");
+                }
+            }
+            let total = (d.train_size + d.valid_size + d.test_size) as f64;
+            let bytes = total * clip_samples * 4.0;
+            if bytes > MAX_SYNTHETIC_AUDIO_BYTES {
+                bail!(
+                    "keys `data.*_size` and `data.clip_seconds`: {total} synthetic clips of {} s would hold {:.1} GiB of audio in memory; allowed at most {:.0} GiB",
+                    d.clip_seconds,
+                    bytes / (1u64 << 30) as f64,
+                    MAX_SYNTHETIC_AUDIO_BYTES / (1u64 << 30) as f64
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the audio branch is the speech CNN (a scratch encoder over MFCC frames).
+    fn uses_speech_cnn(&self) -> bool {
+        let m = &self.model;
+        m.uses(Modality::Audio)
+            && m.audio.checkpoint.is_none()
+            && m.audio_encoder == super::AudioEncoderKind::SpeechCnn
     }
 }
 

@@ -1,5 +1,5 @@
-//! The experiment target: mutated experiment TOML through parsing and validation, as
-//! `emofuse train --dry-run` reads it.
+//! The experiment target: mutated experiment TOML through parsing, validation and, for models
+//! of modest size, the model probe, as `emofuse train --dry-run` reads it.
 //!
 //! Besides the byte mutations, it edits the text as a person (or a cut-off copy) would: values
 //! replaced with zeros, negatives, huge or non-finite numbers and wrong types, lines deleted,
@@ -7,8 +7,12 @@
 
 use super::mutate::Mutator;
 use super::{Seed, Target, Verdict};
+use crate::core::BackendKind;
+use crate::core::backend;
 use crate::experiment::{Experiment, QUICKSTART_TOML};
+use crate::pipeline::model::probe_scratch_model;
 use anyhow::{Context, Result};
+use burn::tensor::Device;
 use rand::RngExt;
 use std::path::Path;
 
@@ -44,6 +48,7 @@ const VALUES: &[&str] = &[
 /// Experiment text with lines, values or bytes changed, run through `Experiment::from_toml_str`.
 pub struct ExperimentTarget {
     seeds: Vec<Seed>,
+    device: Device,
 }
 
 impl ExperimentTarget {
@@ -69,7 +74,10 @@ impl ExperimentTarget {
                 });
             }
         }
-        Ok(Self { seeds })
+        Ok(Self {
+            seeds,
+            device: backend::device(BackendKind::default())?,
+        })
     }
 }
 
@@ -142,9 +150,41 @@ impl Target for ExperimentTarget {
         let Ok(text) = std::str::from_utf8(input) else {
             return Verdict::Refused("not UTF-8".into());
         };
-        match Experiment::from_toml_str(text, &[], "fuzz case") {
+        let experiment = match Experiment::from_toml_str(text, &[], "fuzz case") {
+            Ok(experiment) => experiment,
+            Err(e) => return Verdict::Refused(format!("{e:#}")),
+        };
+        if !modest(&experiment) {
+            return Verdict::Accepted;
+        }
+        let classes = match experiment.label_map() {
+            Ok(labels) => labels.len(),
+            Err(e) => return Verdict::Refused(format!("{e:#}")),
+        };
+        // What `--dry-run` does next: build the model and run a batch of its shapes. Its
+        // errors are fine; a panic escaping it is a finding.
+        match probe_scratch_model(&experiment, classes, &self.device) {
             Ok(_) => Verdict::Accepted,
             Err(e) => Verdict::Refused(format!("{e:#}")),
         }
     }
+}
+
+/// Whether the model is small enough to build once per case (the campaign's memory budget is
+/// a few GB; validation lets through models of up to 1e9 parameters, which are tested by
+/// their arithmetic in `validate`, not by building them here).
+fn modest(experiment: &Experiment) -> bool {
+    let m = &experiment.model;
+    let d = &experiment.data;
+    let frames = f64::from(d.clip_seconds) * f64::from(d.sample_rate) / d.hop_length as f64;
+    m.text_dim <= 512
+        && m.text_layers <= 8
+        && m.audio_channels <= 512
+        && m.projection_dim <= 4096
+        && m.hidden_dim <= 4096
+        && m.cnn.channels.iter().all(|&c| c <= 512)
+        && m.cnn.kernel <= 101
+        && d.max_tokens <= 512
+        && d.n_mels <= 256
+        && frames <= 4000.0
 }

@@ -1,7 +1,6 @@
 //! NumPy `.npy` files (format 1.0, little-endian f32), readable with `numpy.load`.
 
-use anyhow::{Context, Result, ensure};
-use std::io::Write;
+use anyhow::{Result, ensure};
 use std::path::Path;
 
 /// Writes `data` with `shape` (C order) to `path` as a little-endian float32 `.npy` array.
@@ -33,8 +32,5 @@ pub fn write_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
     for value in data {
         bytes.extend_from_slice(&value.to_le_bytes());
     }
-    let mut file =
-        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(&bytes)
-        .with_context(|| format!("cannot write {}", path.display()))
+    super::atomic::write(path, &bytes)
 }

@@ -31,6 +31,7 @@ pub fn load_corpus(experiment: &Experiment) -> anyhow::Result<Corpus> {
                 [&train, &valid, &test],
                 experiment.label_map()?,
                 d.sample_rate,
+                experiment.model.uses(crate::core::Modality::Text),
             )
         }
     }

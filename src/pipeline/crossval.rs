@@ -173,6 +173,19 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
             "no clip is left after the label table and filters; check data.label_table and the filters"
         );
     }
+    if options.dry_run {
+        let files: Vec<(String, std::path::PathBuf)> = selection
+            .clips
+            .iter()
+            .map(|c| {
+                (
+                    format!("clip `{}` ({})", c.id, c.path.display()),
+                    c.path.clone(),
+                )
+            })
+            .collect();
+        crate::pipeline::probe::probe_audio_files(&files, observer)?;
+    }
     let labels = LabelMap::new(&table.classes)?;
     let mut speakers = BTreeMap::new();
     for c in &selection.clips {

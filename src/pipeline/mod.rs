@@ -6,6 +6,7 @@ pub mod crossval;
 pub mod cv_record;
 pub mod model;
 pub mod outputs;
+pub mod probe;
 pub mod resume;
 pub mod run;
 pub mod setup;

@@ -289,3 +289,72 @@ fn report_load(report: &LoadReport, what: &str, observer: &dyn Observer) {
         observer.warn(format!("warning: {warning}"));
     }
 }
+
+/// Builds `experiment`'s model when both branches train from scratch, and runs one batch of
+/// two all-zero examples of the experiment's shapes (tokens, feature rows, frames) forward
+/// with its loss: what `--dry-run` uses to show that the model builds and accepts its inputs
+/// before any data is prepared. Returns the parameter count, or `None` for a model with a
+/// pretrained branch (its shapes come from the checkpoint, loaded at training time).
+pub fn probe_scratch_model(
+    experiment: &Experiment,
+    num_classes: usize,
+    device: &Device,
+) -> Result<Option<usize>> {
+    use crate::models::fusion::{AudioInput, FusionBatch, TextInput};
+    use burn::tensor::{Int, Tensor};
+    let m = &experiment.model;
+    if m.text.checkpoint.is_some() || m.audio.checkpoint.is_some() {
+        return Ok(None);
+    }
+    let d = &experiment.data;
+    let built = build_model_from(
+        experiment,
+        PretrainedEncoders::default(),
+        // Any vocabulary size will do: all ids of the probe are 0.
+        16,
+        vec![1.0; num_classes],
+        num_classes,
+        device,
+    )?;
+    let batch = 2;
+    let clip_samples = (f64::from(d.clip_seconds) * f64::from(d.sample_rate)).round() as usize;
+    let frames = 1 + clip_samples / d.hop_length;
+    let rows = experiment.feature_rows();
+    let input = FusionBatch {
+        text: m.uses(Modality::Text).then(|| TextInput::Tokens {
+            ids: Tensor::<2, Int>::zeros([batch, d.max_tokens], device),
+            mask: Tensor::<2, Int>::ones([batch, d.max_tokens], device),
+        }),
+        audio: m.uses(Modality::Audio).then(|| AudioInput::LogMel {
+            features: Tensor::zeros([batch, rows, frames], device),
+            mask: Tensor::ones([batch, frames], device),
+        }),
+        targets: Tensor::<1, Int>::zeros([batch], device),
+    };
+    let model = built.model;
+    let (logits, loss) =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.forward_loss(&input)))
+            .map_err(|panic| {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                anyhow::anyhow!(
+                    "the model of this experiment cannot run a batch of its own shapes \
+                     ({rows} feature rows x {frames} frames, {} tokens): {message}",
+                    d.max_tokens
+                )
+            })?;
+    let [rows_out, classes] = logits.dims();
+    anyhow::ensure!(
+        rows_out == batch && classes == num_classes,
+        "the model gives logits of shape [{rows_out}, {classes}] for [{batch}, {num_classes}]"
+    );
+    let loss: f32 = loss.into_scalar();
+    anyhow::ensure!(
+        loss.is_finite(),
+        "the model's loss on a zero batch is {loss}: check the experiment's sizes"
+    );
+    Ok(Some(crate::pipeline::run::parameter_counts(&model).1))
+}

@@ -192,6 +192,30 @@ pub fn train_corpus(
     let weights = class_weights(&counts[0].1, &experiment.training.class_weights)?;
     report_data_summary(experiment, corpus, &counts, &weights, observer);
     if options.dry_run {
+        let files: Vec<(String, std::path::PathBuf)> = [
+            (SplitName::Train, &corpus.train),
+            (SplitName::Valid, &corpus.valid),
+            (SplitName::Test, &corpus.test),
+        ]
+        .into_iter()
+        .flat_map(|(split, utterances)| {
+            utterances.iter().filter_map(move |u| {
+                let path = u.audio_path.clone()?;
+                Some((
+                    format!(
+                        "{} utterance `{}` ({})",
+                        split.as_str(),
+                        u.id,
+                        path.display()
+                    ),
+                    path,
+                ))
+            })
+        })
+        .collect();
+        if experiment.model.uses(Modality::Audio) {
+            crate::pipeline::probe::probe_audio_files(&files, observer)?;
+        }
         observer.info("dry run: experiment and data are valid; nothing trained".to_string());
         return Ok(None);
     }

@@ -1,9 +1,12 @@
 //! `emofuse train`: the runs of an experiment: one run on its fixed splits, or one run per fold
 //! (and gender group) of a pooled speech dataset.
 
+use crate::core::backend;
+use crate::core::events::Observer;
 use crate::experiment::Experiment;
 use crate::pipeline::corpus::load_corpus;
 use crate::pipeline::crossval::train_pooled;
+use crate::pipeline::model::probe_scratch_model;
 use crate::pipeline::run::{RunSummary, TrainOptions, toml_name, train_corpus};
 use anyhow::Result;
 use std::time::Instant;
@@ -12,6 +15,9 @@ use std::time::Instant;
 /// `None` for a dry run.
 pub fn train(experiment: &Experiment, options: TrainOptions) -> Result<Option<RunSummary>> {
     let observer = &*options.observer;
+    if options.dry_run {
+        probe_model(experiment, observer)?;
+    }
     if experiment.data.dataset.is_pooled() {
         return train_pooled(experiment, options);
     }
@@ -30,4 +36,25 @@ pub fn train(experiment: &Experiment, options: TrainOptions) -> Result<Option<Ru
         started.elapsed().as_secs_f64()
     ));
     train_corpus(experiment, &corpus, options)
+}
+
+/// `--dry-run`'s model check, before any data loads: a scratch model is built and runs one
+/// batch of the experiment's shapes, so sizes that validation cannot judge alone still fail
+/// here rather than after the corpus is prepared.
+fn probe_model(experiment: &Experiment, observer: &dyn Observer) -> Result<()> {
+    let device = backend::device(experiment.run.backend)?;
+    let classes = experiment.label_map()?.len();
+    let started = Instant::now();
+    match probe_scratch_model(experiment, classes, &device)? {
+        Some(parameters) => observer.info(format!(
+            "dry run: the model builds ({parameters} parameters) and runs a batch of this \
+             experiment's shapes ({:.1} s)",
+            started.elapsed().as_secs_f64()
+        )),
+        None => observer.info(
+            "dry run: the pretrained encoders are loaded at training time; their model is not probed"
+                .to_string(),
+        ),
+    }
+    Ok(())
 }

@@ -184,7 +184,7 @@ pub fn write_comparison(dir: &Path, runs: &[RunRecord]) -> Result<Vec<PathBuf>> 
         .collect();
     let mut written = write_comparison_curves(&dir.join("curves"), &curves)?;
     let path = dir.join("compare.md");
-    std::fs::write(&path, md).with_context(|| format!("cannot write {}", path.display()))?;
+    crate::io::atomic::write(&path, md.as_bytes())?;
     written.push(path);
     Ok(written)
 }

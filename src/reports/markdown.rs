@@ -9,7 +9,7 @@ use crate::reports::confusion::{normalize_rows, percent_label};
 use crate::reports::pct;
 use crate::reports::plots::{EpochField, has_series};
 use crate::training::history::EpochRecord;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -197,5 +197,5 @@ pub fn render(input: &ReportInput) -> String {
 /// Writes `report.md` into `dir`.
 pub fn write_report(dir: &Path, input: &ReportInput) -> Result<()> {
     let path = dir.join("report.md");
-    std::fs::write(&path, render(input)).with_context(|| format!("cannot write {}", path.display()))
+    crate::io::atomic::write(&path, render(input).as_bytes())
 }

@@ -1,6 +1,7 @@
 //! Figures: the shared PNG + SVG plumbing, the per-epoch history and its curves (one run, or
 //! several runs overlaid).
 
+use crate::io::atomic;
 use crate::training::history::EpochRecord;
 use anyhow::{Context, Result, anyhow};
 use plotters::coord::Shift;
@@ -48,14 +49,19 @@ pub(crate) fn write_png_and_svg(
         name.push(format!(".{ext}"));
         PathBuf::from(name)
     };
+    // Both through a temporary file: a full disk leaves the old chart, not a truncated one.
     let png = with_ext("png");
-    figure
-        .draw(BitMapBackend::new(&png, size).into_drawing_area())
-        .map_err(|e| anyhow!("cannot draw {}: {e:?}", png.display()))?;
+    atomic::write_with(&png, |tmp| {
+        figure
+            .draw(BitMapBackend::new(tmp, size).into_drawing_area())
+            .map_err(std::io::Error::other)
+    })?;
     let svg = with_ext("svg");
+    let mut text = String::new();
     figure
-        .draw(SVGBackend::new(&svg, size).into_drawing_area())
-        .map_err(|e| anyhow!("cannot draw {}: {e:?}", svg.display()))?;
+        .draw(SVGBackend::with_string(&mut text, size).into_drawing_area())
+        .map_err(|e| anyhow!("cannot draw {}: {e}", svg.display()))?;
+    atomic::write(&svg, text.as_bytes())?;
     Ok(vec![png, svg])
 }
 

@@ -2,6 +2,9 @@
 //! transcript and encoded audio in memory; [`server`] puts that behind HTTP (`emofuse serve`):
 //! a demo page and a JSON prediction API.
 
+pub mod body;
+pub mod conn;
+pub mod memory;
 pub mod predictor;
 pub mod server;
 

@@ -76,6 +76,10 @@ pub enum InputError {
     UnsupportedAudio(String),
     /// The audio claims a supported format but cannot be decoded (damaged, empty, no samples).
     CorruptAudio(String),
+    /// The model's output for this input is not finite (NaN or infinity). The run's weights
+    /// are checked when it is loaded, so this is the input's doing (e.g. samples far outside
+    /// ±1 that overflow the features).
+    Unscorable,
 }
 
 impl std::fmt::Display for InputError {
@@ -92,6 +96,11 @@ impl std::fmt::Display for InputError {
                 f.write_str("the `text` field is empty: type the transcript of the utterance")
             }
             InputError::UnsupportedAudio(why) | InputError::CorruptAudio(why) => f.write_str(why),
+            InputError::Unscorable => f.write_str(
+                "the model cannot score this input: its output is not finite (NaN or infinity), \
+                 which this run does only for abnormal input such as audio far louder than any \
+                 recording (samples beyond ±1): send a normal recording",
+            ),
         }
     }
 }
@@ -143,10 +152,47 @@ impl Predictor {
         // Single utterances: nothing to cache.
         experiment.model.cache_frozen = false;
         let name = experiment.name().to_string();
-        Ok(Self {
+        let predictor = Self {
             run: load_run(experiment, checkpoint)?,
             name,
-        })
+        };
+        predictor.check_finite()?;
+        Ok(predictor)
+    }
+
+    /// Scores a plain utterance (a short sentence, a second of a quiet tone): the weights of a
+    /// finished run give finite probabilities for it, so that a non-finite answer later is the
+    /// input's fault ([`InputError::Unscorable`]), not the model's.
+    fn check_finite(&self) -> Result<()> {
+        let rate = self.sample_rate();
+        let audio = (0..rate)
+            .map(|i| 0.1 * (std::f32::consts::TAU * 220.0 * i as f32 / rate as f32).sin())
+            .collect();
+        let row = self.probabilities("input", "it is a plain sentence".into(), audio)?;
+        if row.iter().any(|p| !p.is_finite()) {
+            anyhow::bail!(
+                "the model gives non-finite probabilities ({row:?}) for a plain input; is {} a \
+                 finished run? Train it again, or pick another --checkpoint",
+                self.run.checkpoint.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// The class probabilities of one utterance, as the model computes them.
+    fn probabilities(&self, id: &str, text: String, audio: Vec<f32>) -> Result<Vec<f32>> {
+        let utterance = Utterance {
+            id: id.into(),
+            text,
+            audio,
+            audio_path: None,
+            label: 0,
+            speaker: 0,
+        };
+        let mut predictions = self
+            .run
+            .predict_utterances(std::slice::from_ref(&utterance), 1)?;
+        Ok(predictions.probabilities.swap_remove(0))
     }
 
     /// The run's name.
@@ -215,28 +261,15 @@ impl Predictor {
             }
             None => (Vec::new(), None, Vec::new()),
         };
-        let utterance = Utterance {
-            id: "input".into(),
-            text,
-            audio,
-            audio_path: None,
-            label: 0,
-            speaker: 0,
-        };
-        let run = &self.run;
-        let predictions = run
-            .predict_utterances(std::slice::from_ref(&utterance), 1)
+        let row = self
+            .probabilities("input", text, audio)
             .map_err(PredictError::Internal)?;
-        let row = &predictions.probabilities[0];
         if row.iter().any(|p| !p.is_finite()) {
-            return Err(PredictError::Internal(anyhow::anyhow!(
-                "the model produced non-finite probabilities ({row:?}); is {} a finished run?",
-                run.checkpoint.display()
-            )));
+            return Err(InputError::Unscorable.into());
         }
         let names = self.labels();
         Ok(Prediction {
-            label: names[argmax(row)].clone(),
+            label: names[argmax(&row)].clone(),
             probabilities: names.iter().cloned().zip(row.iter().copied()).collect(),
             ignored,
             audio: summary,

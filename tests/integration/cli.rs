@@ -23,6 +23,10 @@ fn dry_run_prints_counts_and_weights_and_trains_nothing() {
         .expect("train row");
     assert!(train_line.trim_end().ends_with("500"), "{train_line}");
     assert!(out.contains("dry run"), "{out}");
+    assert!(
+        out.contains("dry run: the model builds (107271 parameters) and runs a batch"),
+        "{out}"
+    );
     assert_eq!(
         std::fs::read_dir(&dir).unwrap().count(),
         0,
@@ -52,4 +56,78 @@ fn config_errors_reach_the_user_with_file_and_key() {
         "{out}"
     );
     assert!(!out.contains("panicked"), "{out}");
+}
+
+/// Values that parse and are positive but that the model or the corpus cannot be built with:
+/// each was a panic, a 14.6 GB allocation or an abort under `--dry-run` before validation
+/// checked them.
+#[test]
+fn dry_run_refuses_sizes_the_model_or_memory_cannot_take() {
+    let ravdess = "experiments/ravdess_cnn_8class.toml";
+    let quickstart = "experiments/quickstart.toml";
+    for (experiment, sets, expected) in [
+        (
+            ravdess,
+            &["model.cnn.pool=100000"][..],
+            "key `model.cnn.pool` = 100000: allowed at most 1024",
+        ),
+        (
+            ravdess,
+            &["model.cnn.pool=50"],
+            "3 poolings of the 251 frames of a clip leave none",
+        ),
+        (
+            ravdess,
+            &["model.cnn.kernel=100001"],
+            "allowed at most the 251 frames of a clip",
+        ),
+        (
+            ravdess,
+            &["model.cnn.channels=[512, 512]", "training.batch_size=10000"],
+            "would take 4.8 GiB",
+        ),
+        (
+            quickstart,
+            &["data.train_size=2000000000"],
+            "allowed at most 1000000 utterances",
+        ),
+        (
+            quickstart,
+            &["data.train_size=100000"],
+            "would hold 9.0 GiB of audio",
+        ),
+        (
+            quickstart,
+            &["model.text_dim=4096", "model.text_layers=64"],
+            "1.29e10 parameters; allowed at most 1e9",
+        ),
+    ] {
+        let mut args = vec!["train", experiment, "--dry-run"];
+        for set in sets {
+            args.extend(["--set", set]);
+        }
+        let (ok, out) = run_emofuse(&args);
+        assert!(!ok, "{sets:?}: {out}");
+        assert!(out.contains(expected), "{sets:?}: {out}");
+        assert_eq!(out.lines().count(), 1, "{sets:?}: one line: {out}");
+    }
+}
+
+#[test]
+fn an_experiment_file_cut_off_mid_line_gets_a_warning() {
+    let dir = scratch_dir("cli-cut-off");
+    let path = dir.join("cut.toml");
+    // A copy of the quickstart cut in the middle of a value: it still parses.
+    std::fs::write(&path, "[training]\nepochs = 2\nlearning_rate = 0.003").unwrap();
+    let runs = format!("output.runs_dir=\"{}\"", dir.display());
+    let (ok, out) = run_emofuse(&["train", path.to_str().unwrap(), "--dry-run", "--set", &runs]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("cut.toml does not end with a line break")
+            && out.contains("\"learning_rate = 0.003\""),
+        "{out}"
+    );
+    std::fs::write(&path, "[training]\nepochs = 2\n").unwrap();
+    let (ok, out) = run_emofuse(&["train", path.to_str().unwrap(), "--dry-run", "--set", &runs]);
+    assert!(ok && !out.contains("line break"), "{out}");
 }

@@ -153,3 +153,52 @@ fn per_gender_and_grouped_labels_and_random_splits_are_labelled() {
     let summary = std::fs::read_to_string(dir.join("reports/random/summary.md")).unwrap();
     assert!(summary.contains("Speaker-DEPENDENT"), "{summary}");
 }
+
+/// `--dry-run` opens every audio file a run would read: a damaged one is named (with its clip
+/// and the reason) before any fold trains.
+#[test]
+fn dry_run_probes_every_audio_file_and_names_the_bad_one() {
+    use emofuse::core::events::Recorder;
+    use std::sync::Arc;
+    let dir = scratch_dir("crossval-dry-run-probe");
+    let data = dir.join("ravdess");
+    let source = repo_path("tests/fixtures/speech/ravdess");
+    let mut files = Vec::new();
+    for actor in std::fs::read_dir(&source).unwrap() {
+        let actor = actor.unwrap().path();
+        let into = data.join(actor.file_name().unwrap());
+        std::fs::create_dir_all(&into).unwrap();
+        for clip in std::fs::read_dir(&actor).unwrap() {
+            let clip = clip.unwrap().path();
+            let copy = into.join(clip.file_name().unwrap());
+            std::fs::copy(&clip, &copy).unwrap();
+            files.push(copy);
+        }
+    }
+    files.sort();
+    let set = format!("data.path=\"{}\"", data.display());
+    let e = experiment(&dir, "probe", &[set.as_str()]);
+    let recorder = Arc::new(Recorder::default());
+    let options = TrainOptions {
+        dry_run: true,
+        observer: recorder.clone(),
+        ..TrainOptions::default()
+    };
+    emofuse::pipeline::train(&e, options.clone()).unwrap();
+    let lines = recorder.lines().join("\n");
+    assert!(
+        // 56 files, 2 of which have names that do not parse (skipped before the probe).
+        lines.contains("dry run: all 54 audio files open and decode"),
+        "{lines}"
+    );
+
+    // One clip replaced by a WAV whose header declares 4,294,967,295 Hz.
+    let bad = &files[0];
+    assert!(bad.ends_with("Actor_01/03-01-01-01-01-01-01.wav"));
+    std::fs::copy(repo_path("tests/fixtures/hostile/rate_4294967295.wav"), bad).unwrap();
+    let err = format!("{:#}", emofuse::pipeline::train(&e, options).unwrap_err());
+    assert!(err.contains("1 of 54 audio files cannot be read"), "{err}");
+    let stem = bad.file_stem().unwrap().to_str().unwrap();
+    assert!(err.contains(&format!("clip `{stem}`")), "{err}");
+    assert!(err.contains("4294967295 Hz is outside"), "{err}");
+}

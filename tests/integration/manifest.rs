@@ -17,7 +17,7 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
 fn manifests_keep_cells_as_written_and_number_speakers_across_splits() {
     let dir = scratch_dir("manifest-cells");
     std::fs::create_dir_all(dir.join("wav")).unwrap();
-    for f in ["a.wav", "b.wav", "c.wav"] {
+    for f in ["a.wav", "b.wav", "c.wav", "d.wav"] {
         std::fs::write(dir.join("wav").join(f), b"").unwrap();
     }
     let train = write(
@@ -35,9 +35,10 @@ fn manifests_keep_cells_as_written_and_number_speakers_across_splits() {
     let test = write(
         &dir,
         "test.csv",
-        "id,path,text,label,speaker\ndia2_utt0,wav/a.wav,Okay.,anger,Joey\n",
+        "id,path,text,label,speaker\ndia2_utt0,wav/d.wav,Okay.,anger,Joey\n",
     );
-    let corpus = load_manifests([&train, &valid, &test], LabelMap::meld(), 16_000).unwrap();
+    // Audio-only use: the empty transcript of `valid` is allowed.
+    let corpus = load_manifests([&train, &valid, &test], LabelMap::meld(), 16_000, false).unwrap();
     let texts: Vec<&str> = corpus.train.iter().map(|u| u.text.as_str()).collect();
     assert_eq!(
         texts,
@@ -56,7 +57,7 @@ fn manifests_keep_cells_as_written_and_number_speakers_across_splits() {
     assert_eq!(speakers, [0, 1, 1, 2]);
     assert_eq!(
         corpus.test[0].audio_path.as_deref(),
-        Some(dir.join("wav/a.wav").as_path())
+        Some(dir.join("wav/d.wav").as_path())
     );
 }
 
@@ -71,7 +72,7 @@ fn manifest_errors_name_the_file_the_lines_and_the_column() {
         "bad.csv",
         "id,path,text,label\nx,wav/a.wav,hi,happy\ny,wav/missing.wav,hi,joy\nz,wav/a.wav,fine,fear\n",
     );
-    let err = load_manifests([&bad, &good, &good], LabelMap::meld(), 16_000)
+    let err = load_manifests([&bad, &good, &good], LabelMap::meld(), 16_000, false)
         .unwrap_err()
         .to_string();
     assert!(err.contains("bad.csv: 2 bad rows (of 3)"), "{err}");
@@ -79,7 +80,7 @@ fn manifest_errors_name_the_file_the_lines_and_the_column() {
     assert!(err.contains("line 3: audio file"), "{err}");
     assert!(err.contains("missing.wav does not exist"), "{err}");
     let no_text = write(&dir, "no_text.csv", "id,path,label\nx,wav/a.wav,joy\n");
-    let err = load_manifests([&no_text, &good, &good], LabelMap::meld(), 16_000)
+    let err = load_manifests([&no_text, &good, &good], LabelMap::meld(), 16_000, false)
         .unwrap_err()
         .to_string();
     assert!(
@@ -89,10 +90,73 @@ fn manifest_errors_name_the_file_the_lines_and_the_column() {
     let absent = dir.join("absent.csv");
     let err = format!(
         "{:#}",
-        load_manifests([&absent, &good, &good], LabelMap::meld(), 16_000).unwrap_err()
+        load_manifests([&absent, &good, &good], LabelMap::meld(), 16_000, false).unwrap_err()
     );
     assert!(
         err.contains("cannot open manifest") && err.contains("absent.csv"),
+        "{err}"
+    );
+}
+
+#[test]
+fn manifests_refuse_repeated_ids_empty_transcripts_and_clips_in_two_splits() {
+    let dir = scratch_dir("manifest-duplicates");
+    std::fs::create_dir_all(dir.join("wav")).unwrap();
+    for f in ["a.wav", "b.wav", "c.wav"] {
+        std::fs::write(dir.join("wav").join(f), b"").unwrap();
+    }
+    let valid = write(
+        &dir,
+        "valid.csv",
+        "id,path,text,label\nv,wav/b.wav,hi,joy\n",
+    );
+    let test = write(&dir, "test.csv", "id,path,text,label\nt,wav/c.wav,hi,joy\n");
+    let repeated = write(
+        &dir,
+        "repeated.csv",
+        "id,path,text,label\nx,wav/a.wav,hi,joy\nx,wav/a.wav,hi again,joy\n",
+    );
+    let err = load_manifests([&repeated, &valid, &test], LabelMap::meld(), 16_000, false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("line 3: id `x` repeats line 2"), "{err}");
+
+    // An empty transcript is a bad row only for a model that reads text.
+    let empty = write(
+        &dir,
+        "empty.csv",
+        "id,path,text,label\nx,wav/a.wav,hi,joy\ny,wav/a.wav,  ,joy\n",
+    );
+    load_manifests([&empty, &valid, &test], LabelMap::meld(), 16_000, false).unwrap();
+    let err = load_manifests([&empty, &valid, &test], LabelMap::meld(), 16_000, true)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("empty.csv: 1 bad rows (of 2)"), "{err}");
+    assert!(err.contains("line 3: empty transcript"), "{err}");
+
+    // Ids restart per split (MELD's dia0_utt0 is in every split); the same clip may not.
+    let train = write(
+        &dir,
+        "train.csv",
+        "id,path,text,label\nv,wav/a.wav,hi,joy\n",
+    );
+    load_manifests([&train, &valid, &test], LabelMap::meld(), 16_000, true).unwrap();
+    let leaky = write(
+        &dir,
+        "leaky.csv",
+        "id,path,text,label\nz,wav/c.wav,hi,joy\n",
+    );
+    let err = load_manifests([&leaky, &valid, &test], LabelMap::meld(), 16_000, true)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("1 audio file(s) appear in two splits"),
+        "{err}"
+    );
+    assert!(
+        err.contains("c.wav (id `t`) is in")
+            && err.contains("leaky.csv and in")
+            && err.contains("test.csv"),
         "{err}"
     );
 }

@@ -590,3 +590,70 @@ fn report_errors_name_the_folder_and_what_to_do() {
     assert!(!out_dir.exists());
     assert!(!out.contains("panicked"), "{out}");
 }
+
+/// A full disk (here: a file-size limit, which fails writes the same way) while a report is
+/// written again: one line of error, and the report folder keeps its complete old files, with
+/// no truncated chart and no temporary file left.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn report_write_on_a_full_disk_fails_in_one_line_and_keeps_the_old_files() {
+    use std::os::unix::process::CommandExt;
+    let dir = scratch_dir("reports-full-disk");
+    let run = run_a(&dir).write();
+    let report = dir.join("reports/a");
+    let (ok, out) = run_emofuse(&["report", run.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let before: Vec<(std::path::PathBuf, Vec<u8>)> = std::fs::read_dir(&report)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+        .collect();
+    assert!(
+        before.iter().any(|(_, b)| b.len() > 8192),
+        "a chart above the limit"
+    );
+
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_emofuse"));
+    command.args(["report", run.to_str().unwrap()]);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            // Writes past 8 KiB fail with EFBIG instead of killing the process.
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit {
+                rlim_cur: 8192,
+                rlim_max: 8192,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line of error: {stderr}");
+    assert!(
+        lines[0].starts_with("error: cannot write ") && lines[0].contains("File too large"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("Error {") && !stderr.contains("BackendError"),
+        "{stderr}"
+    );
+    for (path, bytes) in &before {
+        assert_eq!(
+            &std::fs::read(path).unwrap(),
+            bytes,
+            "{} changed",
+            path.display()
+        );
+    }
+    let names: Vec<String> = std::fs::read_dir(&report)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), before.len(), "no file added: {names:?}");
+}

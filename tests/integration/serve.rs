@@ -17,14 +17,14 @@ use std::sync::{Arc, OnceLock};
 use tower::ServiceExt;
 
 /// Three tiny trained runs of the quickstart model: both modalities, text only, audio only.
-struct Runs {
-    dir: PathBuf,
-    both: PathBuf,
-    text: PathBuf,
-    audio: PathBuf,
+pub(crate) struct Runs {
+    pub(crate) dir: PathBuf,
+    pub(crate) both: PathBuf,
+    pub(crate) text: PathBuf,
+    pub(crate) audio: PathBuf,
 }
 
-fn runs() -> &'static Runs {
+pub(crate) fn runs() -> &'static Runs {
     static RUNS: OnceLock<Runs> = OnceLock::new();
     RUNS.get_or_init(|| {
         let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -58,11 +58,11 @@ fn runs() -> &'static Runs {
     })
 }
 
-fn predictor(run: &Path) -> Arc<Predictor> {
+pub(crate) fn predictor(run: &Path) -> Arc<Predictor> {
     Arc::new(Predictor::load(run, None).unwrap())
 }
 
-fn app(run: &Path, max_upload_bytes: usize) -> Router {
+pub(crate) fn app(run: &Path, max_upload_bytes: usize) -> Router {
     let options = ServeOptions {
         max_upload_bytes,
         ..ServeOptions::default()
@@ -71,7 +71,7 @@ fn app(run: &Path, max_upload_bytes: usize) -> Router {
 }
 
 /// A 16-bit mono PCM WAV of `seconds` of a gliding tone with a little noise.
-fn wav(rate: u32, seconds: f32, pitch: f32) -> Vec<u8> {
+pub(crate) fn wav(rate: u32, seconds: f32, pitch: f32) -> Vec<u8> {
     let n = (rate as f32 * seconds) as usize;
     let mut out = Vec::with_capacity(44 + 2 * n);
     out.extend_from_slice(b"RIFF");
@@ -95,7 +95,7 @@ fn wav(rate: u32, seconds: f32, pitch: f32) -> Vec<u8> {
 }
 
 /// A WAV of 32-bit float samples (format 3) at `rate`.
-fn float_wav(rate: u32, samples: &[f32]) -> Vec<u8> {
+pub(crate) fn float_wav(rate: u32, samples: &[f32]) -> Vec<u8> {
     let n = samples.len() as u32;
     let mut out = Vec::new();
     out.extend_from_slice(b"RIFF");
@@ -113,14 +113,14 @@ fn float_wav(rate: u32, samples: &[f32]) -> Vec<u8> {
 }
 
 /// A multipart/form-data part.
-enum Part<'a> {
+pub(crate) enum Part<'a> {
     Text(&'a str, &'a str),
     File(&'a str, &'a str, &'a [u8]),
 }
 
-const BOUNDARY: &str = "emofuse-test-7b1d";
+pub(crate) const BOUNDARY: &str = "emofuse-test-7b1d";
 
-fn form(parts: &[Part]) -> Vec<u8> {
+pub(crate) fn form(parts: &[Part]) -> Vec<u8> {
     let mut body = Vec::new();
     for part in parts {
         body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
@@ -149,7 +149,13 @@ fn form(parts: &[Part]) -> Vec<u8> {
 }
 
 /// Sends a request to the router (no socket): status and body (JSON, or a string for HTML).
-fn send(app: &Router, method: &str, path: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+pub(crate) fn send(
+    app: &Router,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (u16, Value) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -172,7 +178,7 @@ fn send(app: &Router, method: &str, path: &str, content_type: &str, body: Vec<u8
     })
 }
 
-fn post(app: &Router, parts: &[Part]) -> (u16, Value) {
+pub(crate) fn post(app: &Router, parts: &[Part]) -> (u16, Value) {
     send(
         app,
         "POST",
@@ -183,7 +189,7 @@ fn post(app: &Router, parts: &[Part]) -> (u16, Value) {
 }
 
 /// The probabilities of an answer, in its (label) order.
-fn probabilities(answer: &Value) -> Vec<(String, f64)> {
+pub(crate) fn probabilities(answer: &Value) -> Vec<(String, f64)> {
     answer["probabilities"]
         .as_object()
         .unwrap_or_else(|| panic!("no probabilities in {answer}"))
@@ -192,7 +198,7 @@ fn probabilities(answer: &Value) -> Vec<(String, f64)> {
         .collect()
 }
 
-fn error_of(answer: &Value) -> &str {
+pub(crate) fn error_of(answer: &Value) -> &str {
     answer["error"]
         .as_str()
         .unwrap_or_else(|| panic!("not a JSON error: {answer}"))
@@ -476,7 +482,7 @@ fn single_modality_models_need_only_their_modality() {
 }
 
 /// One HTTP/1.1 request over a fresh connection: status and JSON body.
-fn http(
+pub(crate) fn http(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -611,13 +617,18 @@ fn browser_tools() -> Result<(PathBuf, PathBuf), String> {
 }
 
 /// The server as a user starts it: the binary, on a free port, stopped when dropped.
-struct ServeProcess {
-    child: std::process::Child,
-    url: String,
+pub(crate) struct ServeProcess {
+    pub(crate) child: std::process::Child,
+    pub(crate) url: String,
 }
 
 impl ServeProcess {
-    fn start(run: &Path) -> Self {
+    pub(crate) fn start(run: &Path) -> Self {
+        Self::start_with(run, &[])
+    }
+
+    /// Started with `extra` arguments after `--run` and `--addr`.
+    pub(crate) fn start_with(run: &Path, extra: &[&str]) -> Self {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_emofuse"))
             .args([
                 "serve",
@@ -626,6 +637,7 @@ impl ServeProcess {
                 "--addr",
                 "127.0.0.1:0",
             ])
+            .args(extra)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()

@@ -661,3 +661,21 @@ fn speech_table_errors_name_the_file_line_and_columns() {
     );
     assert!(err.contains("/nonexistent/m.csv"), "{err}");
 }
+
+#[test]
+fn speech_table_refuses_a_repeated_id_or_path() {
+    let (_, read) = read_scratch_table(
+        "speech_table_repeated",
+        "id,path,label\nx,a.wav,calm\nx,a.wav,sad\n",
+    );
+    let err = format!("{:#}", read.unwrap_err());
+    assert!(err.contains("1 bad row(s) (of 2)"), "{err}");
+    assert!(err.contains("line 3: id `x` repeats line 2"), "{err}");
+    // Without an id column the path is the id: the same file listed twice.
+    let (_, read) = read_scratch_table(
+        "speech_table_repeated_path",
+        "path,label\na.wav,calm\na.wav,sad\n",
+    );
+    let err = format!("{:#}", read.unwrap_err());
+    assert!(err.contains("line 3: id `a.wav` repeats line 2"), "{err}");
+}

@@ -364,3 +364,67 @@ fn balanced_sampling_draws_every_class_equally_often() {
         );
     }
 }
+
+/// `state.json` is what a resumed run continues from: every float of the loop state must come
+/// back with the same bits, or the history (and the selection metric's comparison with the
+/// best epoch) of a resumed run differs from an uninterrupted one. serde_json's default float
+/// parser is off by one bit for some values; the `float_roundtrip` feature makes it exact.
+#[test]
+fn loop_state_floats_round_trip_through_state_json_bit_for_bit() {
+    use emofuse::training::history::EpochRecord;
+    use emofuse::training::trainer::LoopState;
+    use rand::RngExt;
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut value = || -> f64 {
+        // Losses, accuracies and learning rates: anything between 1e-8 and 10.
+        10f64.powf(rng.random_range(-8.0..1.0)) * rng.random::<f64>()
+    };
+    let history: Vec<EpochRecord> = (1..=500)
+        .map(|epoch| EpochRecord {
+            epoch,
+            train_loss: value(),
+            train_accuracy: value(),
+            valid_loss: value(),
+            valid_accuracy: value(),
+            valid_weighted_f1: value(),
+            valid_macro_f1: value(),
+            learning_rate: value(),
+        })
+        .collect();
+    let state = LoopState {
+        epoch: 500,
+        history,
+        best: Some((3, value())),
+        plateau: Plateau {
+            scale: value(),
+            bad_epochs: 2,
+        },
+        ..LoopState::default()
+    };
+    let text = serde_json::to_string_pretty(&state).unwrap();
+    let back: LoopState = serde_json::from_str(&text).unwrap();
+    let bits = |s: &LoopState| -> Vec<u64> {
+        let mut v: Vec<u64> = s
+            .history
+            .iter()
+            .flat_map(|r| {
+                [
+                    r.train_loss,
+                    r.train_accuracy,
+                    r.valid_loss,
+                    r.valid_accuracy,
+                    r.valid_weighted_f1,
+                    r.valid_macro_f1,
+                    r.learning_rate,
+                ]
+            })
+            .map(f64::to_bits)
+            .collect();
+        v.push(s.best.unwrap().1.to_bits());
+        v.push(s.plateau.scale.to_bits());
+        v
+    };
+    let (a, b) = (bits(&state), bits(&back));
+    let differing = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+    assert_eq!(differing, 0, "{differing} of {} floats changed", a.len());
+}

@@ -57,8 +57,7 @@ impl SplitAssignment {
     /// Writes the assignment as pretty JSON (a run's `split.json`).
     pub fn save(&self, path: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self)?;
-        std::fs::write(path, text)
-            .with_context(|| format!("cannot write split file {}", path.display()))
+        crate::io::atomic::write(path, text.as_bytes())
     }
 
     /// Reads an assignment written by [`SplitAssignment::save`].

@@ -51,6 +51,7 @@ pub fn read_table(csv: &Path) -> Result<ReadResult> {
     let root = csv.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut result = ReadResult::default();
     let mut problems = Vec::new();
+    let mut id_lines: std::collections::HashMap<String, usize> = Default::default();
     for row in 0..table.height() {
         // Line numbers as an editor shows them: the header is line 1. (A quoted field spanning
         // several lines would shift later numbers; manifests have none.)
@@ -93,6 +94,12 @@ pub fn read_table(csv: &Path) -> Result<ReadResult> {
             problems.push(format!("line {line}: {}", row_problems.join("; ")));
             continue;
         };
+        // The id (the path when there is no id column) names the clip in splits and reports:
+        // two rows with one id would be one clip counted twice, possibly in two splits.
+        let id = cell("id", row).unwrap_or(path);
+        if let Some(first) = id_lines.insert(id.to_string(), line) {
+            row_problems.push(format!("id `{id}` repeats line {first}"));
+        }
         let audio = root.join(path);
         if !audio.is_file() {
             row_problems.push(format!("audio file {} does not exist", audio.display()));
@@ -110,7 +117,7 @@ pub fn read_table(csv: &Path) -> Result<ReadResult> {
             attrs.insert("split".to_string(), split);
         }
         result.clips.push(SpeechClip {
-            id: cell("id", row).unwrap_or(path).to_string(),
+            id: id.to_string(),
             path: audio,
             text: cell("text", row).unwrap_or_default().to_string(),
             emotion: label.to_string(),

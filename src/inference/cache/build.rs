@@ -4,6 +4,7 @@ use super::store::read_index;
 use super::{Branch, CacheDtype, CacheJob};
 use crate::core::events::Event;
 use crate::data::pretrained::{audio_batch, text_batch};
+use crate::io::atomic;
 use crate::models::fusion::TextInput;
 use crate::models::wav2vec2::AudioState;
 use anyhow::{Context, Result, bail};
@@ -37,9 +38,10 @@ pub(super) fn build(job: &CacheJob, dir: &Path) -> Result<()> {
         .with_context(|| format!("cannot write {}", data_path.display()))?;
     data.set_len(keep)?;
     drop(data);
-    std::fs::write(
+    atomic::write(
         &index_path,
-        done.iter()
+        &done
+            .iter()
             .flat_map(|r| r.to_le_bytes())
             .collect::<Vec<u8>>(),
     )?;
@@ -118,7 +120,7 @@ pub(super) fn build(job: &CacheJob, dir: &Path) -> Result<()> {
             }
         };
         if width.is_none() {
-            std::fs::write(&width_path, w.to_string())?;
+            atomic::write(&width_path, w.to_string().as_bytes())?;
             width = Some(w);
         }
         let [_, max_rows, _] = values.dims();
@@ -153,7 +155,7 @@ pub(super) fn build(job: &CacheJob, dir: &Path) -> Result<()> {
         });
     }
     job.observer.event(Event::TaskFinished);
-    std::fs::write(dir.join("complete"), total.to_string())?;
+    atomic::write(&dir.join("complete"), total.to_string().as_bytes())?;
     job.observer.info(format!(
         "cache: {} {} done in {:.1} s ({:.1} MiB)",
         job.branch.as_str(),

@@ -23,6 +23,7 @@ use crate::core::events::Observer;
 use crate::data::Utterance;
 use crate::data::pretrained::PretrainedFrontEnd;
 use crate::inference::trunk::Trunks;
+use crate::io::atomic;
 use anyhow::{Context, Result};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
@@ -111,9 +112,9 @@ pub fn ensure(job: &CacheJob) -> Result<CachedStates> {
             for name in ["data.bin", "index.bin", "complete"] {
                 let _ = std::fs::remove_file(dir.join(name));
             }
-            std::fs::write(&key_path, &key_text)?;
+            atomic::write(&key_path, key_text.as_bytes())?;
         }
-        Err(_) => std::fs::write(&key_path, &key_text)?,
+        Err(_) => atomic::write(&key_path, key_text.as_bytes())?,
     }
     let width_path = dir.join("width");
     if !dir.join("complete").exists() {
