@@ -161,7 +161,10 @@ impl std::error::Error for BadSample {}
 
 /// Checks that every sample (at `sample_rate`) is finite and within [`MAX_MAGNITUDE`].
 pub fn check_samples(samples: &[f32], sample_rate: u32) -> Result<()> {
-    match samples.iter().position(|x| !(x.abs() <= MAX_MAGNITUDE)) {
+    match samples
+        .iter()
+        .position(|x| x.is_nan() || x.abs() > MAX_MAGNITUDE)
+    {
         None => Ok(()),
         Some(i) => Err(anyhow!(BadSample {
             seconds: i as f64 / f64::from(sample_rate.max(1)),
@@ -229,8 +232,8 @@ fn decode<R: Read + Seek>(
     // Checked before symphonia reads the tables: it would allocate what they declare.
     let mut again = reopen()?;
     let is_mp4 = mp4::looks_like_mp4(&mut again);
-    if is_mp4 {
-        mp4::check_tables(&mut again)?;
+    for start in mp4::possible_starts(&mut again)? {
+        mp4::check_tables(&mut again, start)?;
     }
     // Checked before probing: symphonia's readers panic on a rate of 0 while opening.
     if let Some(rate) = header::declared_sample_rate(&mut again)? {

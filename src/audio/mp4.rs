@@ -77,9 +77,30 @@ const MAX_INDEX_BOX: u64 = 64 << 20;
 /// per `stsz` size (`read_boxed_slice_exact`), so a count of 0xFFFFFFFF in a 3 KB file asks
 /// for 68 GB and aborts the process; and a `mdhd` timescale of 0 makes it panic (a zero time
 /// base). Errors say which box is wrong.
-pub fn check_tables<R: Read + Seek>(reader: &mut R) -> Result<()> {
+///
+/// `start` is where the MP4 begins: symphonia's probe finds an `ftyp` box anywhere in the
+/// first MiB (after junk, or another format's damaged header) and reads the file from there;
+/// [`possible_starts`] lists the candidates.
+pub fn check_tables<R: Read + Seek>(reader: &mut R, start: u64) -> Result<()> {
     let length = reader.seek(SeekFrom::End(0))?;
-    check_boxes(reader, 0, length, length, 0)
+    check_boxes(reader, start, length, length, 0)
+}
+
+/// How far symphonia 0.5.5's probe searches for a format marker (`Probe::PROBE_SEARCH_LIMIT`).
+const PROBE_SEARCH_LIMIT: u64 = 1 << 20;
+
+/// Offsets where an MP4 could begin for symphonia's probe: 4 bytes before every `ftyp` in the
+/// first MiB (the MP4 marker it searches for is the box type).
+pub fn possible_starts<R: Read + Seek>(reader: &mut R) -> Result<Vec<u64>> {
+    reader.seek(SeekFrom::Start(0))?;
+    let mut head = Vec::new();
+    reader.take(PROBE_SEARCH_LIMIT + 8).read_to_end(&mut head)?;
+    Ok(head
+        .windows(4)
+        .enumerate()
+        .filter(|&(i, w)| i >= 4 && w == b"ftyp")
+        .map(|(i, _)| i as u64 - 4)
+        .collect())
 }
 
 /// Boxes that hold other boxes on the way to the sample tables.
@@ -202,11 +223,11 @@ fn check_box(kind: &[u8; 4], body: &[u8], file_len: u64) -> Result<()> {
     Ok(())
 }
 
-/// (type, offset, header length, size) of every top-level box, up to the first malformed one.
-fn top_level_boxes<R: Read + Seek>(
-    file: &mut R,
-    length: u64,
-) -> Result<Vec<([u8; 4], u64, u64, u64)>> {
+/// A box's (type, offset, header length, size).
+type BoxHeader = ([u8; 4], u64, u64, u64);
+
+/// The header of every top-level box, up to the first malformed one.
+fn top_level_boxes<R: Read + Seek>(file: &mut R, length: u64) -> Result<Vec<BoxHeader>> {
     let mut boxes = Vec::new();
     let mut offset = 0u64;
     while offset + 8 <= length {

@@ -65,9 +65,10 @@ pub fn resample_by(samples: &[f32], ratio: f64) -> Result<Vec<f32>> {
         return Ok(samples.to_vec());
     }
     let expected = (samples.len() as f64 * ratio).round().max(1.0);
-    if !(expected <= MAX_SAMPLES as f64) {
+    if !ratio.is_finite() || ratio <= 0.0 || expected > MAX_SAMPLES as f64 {
         bail!(
-            "resampling {} samples by a ratio of {ratio} would give more than {MAX_SAMPLES}",
+            "cannot resample {} samples by a ratio of {ratio}: it must be positive and give at \
+             most {MAX_SAMPLES} samples",
             samples.len()
         );
     }

@@ -65,6 +65,16 @@ fn mp4_tables_are_checked_before_symphonia_allocates_them() {
             "mdhd_timescale_0.m4a",
             "`mdhd` box: the track's timescale is 0",
         ),
+        // Found by `emofuse fuzz audio`.
+        ("stts_cut.m4a", "`stts` box: it declares 4294967295 entries"),
+        (
+            "stsc_past_parent.m4a",
+            "`stsc` box: it declares 4294967295 entries",
+        ),
+        (
+            "junk_before_ftyp.m4a",
+            "`stsc` box: it declares 4294967295 entries",
+        ),
     ] {
         let [from_file, from_memory] = both_errors(file);
         let text = format!("{from_file:#}");
