@@ -35,7 +35,7 @@ pub fn probe_audio_files(files: &[(String, PathBuf)], observer: &dyn Observer) -
         .filter_map(|(i, (row, path))| {
             let outcome = decode_file_within(path, PROBE_SECONDS);
             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if n % 64 == 0 || n == files.len() as u64 {
+            if n.is_multiple_of(64) || n == files.len() as u64 {
                 observer.event(Event::TaskProgress {
                     done: n,
                     status: String::new(),
