@@ -18,8 +18,8 @@ use crate::models::hub::safetensors::LoadReport;
 use crate::models::roberta::{RobertaModel, RobertaStage};
 use crate::models::wav2vec2::{Wav2Vec2Model, Wav2Vec2Stage};
 use anyhow::{Context, Result};
-use burn::module::Module;
-use burn::tensor::Device;
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Device, Tensor};
 use std::path::PathBuf;
 
 /// What [`build_model`] returns.
@@ -301,7 +301,7 @@ pub fn probe_scratch_model(
     device: &Device,
 ) -> Result<Option<usize>> {
     use crate::models::fusion::{AudioInput, FusionBatch, TextInput};
-    use burn::tensor::{Int, Tensor};
+    use burn::tensor::Int;
     let m = &experiment.model;
     if m.text.checkpoint.is_some() || m.audio.checkpoint.is_some() {
         return Ok(None);
@@ -356,5 +356,28 @@ pub fn probe_scratch_model(
         loss.is_finite(),
         "the model's loss on a zero batch is {loss}: check the experiment's sizes"
     );
-    Ok(Some(crate::pipeline::run::parameter_counts(&model).1))
+    Ok(Some(parameter_counts(&model).1))
+}
+
+/// Counts (trainable, total) parameters.
+pub fn parameter_counts<M: Module>(model: &M) -> (usize, usize) {
+    struct Counter {
+        trainable: usize,
+        total: usize,
+    }
+    impl ModuleVisitor for Counter {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let n = param.lazy_shape().num_elements();
+            self.total += n;
+            if param.val().is_require_grad() {
+                self.trainable += n;
+            }
+        }
+    }
+    let mut counter = Counter {
+        trainable: 0,
+        total: 0,
+    };
+    model.visit(&mut counter);
+    (counter.trainable, counter.total)
 }

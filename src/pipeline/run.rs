@@ -11,6 +11,7 @@ use crate::inference::inputs::{InputBatcher, SplitInputs};
 use crate::inference::predict::predict;
 use crate::io::atomic;
 use crate::models::LateFusion;
+use crate::pipeline::model::parameter_counts;
 use crate::pipeline::outputs::write_outputs;
 use crate::pipeline::resume::check_resumable;
 use crate::pipeline::setup::{ScratchSource, Setup};
@@ -21,8 +22,8 @@ use crate::training::history::EpochRecord;
 use crate::training::trainer::{Fit, fit, load_model, save_model};
 use crate::training::weights::class_weights;
 use anyhow::{Context, Result};
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::{Device, Tensor};
+use burn::module::Module;
+use burn::tensor::Device;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -94,29 +95,6 @@ fn report_data_summary(
         row("weight", cells),
         toml_name(&experiment.training.class_weights)
     ));
-}
-
-/// Counts (trainable, total) parameters.
-pub fn parameter_counts<M: Module>(model: &M) -> (usize, usize) {
-    struct Counter {
-        trainable: usize,
-        total: usize,
-    }
-    impl ModuleVisitor for Counter {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let n = param.lazy_shape().num_elements();
-            self.total += n;
-            if param.val().is_require_grad() {
-                self.trainable += n;
-            }
-        }
-    }
-    let mut counter = Counter {
-        trainable: 0,
-        total: 0,
-    };
-    model.visit(&mut counter);
-    (counter.trainable, counter.total)
 }
 
 /// How `train` starts, and who hears about its progress.

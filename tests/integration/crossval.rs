@@ -160,6 +160,8 @@ fn per_gender_and_grouped_labels_and_random_splits_are_labelled() {
 fn dry_run_probes_every_audio_file_and_names_the_bad_one() {
     use emofuse::core::events::Recorder;
     use std::sync::Arc;
+    // The model probe draws from the device's random source, which training runs share.
+    let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = scratch_dir("crossval-dry-run-probe");
     let data = dir.join("ravdess");
     let source = repo_path("tests/fixtures/speech/ravdess");
