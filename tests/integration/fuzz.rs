@@ -55,6 +55,23 @@ fn experiment_toml_campaign_finds_nothing() {
     assert!(count(" refused with an error") > 500, "{summary}");
 }
 
+#[test]
+fn audio_campaign_finds_nothing() {
+    // Seed 12 reached, before the fixes, an MP4 whose ftyp follows junk bytes (an abort).
+    let summary = campaign("audio", 3000, 12);
+    let count = |what: &str| -> u64 {
+        let before = summary.split(what).next().unwrap();
+        before.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(count(" accepted") > 300, "{summary}");
+    assert!(count(" refused with an error") > 1000, "{summary}");
+    // residue_classbook.ogg and its mutations: symphonia panics, caught at the guard.
+    assert!(
+        count(" refused after a caught upstream panic") > 0,
+        "{summary}"
+    );
+}
+
 /// A target with a bug planted: it panics on inputs that start with `!`, and answers wrongly on
 /// inputs that start with `'`.
 struct Planted {
