@@ -6,6 +6,7 @@
 //! that wants a caught decoder panic to stay quiet installs a hook that returns early while
 //! [`inside_guard`] is true (`src/main.rs` does). Library code never prints.
 
+use crate::core::panic::panic_message;
 use anyhow::Result;
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -56,15 +57,10 @@ pub fn guard<T>(library: &'static str, what: &str, work: impl FnOnce() -> Result
     let outcome = catch_unwind(AssertUnwindSafe(work));
     DEPTH.with(|d| d.set(d.get() - 1));
     outcome.unwrap_or_else(|payload| {
-        let message = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic without a message".into());
         Err(anyhow::Error::new(DecoderPanic {
             library,
             what: what.to_string(),
-            message,
+            message: panic_message(payload.as_ref()),
         }))
     })
 }

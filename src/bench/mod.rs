@@ -26,8 +26,16 @@ pub fn time_ms(warmup: usize, repeats: usize, mut f: impl FnMut()) -> (f64, f64)
 
 /// Peak resident memory of this process in MiB (Linux `VmHWM`), if known.
 pub fn peak_rss_mib() -> Option<f64> {
+    Some(memory_kib("VmHWM")? as f64 / 1024.0)
+}
+
+/// A memory figure of this process in KiB from Linux's `/proc/self/status` (`VmRSS`, `VmHWM`,
+/// ...), if known.
+pub fn memory_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
+    let line = status.lines().find(|l| {
+        l.strip_prefix(field)
+            .is_some_and(|rest| rest.starts_with(':'))
+    })?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }

@@ -8,6 +8,7 @@ pub mod events;
 pub mod gender;
 pub mod labels;
 pub mod modality;
+pub mod panic;
 pub mod split;
 
 pub use backend::BackendKind;

@@ -79,6 +79,18 @@ pub struct FrontEndConfig {
     pub feature_norm: FeatureNormKind,
 }
 
+impl FrontEndConfig {
+    /// Samples of a (cut or padded) clip.
+    pub fn clip_samples(&self) -> usize {
+        (self.clip_seconds * self.sample_rate as f32).round() as usize
+    }
+
+    /// Feature frames of a (cut or padded) clip.
+    pub fn frames(&self) -> usize {
+        crate::features::frame_count(self.clip_samples(), self.hop_length)
+    }
+}
+
 /// The feature extractor of the built-in audio encoders.
 enum Extractor {
     LogMel(LogMel),
@@ -213,7 +225,7 @@ impl FrontEnd {
                     FeatureKind::Mfcc => Extractor::Mfcc(Mfcc::new(config, d.n_mfcc)),
                 }
             },
-            clip_samples: (d.clip_seconds * d.sample_rate as f32).round() as usize,
+            clip_samples: d.clip_samples(),
             max_tokens: d.max_tokens,
             hop_length: d.hop_length,
             rows: match d.features {

@@ -241,9 +241,8 @@ impl Experiment {
             );
         }
 
-        let clip_samples = (f64::from(d.clip_seconds) * f64::from(d.sample_rate)).round();
-        // librosa's centred frames, as the front ends compute them.
-        let frames = 1 + clip_samples as usize / d.hop_length;
+        let front_end = self.front_end_config();
+        let (clip_samples, frames) = (front_end.clip_samples() as f64, front_end.frames());
         if self.uses_speech_cnn() {
             let c = &m.cnn;
             if c.kernel > frames {

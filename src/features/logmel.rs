@@ -84,7 +84,7 @@ impl LogMel {
 
     /// Number of frames for a clip of `samples` samples.
     pub fn frames(&self, samples: usize) -> usize {
-        1 + samples / self.config.hop_length
+        frame_count(samples, self.config.hop_length)
     }
 
     /// Mel spectrogram (power, before the logarithm), laid out `[n_mels][frames]`.
@@ -234,4 +234,10 @@ fn mel_filters(
             }
         })
         .collect()
+}
+
+/// Frames of `samples` samples at `hop_length` (librosa's centred frames: one per hop, plus the
+/// last).
+pub fn frame_count(samples: usize, hop_length: usize) -> usize {
+    1 + samples / hop_length
 }

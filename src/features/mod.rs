@@ -5,7 +5,7 @@ pub mod extract;
 pub mod logmel;
 pub mod mfcc;
 
-pub use logmel::{LogMel, LogMelConfig};
+pub use logmel::{LogMel, LogMelConfig, frame_count};
 pub use mfcc::Mfcc;
 
 use serde::{Deserialize, Serialize};

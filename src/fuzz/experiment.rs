@@ -176,7 +176,7 @@ impl Target for ExperimentTarget {
 fn modest(experiment: &Experiment) -> bool {
     let m = &experiment.model;
     let d = &experiment.data;
-    let frames = f64::from(d.clip_seconds) * f64::from(d.sample_rate) / d.hop_length as f64;
+    let frames = experiment.front_end_config().frames();
     m.text_dim <= 512
         && m.text_layers <= 8
         && m.audio_channels <= 512
@@ -186,5 +186,5 @@ fn modest(experiment: &Experiment) -> bool {
         && m.cnn.kernel <= 101
         && d.max_tokens <= 512
         && d.n_mels <= 256
-        && frames <= 4000.0
+        && frames <= 4000
 }

@@ -23,6 +23,7 @@ pub mod mutate;
 pub mod server;
 
 use crate::core::events::{Event, Observer};
+use crate::core::panic::panic_message;
 use anyhow::{Context, Result, bail};
 use mutate::{Mutation, Mutator};
 use rand::RngExt;
@@ -279,15 +280,6 @@ fn case_seed(seed: u64, case: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The text of a caught panic's payload.
-pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".to_string())
-}
-
 /// `<out>/findings.txt`: one block per finding, then the upstream panics.
 fn write_findings(out: &Path, target: &str, summary: &Summary) -> Result<()> {
     let mut text = format!(
@@ -317,10 +309,7 @@ fn write_findings(out: &Path, target: &str, summary: &Summary) -> Result<()> {
 
 /// Resident memory of this process in bytes (Linux `VmRSS`), if known.
 pub fn rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+    Some(crate::bench::memory_kib("VmRSS")? * 1024)
 }
 
 /// The thread that ends a hung or memory-hungry campaign after saving its case.

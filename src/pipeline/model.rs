@@ -317,8 +317,7 @@ pub fn probe_scratch_model(
         device,
     )?;
     let batch = 2;
-    let clip_samples = (f64::from(d.clip_seconds) * f64::from(d.sample_rate)).round() as usize;
-    let frames = 1 + clip_samples / d.hop_length;
+    let frames = experiment.front_end_config().frames();
     let rows = experiment.feature_rows();
     let input = FusionBatch {
         text: m.uses(Modality::Text).then(|| TextInput::Tokens {
@@ -335,11 +334,7 @@ pub fn probe_scratch_model(
     let (logits, loss) =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.forward_loss(&input)))
             .map_err(|panic| {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
+                let message = crate::core::panic::panic_message(panic.as_ref());
                 anyhow::anyhow!(
                     "the model of this experiment cannot run a batch of its own shapes \
                      ({rows} feature rows x {frames} frames, {} tokens): {message}",
