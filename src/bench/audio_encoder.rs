@@ -2,14 +2,22 @@
 //! weights) on the CPU backend, for `benches/wav2vec2_forward_vs_torch.py`, which runs PyTorch
 //! on the same workload in the same script and prints the ratio.
 //!
+//! The timed forward is the encoder as a frozen trunk ([`Trunks::audio`]: what the cache build,
+//! uncached training and `predict` run, the batch split between the threads, all-ones mask),
+//! next to the same forward with the whole batch in one part.
+//!
 //! Prints a human-readable line and a last line `RESULT {json}` with `ms_per_forward` (mean),
-//! `ms_min`, `ms_conv_features` (the conv feature encoder alone, timed once), `clips_per_s`, `audio_seconds_per_s` and `peak_rss_mib` (the process's peak
-//! resident memory, `VmHWM`).
+//! `ms_min`, `ms_per_forward_one_part`, `ms_conv_features` (the conv feature encoder alone,
+//! mean of two), the same through burn-flex's conv1d (`ms_conv_features_conv1d`) and the
+//! largest difference between the two (`conv_paths_max_abs_difference`), `clips_per_s`, `audio_seconds_per_s` and `peak_rss_mib`
+//! (the process's peak resident memory, `VmHWM`).
 
 use crate::bench::peak_rss_mib;
-use crate::models::wav2vec2::{Wav2Vec2Config, Wav2Vec2Input};
-use burn::tensor::{Device, Distribution, Tensor};
-use std::time::Instant;
+use crate::inference::trunk::Trunks;
+use crate::models::finetune::TrainLayers;
+use crate::models::nn::set_batch_split;
+use crate::models::wav2vec2::{AudioState, ConvPath, Wav2Vec2Config};
+use burn::tensor::{Device, Distribution, Int, Tensor};
 
 /// Workload sizes.
 #[derive(Debug, Clone, clap::Args)]
@@ -44,25 +52,56 @@ pub fn run(args: &Wav2Vec2BenchArgs) {
         Distribution::Normal(0.0, 1.0),
         &device,
     );
-    let forward = || {
-        let out = model.forward(Wav2Vec2Input::new(input.clone()));
-        // Reading a value back waits for the work to finish.
-        let _ = out.pooled.sum().into_scalar::<f32>();
+    // The users' path: the whole encoder as a frozen trunk (what the cache build, uncached
+    // training and `predict` run), which splits the batch between the threads.
+    let (trunk, _) = model.clone().split(TrainLayers::Last(0), false);
+    let trunks = Trunks {
+        text: None,
+        audio: Some(trunk),
     };
-    let (mean, min) = super::time_ms(args.warmup, args.repeats, forward);
-    // The conv feature encoder alone, once (where the time goes).
-    let start = Instant::now();
-    let _ = model
-        .conv_features(input.clone())
-        .sum()
+    let mask = Tensor::<2, Int>::ones([args.batch, samples], &device);
+    let through_trunk = || {
+        let out = trunks.audio(AudioState::Waveform {
+            values: input.clone(),
+            attention_mask: mask.clone(),
+        });
+        if let AudioState::Hidden { x, .. } = out {
+            // Reading a value back waits for the work to finish.
+            let _ = x.sum().into_scalar::<f32>();
+        }
+    };
+    let (mean, min) = super::time_ms(args.warmup, args.repeats, through_trunk);
+    // The same with the batch in one part.
+    set_batch_split(false);
+    let (one_part_mean, _) = super::time_ms(0, args.repeats.min(2), through_trunk);
+    set_batch_split(true);
+    // The conv feature encoder alone (where the time goes), by both convolution paths: the
+    // GEMM formulation the CPU uses and burn-flex's conv1d.
+    let conv_ms = |path: ConvPath| {
+        let (mean, _) = super::time_ms(0, 2, || {
+            let _ = model
+                .conv_features_with(input.clone(), path)
+                .sum()
+                .into_scalar::<f32>();
+        });
+        mean
+    };
+    let conv_ms_matmul = conv_ms(ConvPath::Matmul);
+    let conv_ms_conv1d = conv_ms(ConvPath::Conv1d);
+    let conv_difference = model
+        .conv_features_with(input.clone(), ConvPath::Matmul)
+        .sub(model.conv_features_with(input.clone(), ConvPath::Conv1d))
+        .abs()
+        .max()
         .into_scalar::<f32>();
-    let conv_ms = start.elapsed().as_secs_f64() * 1000.0;
     let clips = args.batch as f64 / (mean / 1000.0);
     let peak = peak_rss_mib();
     println!(
         "emofuse (burn-flex, {} threads): wav2vec2-base-sized, {} layers, batch {} x {:.1} s \
-         ({} frames): {mean:.1} ms per forward (min {min:.1}; conv feature encoder {conv_ms:.1}), \
-         {clips:.2} clips/s, peak RSS {}",
+         ({} frames): {mean:.1} ms per forward as a frozen trunk (min {min:.1}; {one_part_mean:.1} \
+         ms with the batch in one part); conv feature encoder \
+         {conv_ms_matmul:.1} ms as GEMM, {conv_ms_conv1d:.1} ms by burn-flex's conv1d (max abs \
+         difference {conv_difference:.1e}); {clips:.2} clips/s, peak RSS {}",
         rayon::current_num_threads(),
         args.layers,
         args.batch,
@@ -75,7 +114,10 @@ pub fn run(args: &Wav2Vec2BenchArgs) {
         serde_json::json!({
             "ms_per_forward": mean,
             "ms_min": min,
-            "ms_conv_features": conv_ms,
+            "ms_per_forward_one_part": one_part_mean,
+            "ms_conv_features": conv_ms_matmul,
+            "ms_conv_features_conv1d": conv_ms_conv1d,
+            "conv_paths_max_abs_difference": conv_difference,
             "clips_per_s": clips,
             "audio_seconds_per_s": clips * samples as f64 / 16_000.0,
             "peak_rss_mib": peak,

@@ -2,12 +2,20 @@
 //! the CPU backend, for `benches/text_forward_vs_torch.py`, which runs PyTorch on the same
 //! workload in the same script and prints the ratio.
 //!
+//! The timed forward is the encoder as a frozen trunk ([`Trunks::text`]: what the cache build,
+//! uncached training and `predict` run, the batch split between the threads), next to the
+//! same forward with the whole batch in one part.
+//!
 //! Prints a human-readable line and a last line `RESULT {json}` with `ms_per_forward` (mean),
-//! `ms_min`, `sequences_per_s`, `tokens_per_s` and `peak_rss_mib` (the process's peak resident
+//! `ms_min`, `ms_per_forward_one_part`, `sequences_per_s`, `tokens_per_s` and `peak_rss_mib` (the process's peak resident
 //! memory, `VmHWM`).
 
 use crate::bench::peak_rss_mib;
-use crate::models::roberta::{RobertaConfig, RobertaInput};
+use crate::inference::trunk::Trunks;
+use crate::models::finetune::TrainLayers;
+use crate::models::fusion::TextInput;
+use crate::models::nn::set_batch_split;
+use crate::models::roberta::RobertaConfig;
 use burn::tensor::{Device, Distribution, Int, Tensor};
 
 /// Workload sizes.
@@ -44,17 +52,34 @@ pub fn run(args: &TextBenchArgs) {
     )
     .int();
     let mask = Tensor::<2, Int>::ones([args.batch, args.tokens], &device);
-    let forward = || {
-        let out = model.forward(RobertaInput::new(ids.clone(), mask.clone()));
-        // Reading a value back waits for the work to finish.
-        let _ = out.pooled.sum().into_scalar::<f32>();
+    // The users' path: the whole encoder as a frozen trunk (what the cache build, uncached
+    // training and `predict` run), which splits the batch between the threads.
+    let (trunk, _) = model.clone().split(TrainLayers::Last(0));
+    let trunks = Trunks {
+        text: Some(trunk),
+        audio: None,
     };
-    let (mean, min) = super::time_ms(args.warmup, args.repeats, forward);
+    let through_trunk = || {
+        let out = trunks.text(TextInput::Tokens {
+            ids: ids.clone(),
+            mask: mask.clone(),
+        });
+        if let TextInput::Hidden { states, .. } = out {
+            // Reading a value back waits for the work to finish.
+            let _ = states.sum().into_scalar::<f32>();
+        }
+    };
+    let (mean, min) = super::time_ms(args.warmup, args.repeats, through_trunk);
+    // The same with the batch in one part.
+    set_batch_split(false);
+    let (one_part_mean, _) = super::time_ms(0, args.repeats.min(2), through_trunk);
+    set_batch_split(true);
     let sequences = args.batch as f64 / (mean / 1000.0);
     let peak = peak_rss_mib();
     println!(
         "emofuse (burn-flex, {} threads): roberta-base-sized, {} layers, batch {} x {} tokens: \
-         {mean:.1} ms per forward (min {min:.1}), {sequences:.1} sequences/s, peak RSS {}",
+         {mean:.1} ms per forward as a frozen trunk (min {min:.1}; {one_part_mean:.1} ms with \
+         the batch in one part), {sequences:.1} sequences/s, peak RSS {}",
         rayon::current_num_threads(),
         args.layers,
         args.batch,
@@ -66,6 +91,7 @@ pub fn run(args: &TextBenchArgs) {
         serde_json::json!({
             "ms_per_forward": mean,
             "ms_min": min,
+            "ms_per_forward_one_part": one_part_mean,
             "sequences_per_s": sequences,
             "tokens_per_s": sequences * args.tokens as f64,
             "peak_rss_mib": peak,

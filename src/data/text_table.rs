@@ -1,9 +1,8 @@
-//! CSV files read as text: the one CSV reader of the data layer (polars, every column as a
-//! string, no type inference, so ids like `007` keep their zeros and transcripts stay exactly as
+//! CSV files read as text: the one CSV reader of the data layer (the csv crate, every column as
+//! a string, no type inference, so ids like `007` keep their zeros and transcripts stay exactly as
 //! written). MELD-style manifests and speech tables both read through it.
 
-use anyhow::{Context, Result};
-use polars::prelude::{CsvReadOptions, DataFrame, SerReader};
+use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -21,34 +20,39 @@ impl TextTable {
     pub fn read(path: &Path, what: &str, hint: &str) -> Result<Self> {
         let file = std::fs::File::open(path)
             .with_context(|| format!("cannot open {what} {}\n  hint: {hint}", path.display()))?;
-        let frame: DataFrame = CsvReadOptions::default()
-            .with_has_header(true)
-            // Schema inference over zero rows makes every column a string column.
-            .with_infer_schema_length(Some(0))
-            .into_reader_with_file_handle(file)
-            .finish()
-            .with_context(|| format!("{}: not a readable CSV file", path.display()))?;
-        let names: Vec<String> = frame
-            .columns()
+        // Every row must have the header's width: a ragged row is an error naming its line,
+        // never a silently shifted column.
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(file);
+        let names: Vec<String> = reader
+            .headers()
+            .with_context(|| format!("{}: not a readable CSV file", path.display()))?
             .iter()
-            .map(|c| c.name().to_string())
+            .map(str::to_string)
             .collect();
+        let mut cells: Vec<Vec<Option<String>>> = vec![Vec::new(); names.len()];
+        for record in reader.records() {
+            let record =
+                record.with_context(|| format!("{}: not a readable CSV file", path.display()))?;
+            for (column, cell) in cells.iter_mut().zip(record.iter()) {
+                column.push((!cell.is_empty()).then(|| cell.to_string()));
+            }
+        }
+        let height = cells.first().map_or(0, Vec::len);
         let mut columns = BTreeMap::new();
-        for column in frame.columns() {
-            let cells = column
-                .str()
-                .with_context(|| {
-                    format!("{}: column `{}` is not text", path.display(), column.name())
-                })?
-                .iter()
-                .map(|cell| cell.map(str::to_string))
-                .collect();
-            columns.insert(column.name().to_string(), cells);
+        for (name, column) in names.iter().zip(cells) {
+            if columns.insert(name.clone(), column).is_some() {
+                bail!(
+                    "{}: the header names column `{name}` twice\n  hint: give every column its own name",
+                    path.display()
+                );
+            }
         }
         Ok(Self {
             names,
             columns,
-            height: frame.height(),
+            height,
         })
     }
 

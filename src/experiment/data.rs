@@ -22,7 +22,7 @@ pub enum DatasetKind {
     /// EmoDB (`data.path`: the folder of `03a01Fa.wav`-style files); labels from file names.
     Emodb,
     /// One CSV for the whole corpus (`data.path`): `path,label` and optional `text`, `speaker`,
-    /// `split`, `gender` columns, read with polars; splits from `[data.split]`.
+    /// `split`, `gender` columns, read as text; splits from `[data.split]`.
     Table,
 }
 

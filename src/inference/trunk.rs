@@ -8,8 +8,10 @@
 
 use crate::data::tokenizer::HfTokenizer;
 use crate::models::fusion::TextInput;
+use crate::models::nn::split_batch;
 use crate::models::roberta::{RobertaConfig, RobertaModel, RobertaStage, TextState};
 use crate::models::wav2vec2::{AudioState, Wav2Vec2Config, Wav2Vec2Model, Wav2Vec2Stage};
+use burn::tensor::Tensor;
 use std::path::PathBuf;
 
 /// The frozen parts of the pretrained encoders (`None`: the branch has no frozen part).
@@ -22,21 +24,37 @@ pub struct Trunks {
 }
 
 impl Trunks {
-    /// Runs the text trunk: token ids to the hidden states the trainable layers read.
+    /// Runs the text trunk: token ids to the hidden states the trainable layers read. On the
+    /// CPU, parts of the batch run on the pool's threads side by side ([`split_batch`]).
     pub fn text(&self, input: TextInput) -> TextInput {
         match (&self.text, input) {
-            (Some(trunk), TextInput::Tokens { ids, mask }) => TextInput::Hidden {
-                states: trunk.forward(TextState::Ids(ids), mask.clone()),
-                mask,
-            },
+            (Some(trunk), TextInput::Tokens { ids, mask }) => {
+                let [batch, _] = ids.dims();
+                let parts = split_batch(batch, &ids.device(), |start, len| {
+                    trunk.forward(
+                        TextState::Ids(ids.clone().narrow(0, start, len)),
+                        mask.clone().narrow(0, start, len),
+                    )
+                });
+                TextInput::Hidden {
+                    states: Tensor::cat(parts, 0),
+                    mask,
+                }
+            }
             (_, input) => input,
         }
     }
 
-    /// Runs the audio trunk: waveforms to conv features or hidden states.
+    /// Runs the audio trunk: waveforms to conv features or hidden states. On the CPU, parts of
+    /// the batch run on the pool's threads side by side ([`split_batch`]).
     pub fn audio(&self, state: AudioState) -> AudioState {
         match &self.audio {
-            Some(trunk) => trunk.forward(state),
+            Some(trunk) => {
+                let parts = split_batch(state.batch(), &state.device(), |start, len| {
+                    trunk.forward(state.narrow(start, len))
+                });
+                AudioState::cat(parts)
+            }
             None => state,
         }
     }

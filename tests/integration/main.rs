@@ -7,6 +7,7 @@ mod cache_key;
 mod cli;
 mod committed_reports;
 mod config;
+mod cpu_kernels;
 mod crossval;
 mod end_to_end;
 mod features;

@@ -562,3 +562,69 @@ fn split_stages_match_transformers_hidden_states() {
         }
     }
 }
+
+/// On the CPU the batch is split between the pool's threads (`split_batch`): every output of
+/// the split forward (padded rows, token types and every hidden state included) equals the
+/// forward of the whole batch in one part, for BERT and RoBERTa and for the frozen-trunk path
+/// (`Trunks::text`) that the cache build runs. A pool of 3 threads splits the reference batch
+/// into 3 parts of uneven size.
+#[test]
+fn the_batch_split_between_threads_equals_one_part() {
+    use emofuse::inference::trunk::Trunks;
+    use emofuse::models::finetune::TrainLayers;
+    use emofuse::models::fusion::TextInput;
+    use emofuse::models::nn::set_batch_split;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .unwrap();
+    let outputs = |split: bool, model: &str, reference: &str| {
+        pool.install(|| {
+            set_batch_split(split);
+            let device = Device::flex();
+            let (encoder, _, _) = RobertaModel::from_pretrained(&fixture(model), &device).unwrap();
+            let reference = SafetensorsFile::open(&fixture(reference)).unwrap();
+            let input = reference_input(&reference, &device);
+            let (ids, mask) = (
+                input.input_ids.clone(),
+                input.attention_mask.clone().unwrap(),
+            );
+            let output = encoder.clone().forward(input);
+            let (trunk, _) = encoder.split(TrainLayers::Last(1));
+            let trunks = Trunks {
+                text: Some(trunk),
+                audio: None,
+            };
+            let TextInput::Hidden { states, .. } = trunks.text(TextInput::Tokens { ids, mask })
+            else {
+                panic!("the trunk returns hidden states");
+            };
+            set_batch_split(true);
+            let mut all: Vec<Vec<f32>> = output
+                .hidden_states
+                .into_iter()
+                .chain([output.last_hidden_state, states])
+                .map(|t| t.into_data().try_into_vec::<f32>().unwrap())
+                .collect();
+            all.push(output.pooled.into_data().try_into_vec::<f32>().unwrap());
+            all
+        })
+    };
+    for (model, reference) in [
+        ("roberta-mlm", "roberta_reference.safetensors"),
+        ("bert-cls", "bert_reference.safetensors"),
+    ] {
+        let (split, whole) = (
+            outputs(true, model, reference),
+            outputs(false, model, reference),
+        );
+        assert_eq!(split.len(), whole.len());
+        for (i, (a, b)) in split.iter().zip(&whole).enumerate() {
+            let diff = max_abs_diff(a, b);
+            assert!(
+                diff <= 1e-6,
+                "{model}: output {i} differs by {diff} when split"
+            );
+        }
+    }
+}

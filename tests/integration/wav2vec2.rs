@@ -689,3 +689,147 @@ fn split_stages_match_transformers_hidden_states() {
         }
     }
 }
+
+/// Every gradient of a module, flattened in visiting order.
+struct AllGrads<'a> {
+    grads: &'a burn::optim::GradientsParams,
+    values: Vec<f32>,
+}
+
+impl burn::module::ModuleVisitor for AllGrads<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        if let Some(grad) = self.grads.get::<D>(param.id) {
+            self.values.extend(values(grad));
+        }
+    }
+}
+
+/// The CPU computes the conv feature encoder as strided windows times the weight (one GEMM per
+/// layer) instead of burn-flex's conv1d: both paths give the same features and, when the conv
+/// encoder is fine-tuned, the same gradients for every parameter and the input, in both
+/// architectures (GroupNorm over time in the first layer; LayerNorm in every layer).
+#[test]
+fn the_gemm_convolution_path_equals_conv1d_forward_and_backward() {
+    use burn::module::Module;
+    use emofuse::models::wav2vec2::ConvPath;
+    for name in ["group-ctc", "layer-bare"] {
+        let device = Device::flex().autodiff();
+        let (model, _, _) = Wav2Vec2Model::from_pretrained(&fixture(name), &device).unwrap();
+        device.seed(7);
+        // Odd lengths: the last window ends before the last sample.
+        let input = Tensor::<2>::random(
+            [3, 1234],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let probe = Tensor::<3>::random(
+            model.conv_features(input.clone().detach()).dims(),
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let run = |path: ConvPath| {
+            let input = input.clone().detach().require_grad();
+            let features = model.conv_features_with(input.clone(), path);
+            let loss = (features.clone() * probe.clone()).sum();
+            let grads = loss.backward();
+            let input_grad = values(input.grad(&grads).unwrap());
+            let params = burn::optim::GradientsParams::from_grads(grads, &model);
+            let mut visitor = AllGrads {
+                grads: &params,
+                values: Vec::new(),
+            };
+            model.visit(&mut visitor);
+            (values(features), input_grad, visitor.values)
+        };
+        let (features, input_grad, param_grads) = run(ConvPath::Matmul);
+        let (want_features, want_input_grad, want_param_grads) = run(ConvPath::Conv1d);
+        assert!(!param_grads.is_empty() && param_grads.len() == want_param_grads.len());
+        let scale = |v: &[f32]| v.iter().fold(0f32, |m, x| m.max(x.abs()));
+        for (what, got, want) in [
+            ("features", &features, &want_features),
+            ("input gradient", &input_grad, &want_input_grad),
+            ("parameter gradients", &param_grads, &want_param_grads),
+        ] {
+            let diff = max_abs_diff(got, want);
+            assert!(
+                diff <= 1e-5 * scale(want).max(1.0),
+                "{name}: {what} differ by {diff} (largest {})",
+                scale(want)
+            );
+        }
+    }
+}
+
+/// On the CPU the batch is split between the pool's threads (`split_batch`): the split forward
+/// equals the whole batch in one part, for the model's forward (every output, with and without
+/// mask) and for the frozen-trunk path (`Trunks::audio`, waveforms to hidden states and conv
+/// features to hidden states) that the cache build runs. A pool of 3 threads splits the batch of
+/// 3 clips into 3 parts.
+#[test]
+fn the_batch_split_between_threads_equals_one_part() {
+    use emofuse::inference::trunk::Trunks;
+    use emofuse::models::nn::set_batch_split;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .unwrap();
+    let reference = SafetensorsFile::open(&fixture("group_reference.safetensors")).unwrap();
+    let outputs = |split: bool, name: &str| {
+        pool.install(|| {
+            set_batch_split(split);
+            let (model, _) = load(name);
+            let mut all = Vec::new();
+            for masked in [false, true] {
+                let out = run(&model, &reference, masked);
+                all.extend(out.hidden_states.into_iter().map(values));
+                all.push(values(out.extract_features));
+                all.push(values(out.pooled));
+            }
+            let device = Device::flex();
+            let (shape, input) = reference.f32("input_values").unwrap();
+            let (mask_shape, mask) = reference.i64("attention_mask").unwrap();
+            let waveform = AudioState::Waveform {
+                values: Tensor::from_data(TensorData::new(input, shape), &device),
+                attention_mask: Tensor::from_data(TensorData::new(mask, mask_shape), &device),
+            };
+            for train_conv in [false, true] {
+                // Last(1) keeps the conv encoder in the trunk; All with train_conv = false
+                // leaves only the conv encoder there (waveforms to conv features).
+                let train = if train_conv {
+                    TrainLayers::All
+                } else {
+                    TrainLayers::Last(1)
+                };
+                let (trunk, _) = model.clone().split(train, false);
+                let trunks = Trunks {
+                    text: None,
+                    audio: Some(trunk),
+                };
+                match trunks.audio(waveform.narrow(0, 3)) {
+                    AudioState::Hidden { x, frame_mask }
+                    | AudioState::Conv {
+                        features: x,
+                        frame_mask,
+                    } => {
+                        all.push(values(x));
+                        all.push(values(frame_mask.float()));
+                    }
+                    AudioState::Waveform { .. } => panic!("the trunk encodes"),
+                }
+            }
+            set_batch_split(true);
+            all
+        })
+    };
+    for name in ["group-ctc", "layer-bare"] {
+        let (split, whole) = (outputs(true, name), outputs(false, name));
+        assert_eq!(split.len(), whole.len());
+        for (i, (a, b)) in split.iter().zip(&whole).enumerate() {
+            let diff = max_abs_diff(a, b);
+            assert!(
+                diff <= 1e-6,
+                "{name}: output {i} differs by {diff} when split"
+            );
+        }
+    }
+}

@@ -9,7 +9,7 @@
 //!   stored in `attrs["split"]` with `dev` written as `valid`, so later stages see one name);
 //! - every other column goes into `attrs`, as text (empty cells are left out).
 //!
-//! The file is read by [`TextTable`] (polars, every column as text: ids like `007` keep their
+//! The file is read by [`TextTable`] (every column as text: ids like `007` keep their
 //! zeros).
 
 use super::{ReadResult, SpeechClip};

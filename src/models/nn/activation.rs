@@ -1,6 +1,8 @@
 //! Feed-forward activations of the pretrained encoders, by their transformers names
 //! (`hidden_act`, `feat_extract_activation`).
 
+use crate::models::nn::cpu_gelu::gelu_cpu;
+use crate::models::nn::is_cpu;
 use anyhow::{Result, bail};
 use burn::config::Config;
 use burn::tensor::Tensor;
@@ -35,9 +37,18 @@ impl HiddenAct {
         })
     }
 
+    /// Applies the activation. Exact GELU at inference on the CPU backend is computed by
+    /// [`gelu_cpu`] (vectorised, on every thread); everywhere else by burn.
     pub(crate) fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
         match self {
-            HiddenAct::Gelu => gelu(x),
+            HiddenAct::Gelu => {
+                let device = x.device();
+                if is_cpu(&device) && !device.is_autodiff() {
+                    gelu_cpu(x)
+                } else {
+                    gelu(x)
+                }
+            }
             HiddenAct::GeluTanh => gelu_approximate(x),
             HiddenAct::Relu => relu(x),
             HiddenAct::Silu => silu(x),

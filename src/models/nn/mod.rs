@@ -1,12 +1,15 @@
-//! Building blocks shared by the encoders: self-attention, activations, attention masks and
-//! pooling. Nothing here knows a particular model.
+//! Building blocks shared by the encoders: self-attention, activations, attention masks,
+//! pooling and the CPU's batch split. Nothing here knows a particular model.
 
 mod activation;
 mod attention;
+pub mod cpu_gelu;
 mod masks;
 mod pooling;
+mod threads;
 
 pub use activation::HiddenAct;
 pub use attention::{AttentionNames, SelfAttention};
 pub use masks::attention_mask_bias;
 pub use pooling::{first_token, masked_mean_channels_first, masked_mean_channels_last};
+pub use threads::{is_cpu, set_batch_split, split_batch};

@@ -2,7 +2,7 @@
 
 use crate::models::hub::HubFolder;
 use crate::models::hub::safetensors::{FreshInit, HubWeights, LoadReport, ParamSource};
-use crate::models::nn::{attention_mask_bias, first_token};
+use crate::models::nn::{attention_mask_bias, first_token, split_batch};
 use crate::models::roberta::config::RobertaConfig;
 use crate::models::roberta::embeddings::RobertaEmbeddings;
 use crate::models::roberta::encoder::RobertaEncoder;
@@ -58,6 +58,26 @@ pub struct RobertaOutput {
     pub hidden_states: Vec<Tensor<3>>,
     /// Utterance vector: the first token's final state (`<s>` / `[CLS]`), `[batch, hidden]`.
     pub pooled: Tensor<2>,
+}
+
+impl RobertaOutput {
+    /// Joins the outputs of consecutive parts of one batch.
+    fn cat(parts: Vec<Self>) -> Self {
+        let mut parts = parts;
+        if parts.len() == 1 {
+            return parts.remove(0);
+        }
+        let layers = parts[0].hidden_states.len();
+        let field =
+            |pick: &dyn Fn(&Self) -> Tensor<3>| Tensor::cat(parts.iter().map(pick).collect(), 0);
+        Self {
+            last_hidden_state: field(&|p| p.last_hidden_state.clone()),
+            hidden_states: (0..layers)
+                .map(|i| field(&|p| p.hidden_states[i].clone()))
+                .collect(),
+            pooled: Tensor::cat(parts.iter().map(|p| p.pooled.clone()).collect(), 0),
+        }
+    }
 }
 
 /// A BERT or RoBERTa encoder: transformers' `RobertaModel` / `BertModel` without the pooler
@@ -116,7 +136,26 @@ impl RobertaModel {
     /// Shapes: `input_ids`, `attention_mask`, `token_type_ids` `[batch, tokens]`;
     /// outputs as documented on [`RobertaOutput`]. Panics when an id is outside its table
     /// (check with [`RobertaConfig::check_inputs`] first).
+    ///
+    /// On the CPU backend outside training, parts of the batch run on the pool's threads side by
+    /// side ([`split_batch`]; padding is masked per sequence, so the parts are independent).
     pub fn forward(&self, input: RobertaInput) -> RobertaOutput {
+        let [batch, _] = input.input_ids.dims();
+        let narrow = |t: &Option<Tensor<2, Int>>, start, len| {
+            t.as_ref().map(|t| t.clone().narrow(0, start, len))
+        };
+        let parts = split_batch(batch, &input.input_ids.device(), |start, len| {
+            self.forward_part(RobertaInput {
+                input_ids: input.input_ids.clone().narrow(0, start, len),
+                attention_mask: narrow(&input.attention_mask, start, len),
+                token_type_ids: narrow(&input.token_type_ids, start, len),
+                output_hidden_states: input.output_hidden_states,
+            })
+        });
+        RobertaOutput::cat(parts)
+    }
+
+    fn forward_part(&self, input: RobertaInput) -> RobertaOutput {
         let [batch, tokens] = input.input_ids.dims();
         let device = input.input_ids.device();
         let mask = input

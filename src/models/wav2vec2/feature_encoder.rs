@@ -8,12 +8,12 @@
 use crate::models::hub::safetensors::{
     Conv1dShape, ParamSource, conv1d, group_norm, layer_norm, linear,
 };
-use crate::models::nn::HiddenAct;
+use crate::models::nn::{HiddenAct, is_cpu};
 use crate::models::wav2vec2::config::{FeatExtractNorm, Wav2Vec2Config};
 use burn::module::Module;
 use burn::nn::conv::Conv1d;
 use burn::nn::{Dropout, DropoutConfig, GroupNorm, LayerNorm, Linear};
-use burn::tensor::Tensor;
+use burn::tensor::{Tensor, s};
 
 /// PyTorch's default epsilon of `nn.GroupNorm` / `nn.LayerNorm`, which the conv layers use
 /// (the transformer's norms use `layer_norm_eps`).
@@ -24,8 +24,8 @@ const CONV_NORM_EPS: f64 = 1e-5;
 /// depending on which norm is present.
 ///
 /// # Shapes
-/// - input: `[batch, channels_in, time]`
-/// - output: `[batch, channels_out, frames]`
+/// - input: `[batch, time, channels_in]`
+/// - output: `[batch, frames, channels_out]` (channels last, unlike transformers' layer)
 #[derive(Module, Debug)]
 pub struct Wav2Vec2ConvLayer {
     conv: Conv1d,
@@ -39,17 +39,97 @@ pub struct Wav2Vec2ConvLayer {
 }
 
 impl Wav2Vec2ConvLayer {
-    /// `[batch, channels_in, time]` to `[batch, channels_out, frames]`.
-    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let mut x = self.conv.forward(x);
+    /// `[batch, time, channels_in]` to `[batch, frames, channels_out]`, channels last.
+    ///
+    /// On the CPU backend the convolution runs as one matrix product: the windows (`kernel` strided views of the
+    /// input, concatenated along channels) times the weight reshaped to `[kernel *
+    /// channels_in, channels_out]`. For these long, strided, unpadded convolutions this is one
+    /// large GEMM over every frame of the batch, where burn-flex's conv1d converts the input
+    /// to channels-last and runs a GEMM per tile of 512 frames, each writing its output
+    /// transposed (`emofuse bench wav2vec2` measures the two). Channels last is also the
+    /// layout the feature projection wants, so no transpose is left between the layers.
+    fn forward(&self, x: Tensor<3>, path: ConvPath) -> Tensor<3> {
+        let mut y = match path {
+            ConvPath::Matmul => self.conv_as_matmul(x),
+            ConvPath::Conv1d => self.conv.forward(x.swap_dims(1, 2)).swap_dims(1, 2),
+        };
         if let Some(norm) = &self.group_norm {
-            x = norm.forward(x);
+            y = instance_norm_over_time(norm, y);
         }
         if let Some(norm) = &self.layer_norm {
-            x = norm.forward(x.swap_dims(1, 2)).swap_dims(1, 2);
+            y = norm.forward(y);
         }
-        self.activation.apply(x)
+        self.activation.apply(y)
     }
+
+    /// The convolution, `[batch, time, channels_in]` to `[batch, frames, channels_out]`, as
+    /// windows times weight (see [`Self::forward`]). Unpadded, undilated, one group: what
+    /// every Wav2Vec2 conv layer is.
+    fn conv_as_matmul(&self, x: Tensor<3>) -> Tensor<3> {
+        let [batch, time, channels_in] = x.dims();
+        let [channels_out, _, kernel] = self.conv.weight.dims();
+        let stride = self.conv.stride;
+        let frames = (time - kernel) / stride + 1;
+        let last = stride * (frames - 1);
+        let windows = Tensor::cat(
+            (0..kernel)
+                .map(|k| x.clone().slice(s![.., k..k + last + 1; stride, ..]))
+                .collect(),
+            2,
+        );
+        // [out, in, kernel] -> [kernel * in, out], matching the windows' (k, c) order.
+        let weight = self
+            .conv
+            .weight
+            .val()
+            .permute([2, 1, 0])
+            .reshape([kernel * channels_in, channels_out]);
+        let mut y = windows
+            .reshape([batch * frames, kernel * channels_in])
+            .matmul(weight);
+        if let Some(bias) = &self.conv.bias {
+            y = y + bias.val().unsqueeze_dim(0);
+        }
+        y.reshape([batch, frames, channels_out])
+    }
+}
+
+/// How the feature encoder computes its convolutions (same results up to summation order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvPath {
+    /// Strided windows times the reshaped weight, one GEMM per layer: the CPU default.
+    Matmul,
+    /// The backend's `conv1d`: the default on GPU backends, which have implicit-GEMM
+    /// convolution kernels, and the reference the benchmark and the tests compare with.
+    Conv1d,
+}
+
+impl ConvPath {
+    /// The faster path for `device`.
+    pub fn for_device(device: &burn::tensor::Device) -> Self {
+        if is_cpu(device) {
+            Self::Matmul
+        } else {
+            Self::Conv1d
+        }
+    }
+}
+
+/// GroupNorm with one group per channel on channels-last input `[batch, frames, channels]`:
+/// each channel normalised over the whole time axis (biased variance), then scaled and
+/// shifted, as `nn.GroupNorm(num_groups = channels)` does on `[batch, channels, frames]`.
+fn instance_norm_over_time(norm: &GroupNorm, x: Tensor<3>) -> Tensor<3> {
+    let mean = x.clone().mean_dim(1);
+    let centred = x - mean;
+    let var = centred.clone().square().mean_dim(1);
+    let mut y = centred / var.add_scalar(norm.epsilon).sqrt();
+    if let Some(gamma) = &norm.gamma {
+        y = y * gamma.val().reshape([1, 1, norm.num_channels]);
+    }
+    if let Some(beta) = &norm.beta {
+        y = y + beta.val().reshape([1, 1, norm.num_channels]);
+    }
+    y
 }
 
 /// The convolutional feature encoder: raw waveform to one vector per 20 ms frame (wav2vec2-base:
@@ -58,7 +138,8 @@ impl Wav2Vec2ConvLayer {
 ///
 /// # Shapes
 /// - input `input_values`: `[batch, samples]`
-/// - output: `[batch, conv_dim, frames]` (channels first)
+/// - output: `[batch, frames, conv_dim]` (channels last: transformers transposes to this
+///   after the encoder; here every layer works in it)
 #[derive(Module, Debug)]
 pub struct Wav2Vec2FeatureEncoder {
     layers: Vec<Wav2Vec2ConvLayer>,
@@ -116,31 +197,18 @@ impl Wav2Vec2FeatureEncoder {
         Self { layers }
     }
 
-    /// Waveforms `[batch, samples]` to features `[batch, conv_dim, frames]` (channels first, as
-    /// transformers' `Wav2Vec2FeatureEncoder`). On the CPU backend outside training, the two
-    /// halves of a batch run on two threads (same results: every clip is normalised alone).
+    /// Waveforms `[batch, samples]` to features `[batch, frames, conv_dim]` (transformers'
+    /// `Wav2Vec2FeatureEncoder` followed by its transpose).
     pub fn forward(&self, input_values: Tensor<2>) -> Tensor<3> {
-        let [batch, _] = input_values.dims();
-        let device = input_values.device();
-        if batch > 1 && rayon::current_num_threads() > 1 && !device.is_autodiff() && is_cpu(&device)
-        {
-            // burn-flex runs elementwise kernels (GELU, GroupNorm) on one thread; the clips
-            // are independent, so encode the two halves of the batch side by side (the
-            // matrix products inside share the thread pool).
-            let half = batch / 2;
-            let (a, b) = rayon::join(
-                || self.forward_serial(input_values.clone().narrow(0, 0, half)),
-                || self.forward_serial(input_values.clone().narrow(0, half, batch - half)),
-            );
-            return Tensor::cat(vec![a, b], 0);
-        }
-        self.forward_serial(input_values)
+        let path = ConvPath::for_device(&input_values.device());
+        self.forward_with(input_values, path)
     }
 
-    fn forward_serial(&self, input_values: Tensor<2>) -> Tensor<3> {
-        let mut x = input_values.unsqueeze_dim(1);
+    /// [`Self::forward`] with the convolutions computed by `path`.
+    pub fn forward_with(&self, input_values: Tensor<2>, path: ConvPath) -> Tensor<3> {
+        let mut x = input_values.unsqueeze_dim(2);
         for layer in &self.layers {
-            x = layer.forward(x);
+            x = layer.forward(x, path);
         }
         x
     }
@@ -193,9 +261,4 @@ impl Wav2Vec2FeatureProjection {
             .forward(self.projection.forward(normed.clone()));
         (hidden, normed)
     }
-}
-
-/// Whether `device` is the CPU backend (burn-flex).
-fn is_cpu(device: &burn::tensor::Device) -> bool {
-    *device == burn::tensor::Device::flex()
 }

@@ -38,7 +38,9 @@ mod split;
 
 pub use config::{FeatExtractNorm, HfWav2Vec2Config, Wav2Vec2Config};
 pub use encoder::{Wav2Vec2Encoder, Wav2Vec2EncoderLayer, Wav2Vec2PositionalConvEmbedding};
-pub use feature_encoder::{Wav2Vec2ConvLayer, Wav2Vec2FeatureEncoder, Wav2Vec2FeatureProjection};
+pub use feature_encoder::{
+    ConvPath, Wav2Vec2ConvLayer, Wav2Vec2FeatureEncoder, Wav2Vec2FeatureProjection,
+};
 pub use frames::{conv_output_length, feat_extract_output_length, frame_mask};
 pub use model::{Wav2Vec2Input, Wav2Vec2Model, Wav2Vec2Output};
 pub use split::{AudioState, Wav2Vec2Front, Wav2Vec2Stage};

@@ -3,9 +3,12 @@
 use crate::models::hub::HubFolder;
 use crate::models::hub::safetensors::{FreshInit, HubWeights, LoadReport, ParamSource};
 use crate::models::nn::masked_mean_channels_last;
+use crate::models::nn::split_batch;
 use crate::models::wav2vec2::config::Wav2Vec2Config;
 use crate::models::wav2vec2::encoder::{Wav2Vec2Encoder, Wav2Vec2EncoderLayer};
-use crate::models::wav2vec2::feature_encoder::{Wav2Vec2FeatureEncoder, Wav2Vec2FeatureProjection};
+use crate::models::wav2vec2::feature_encoder::{
+    ConvPath, Wav2Vec2FeatureEncoder, Wav2Vec2FeatureProjection,
+};
 use crate::models::wav2vec2::frames::frame_mask;
 use anyhow::Result;
 use burn::module::Module;
@@ -70,6 +73,33 @@ pub struct Wav2Vec2Output {
     pub frame_mask: Option<Tensor<2, Bool>>,
 }
 
+impl Wav2Vec2Output {
+    /// Joins the outputs of consecutive parts of one batch.
+    fn cat(parts: Vec<Self>) -> Self {
+        let mut parts = parts;
+        if parts.len() == 1 {
+            return parts.remove(0);
+        }
+        let layers = parts[0].hidden_states.len();
+        let field =
+            |pick: &dyn Fn(&Self) -> Tensor<3>| Tensor::cat(parts.iter().map(pick).collect(), 0);
+        Self {
+            extract_features: field(&|p| p.extract_features.clone()),
+            last_hidden_state: field(&|p| p.last_hidden_state.clone()),
+            hidden_states: (0..layers)
+                .map(|i| field(&|p| p.hidden_states[i].clone()))
+                .collect(),
+            pooled: Tensor::cat(parts.iter().map(|p| p.pooled.clone()).collect(), 0),
+            frame_mask: parts[0].frame_mask.is_some().then(|| {
+                Tensor::cat(
+                    parts.iter().filter_map(|p| p.frame_mask.clone()).collect(),
+                    0,
+                )
+            }),
+        }
+    }
+}
+
 /// A Wav2Vec2 encoder: transformers' `Wav2Vec2Model` (conv feature encoder, feature
 /// projection, transformer encoder; the utterance vector is the mean over valid frames).
 ///
@@ -109,7 +139,13 @@ impl Wav2Vec2Model {
     /// Runs only the conv feature encoder: waveforms `[batch, samples]` to features `[batch,
     /// frames, conv_dim]` (before the feature projection's LayerNorm).
     pub fn conv_features(&self, input_values: Tensor<2>) -> Tensor<3> {
-        self.feature_extractor.forward(input_values).swap_dims(1, 2)
+        self.feature_extractor.forward(input_values)
+    }
+
+    /// [`Self::conv_features`] with the convolutions computed by `path` (the benchmark and the
+    /// tests compare the two paths).
+    pub fn conv_features_with(&self, input_values: Tensor<2>, path: ConvPath) -> Tensor<3> {
+        self.feature_extractor.forward_with(input_values, path)
     }
 
     /// Encodes a batch.
@@ -117,7 +153,25 @@ impl Wav2Vec2Model {
     /// Shapes: `input_values`, `attention_mask` `[batch, samples]`; outputs as documented on
     /// [`Wav2Vec2Output`], with `frames` = `Wav2Vec2Config::frames(samples)`. Panics when the
     /// clips are shorter than one frame (check with [`Wav2Vec2Config::check_inputs`] first).
+    ///
+    /// On the CPU backend outside training, parts of the batch run on the pool's threads side by
+    /// side ([`split_batch`]; every clip is encoded alone, so the parts are independent).
     pub fn forward(&self, input: Wav2Vec2Input) -> Wav2Vec2Output {
+        let [batch, _] = input.input_values.dims();
+        let parts = split_batch(batch, &input.input_values.device(), |start, len| {
+            self.forward_part(Wav2Vec2Input {
+                input_values: input.input_values.clone().narrow(0, start, len),
+                attention_mask: input
+                    .attention_mask
+                    .as_ref()
+                    .map(|mask| mask.clone().narrow(0, start, len)),
+                output_hidden_states: input.output_hidden_states,
+            })
+        });
+        Wav2Vec2Output::cat(parts)
+    }
+
+    fn forward_part(&self, input: Wav2Vec2Input) -> Wav2Vec2Output {
         let features = self.conv_features(input.input_values);
         let [_, frames, _] = features.dims();
         let frame_mask = input

@@ -11,7 +11,7 @@ use crate::models::wav2vec2::frames::frame_mask;
 use crate::models::wav2vec2::model::Wav2Vec2Model;
 use burn::module::Module;
 use burn::nn::{Dropout, LayerNorm};
-use burn::tensor::{Bool, Int, Tensor};
+use burn::tensor::{Bool, Device, Int, Tensor};
 
 /// What flows between the stages of a split Wav2Vec2 encoder.
 #[derive(Debug, Clone)]
@@ -37,6 +37,122 @@ pub enum AudioState {
         /// `[batch, frames]`.
         frame_mask: Tensor<2, Bool>,
     },
+}
+
+impl AudioState {
+    /// Clips in the batch.
+    pub fn batch(&self) -> usize {
+        match self {
+            Self::Waveform { values, .. } => values.dims()[0],
+            Self::Conv { features, .. } => features.dims()[0],
+            Self::Hidden { x, .. } => x.dims()[0],
+        }
+    }
+
+    /// The device the state's tensors are on.
+    pub fn device(&self) -> Device {
+        match self {
+            Self::Waveform { values, .. } => values.device(),
+            Self::Conv { features, .. } => features.device(),
+            Self::Hidden { x, .. } => x.device(),
+        }
+    }
+
+    /// Clips `start..start + len` of the batch (views, no copy).
+    pub fn narrow(&self, start: usize, len: usize) -> Self {
+        match self {
+            Self::Waveform {
+                values,
+                attention_mask,
+            } => Self::Waveform {
+                values: values.clone().narrow(0, start, len),
+                attention_mask: attention_mask.clone().narrow(0, start, len),
+            },
+            Self::Conv {
+                features,
+                frame_mask,
+            } => Self::Conv {
+                features: features.clone().narrow(0, start, len),
+                frame_mask: frame_mask.clone().narrow(0, start, len),
+            },
+            Self::Hidden { x, frame_mask } => Self::Hidden {
+                x: x.clone().narrow(0, start, len),
+                frame_mask: frame_mask.clone().narrow(0, start, len),
+            },
+        }
+    }
+
+    /// Joins parts of one batch (all of one kind, in batch order) back into one batch.
+    ///
+    /// # Panics
+    /// When `parts` is empty or mixes kinds.
+    pub fn cat(parts: Vec<Self>) -> Self {
+        const ONE_KIND: &str = "parts of one batch are of one kind";
+        let mut parts = parts.into_iter();
+        let first = parts.next().expect("at least one part");
+        let rest: Vec<Self> = parts.collect();
+        if rest.is_empty() {
+            return first;
+        }
+        match first {
+            Self::Waveform {
+                values,
+                attention_mask,
+            } => {
+                let (mut all, mut masks) = (vec![values], vec![attention_mask]);
+                for part in rest {
+                    let Self::Waveform {
+                        values,
+                        attention_mask,
+                    } = part
+                    else {
+                        panic!("{ONE_KIND}");
+                    };
+                    all.push(values);
+                    masks.push(attention_mask);
+                }
+                Self::Waveform {
+                    values: Tensor::cat(all, 0),
+                    attention_mask: Tensor::cat(masks, 0),
+                }
+            }
+            Self::Conv {
+                features,
+                frame_mask,
+            } => {
+                let (mut all, mut masks) = (vec![features], vec![frame_mask]);
+                for part in rest {
+                    let Self::Conv {
+                        features,
+                        frame_mask,
+                    } = part
+                    else {
+                        panic!("{ONE_KIND}");
+                    };
+                    all.push(features);
+                    masks.push(frame_mask);
+                }
+                Self::Conv {
+                    features: Tensor::cat(all, 0),
+                    frame_mask: Tensor::cat(masks, 0),
+                }
+            }
+            Self::Hidden { x, frame_mask } => {
+                let (mut all, mut masks) = (vec![x], vec![frame_mask]);
+                for part in rest {
+                    let Self::Hidden { x, frame_mask } = part else {
+                        panic!("{ONE_KIND}");
+                    };
+                    all.push(x);
+                    masks.push(frame_mask);
+                }
+                Self::Hidden {
+                    x: Tensor::cat(all, 0),
+                    frame_mask: Tensor::cat(masks, 0),
+                }
+            }
+        }
+    }
 }
 
 /// Feature projection, positional convolution and (post-LayerNorm models) the encoder
@@ -184,7 +300,7 @@ impl Wav2Vec2Stage {
             else {
                 panic!("a stage with the conv feature encoder takes waveforms");
             };
-            let features = conv.forward(values).swap_dims(1, 2);
+            let features = conv.forward(values);
             let [_, frames, _] = features.dims();
             let frame_mask =
                 frame_mask(attention_mask, frames, &self.conv_kernel, &self.conv_stride);
