@@ -75,4 +75,12 @@ def report(workload, torch, burn):
         f"emofuse (burn-flex, {burn['threads']} threads): {burn['ms_per_forward']:.0f} ms/forward "
         f"(min {burn['ms_min']:.0f}), peak RSS {burn['peak_rss_mib']:.0f} MiB"
     )
+    extras = {
+        "ms_per_forward_one_part": "batch in one part",
+        "ms_conv_features": "conv feature encoder (GEMM)",
+        "ms_conv_features_conv1d": "conv feature encoder (burn-flex conv1d)",
+    }
+    shown = [f"{label} {burn[key]:.0f} ms" for key, label in extras.items() if key in burn]
+    if shown:
+        print("emofuse details: " + ", ".join(shown))
     print(f"throughput ratio emofuse / PyTorch: {torch['ms_per_forward'] / burn['ms_per_forward']:.2f}x")

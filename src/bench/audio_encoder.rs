@@ -71,6 +71,8 @@ pub fn run(args: &Wav2Vec2BenchArgs) {
         }
     };
     let (mean, min) = super::time_ms(args.warmup, args.repeats, through_trunk);
+    // The peak of the timed path, before the comparisons below add their own.
+    let peak = peak_rss_mib();
     // The same with the batch in one part.
     set_batch_split(false);
     let (one_part_mean, _) = super::time_ms(0, args.repeats.min(2), through_trunk);
@@ -95,7 +97,6 @@ pub fn run(args: &Wav2Vec2BenchArgs) {
         .max()
         .into_scalar::<f32>();
     let clips = args.batch as f64 / (mean / 1000.0);
-    let peak = peak_rss_mib();
     println!(
         "emofuse (burn-flex, {} threads): wav2vec2-base-sized, {} layers, batch {} x {:.1} s \
          ({} frames): {mean:.1} ms per forward as a frozen trunk (min {min:.1}; {one_part_mean:.1} \

@@ -70,12 +70,13 @@ pub fn run(args: &TextBenchArgs) {
         }
     };
     let (mean, min) = super::time_ms(args.warmup, args.repeats, through_trunk);
+    // The peak of the timed path, before the comparisons below add their own.
+    let peak = peak_rss_mib();
     // The same with the batch in one part.
     set_batch_split(false);
     let (one_part_mean, _) = super::time_ms(0, args.repeats.min(2), through_trunk);
     set_batch_split(true);
     let sequences = args.batch as f64 / (mean / 1000.0);
-    let peak = peak_rss_mib();
     println!(
         "emofuse (burn-flex, {} threads): roberta-base-sized, {} layers, batch {} x {} tokens: \
          {mean:.1} ms per forward as a frozen trunk (min {min:.1}; {one_part_mean:.1} ms with \

@@ -741,21 +741,24 @@ fn the_gemm_convolution_path_equals_conv1d_forward_and_backward() {
             model.visit(&mut visitor);
             (values(features), input_grad, visitor.values)
         };
-        let (features, input_grad, param_grads) = run(ConvPath::Matmul);
         let (want_features, want_input_grad, want_param_grads) = run(ConvPath::Conv1d);
-        assert!(!param_grads.is_empty() && param_grads.len() == want_param_grads.len());
-        let scale = |v: &[f32]| v.iter().fold(0f32, |m, x| m.max(x.abs()));
-        for (what, got, want) in [
-            ("features", &features, &want_features),
-            ("input gradient", &input_grad, &want_input_grad),
-            ("parameter gradients", &param_grads, &want_param_grads),
-        ] {
-            let diff = max_abs_diff(got, want);
-            assert!(
-                diff <= 1e-5 * scale(want).max(1.0),
-                "{name}: {what} differ by {diff} (largest {})",
-                scale(want)
-            );
+        // One block per layer, and blocks of a few frames (uneven last block).
+        for path in [ConvPath::Matmul, ConvPath::MatmulInBlocks(500)] {
+            let (features, input_grad, param_grads) = run(path);
+            assert!(!param_grads.is_empty() && param_grads.len() == want_param_grads.len());
+            let scale = |v: &[f32]| v.iter().fold(0f32, |m, x| m.max(x.abs()));
+            for (what, got, want) in [
+                ("features", &features, &want_features),
+                ("input gradient", &input_grad, &want_input_grad),
+                ("parameter gradients", &param_grads, &want_param_grads),
+            ] {
+                let diff = max_abs_diff(got, want);
+                assert!(
+                    diff <= 1e-5 * scale(want).max(1.0),
+                    "{name}, {path:?}: {what} differ by {diff} (largest {})",
+                    scale(want)
+                );
+            }
         }
     }
 }

@@ -50,7 +50,8 @@ impl Wav2Vec2ConvLayer {
     /// layout the feature projection wants, so no transpose is left between the layers.
     fn forward(&self, x: Tensor<3>, path: ConvPath) -> Tensor<3> {
         let mut y = match path {
-            ConvPath::Matmul => self.conv_as_matmul(x),
+            ConvPath::Matmul => self.conv_as_matmul(x, WINDOW_BUDGET),
+            ConvPath::MatmulInBlocks(budget) => self.conv_as_matmul(x, budget),
             ConvPath::Conv1d => self.conv.forward(x.swap_dims(1, 2)).swap_dims(1, 2),
         };
         if let Some(norm) = &self.group_norm {
@@ -65,18 +66,11 @@ impl Wav2Vec2ConvLayer {
     /// The convolution, `[batch, time, channels_in]` to `[batch, frames, channels_out]`, as
     /// windows times weight (see [`Self::forward`]). Unpadded, undilated, one group: what
     /// every Wav2Vec2 conv layer is.
-    fn conv_as_matmul(&self, x: Tensor<3>) -> Tensor<3> {
+    fn conv_as_matmul(&self, x: Tensor<3>, window_budget: usize) -> Tensor<3> {
         let [batch, time, channels_in] = x.dims();
         let [channels_out, _, kernel] = self.conv.weight.dims();
         let stride = self.conv.stride;
         let frames = (time - kernel) / stride + 1;
-        let last = stride * (frames - 1);
-        let windows = Tensor::cat(
-            (0..kernel)
-                .map(|k| x.clone().slice(s![.., k..k + last + 1; stride, ..]))
-                .collect(),
-            2,
-        );
         // [out, in, kernel] -> [kernel * in, out], matching the windows' (k, c) order.
         let weight = self
             .conv
@@ -84,21 +78,51 @@ impl Wav2Vec2ConvLayer {
             .val()
             .permute([2, 1, 0])
             .reshape([kernel * channels_in, channels_out]);
-        let mut y = windows
-            .reshape([batch * frames, kernel * channels_in])
-            .matmul(weight);
-        if let Some(bias) = &self.conv.bias {
-            y = y + bias.val().unsqueeze_dim(0);
-        }
-        y.reshape([batch, frames, channels_out])
+        let bias = self.conv.bias.as_ref().map(|b| b.val().unsqueeze_dim(0));
+        // The windows of a block of frames at a time: the window matrix of a whole layer
+        // would be `kernel / stride` times the input (200 MB for wav2vec2-base's second layer
+        // at 4 x 5 s); blocks of `window_budget` values keep the peak near input and output.
+        let block = (window_budget / (batch * kernel * channels_in).max(1)).clamp(1, frames);
+        let blocks: Vec<Tensor<3>> = (0..frames)
+            .step_by(block)
+            .map(|first| {
+                let n = block.min(frames - first);
+                let start = first * stride;
+                let windows = Tensor::cat(
+                    (0..kernel)
+                        .map(|k| {
+                            let from = start + k;
+                            x.clone()
+                                .slice(s![.., from..from + stride * (n - 1) + 1; stride, ..])
+                        })
+                        .collect(),
+                    2,
+                );
+                let mut y = windows
+                    .reshape([batch * n, kernel * channels_in])
+                    .matmul(weight.clone());
+                if let Some(bias) = &bias {
+                    y = y + bias.clone();
+                }
+                y.reshape([batch, n, channels_out])
+            })
+            .collect();
+        Tensor::cat(blocks, 1)
     }
 }
+
+/// Values in one block of convolution windows (16 MiB of f32).
+const WINDOW_BUDGET: usize = 1 << 22;
 
 /// How the feature encoder computes its convolutions (same results up to summation order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConvPath {
-    /// Strided windows times the reshaped weight, one GEMM per layer: the CPU default.
+    /// Strided windows times the reshaped weight, one GEMM per block of frames: the CPU
+    /// default.
     Matmul,
+    /// [`Self::Matmul`] with blocks of at most this many window values instead of 2^22 (the
+    /// tests use small blocks to cover the block edges).
+    MatmulInBlocks(usize),
     /// The backend's `conv1d`: the default on GPU backends, which have implicit-GEMM
     /// convolution kernels, and the reference the benchmark and the tests compare with.
     Conv1d,
