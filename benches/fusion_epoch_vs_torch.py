@@ -7,6 +7,8 @@ once, then only the trainable tail runs), on the same machine, in one script.
     cargo build --release            # the emofuse binary (CARGO_TARGET_DIR is honoured)
     python3 benches/fusion_epoch_vs_torch.py [--utterances 200] [--layers 12] [--steps 5]
     python3 benches/fusion_epoch_vs_torch.py --torch-only       # PyTorch side only, no binary needed
+    python3 benches/fusion_epoch_vs_torch.py --transcripts ../shared/data/meld/train_sent_emo.csv \
+        --utterances 48 --steps 2      # MELD's transcripts, and a projected full MELD run
 
 PyTorch side (docs/BRIEF.md, study A), random weights, nothing downloaded: RobertaModel at
 roberta-base's sizes (vocabulary 50,265, 514 positions, hidden 768, 12 heads, FFN 3072) and
@@ -22,21 +24,42 @@ frequency; AdamW lr 1e-5; clip_grad_norm_ 1.0; model.train() as in the study (dr
 wav2vec2's SpecAugment time masking active; wav2vec2's LayerDrop is set to 0 so every step does the
 same work as emofuse).
 Inputs per step: --batch-size utterances; text padded to --max-tokens (padding="max_length", as
-the study did) with 8..40 real tokens (<s> ... </s>) and an attention mask; audio --clip-seconds of
-16 kHz noise, zero-padded after a random valid length of 1 s..--clip-seconds, normalised to zero
-mean and unit variance over the valid samples of each clip (as the Wav2Vec2 feature extractor
-does), with an attention mask. Inputs are made before timing.
+the study did) with 8..40 random real tokens (<s> ... </s>) and an attention mask, or with
+--transcripts the real transcripts of a MELD-style CSV (column `Utterance`) tokenized by the
+roberta-base tokenizer (--tokenizer, transformers' RobertaTokenizerFast; truncation at
+--max-tokens): --utterances rows spread evenly over the table (row i x rows // utterances, the
+rows emofuse takes), used in turn; audio --clip-seconds of 16 kHz noise, zero-padded after a
+random valid length of 1 s..--clip-seconds, normalised to zero mean and unit variance over the
+valid samples of each clip (as the Wav2Vec2 feature extractor does), with an attention mask.
+Inputs are made before timing.
 
-Timed: --warmup then --steps full train steps (forward, loss, backward, clip, optimizer step,
-zero_grad). The PyTorch epoch is extrapolated as ceil(utterances / batch) x mean step time.
+Timed: --warmup then --forward-batches forward passes of the whole model in eval mode under
+torch.inference_mode() (both encoders and the head: the study's validation and test forward, and
+the work a frozen-trunk cache build does, plus the last layer and the head), then --warmup then
+--steps full train steps (forward, loss, backward, clip, optimizer step, zero_grad), all at
+--batch-size. The PyTorch epoch is extrapolated as ceil(utterances / batch) x mean step time.
 Printed: PyTorch step ms (mean, min), extrapolated epoch, peak RSS (this Python process, torch and
 transformers included); emofuse's uncached and cached epoch and step times, cache build time and
 peak RSS (its own process, run first); and the ratios cached vs uncached (target >= 10x), PyTorch
 epoch vs cached epoch (target > 1x: emofuse faster) and PyTorch epoch vs cached epoch + cache
 build.
+
+Then both sides' utterances/s without training (PyTorch's eval forward against emofuse's cache
+build, which runs the trunks in chunks of 32 texts, length-sorted and padded to the longest, and
+8 clips) and a projected full MELD run on this machine (--epochs, split sizes counted from
+train/dev/test_sent_emo.csv beside --transcripts when they are there, else MELD's 9,989 / 1,109 /
+2,610), from the measured per-step and per-utterance rates:
+  emofuse = (train + dev + test) / cache build rate
+            + epochs x (ceil(train / batch) x cached step + epoch overhead + dev / cached eval rate)
+            + test / cached eval rate
+  PyTorch = epochs x (ceil(train / batch) x train step + dev / forward rate) + test / forward rate
+where emofuse's epoch overhead is its epoch minus its steps (the checkpoint write; validation of
+its one utterance) and its cached eval rate an evaluation pass over the training cache. Audio
+decoding is not in either (the audio is synthetic). Last line: `RESULT {json}`.
 """
 
 import argparse
+import csv
 import json
 import math
 import os
@@ -48,6 +71,11 @@ import time
 from torch_compare import emofuse_binary
 
 CLASSES = 7
+# MELD's split sizes (train_sent_emo.csv, dev_sent_emo.csv, test_sent_emo.csv rows).
+MELD_SPLITS = {"train": 9989, "dev": 1109, "test": 2610}
+TRANSCRIPT_COLUMN = "Utterance"
+DEFAULT_TOKENIZER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                 "fixtures", "text", "roberta-base-tokenizer")
 # MELD train distribution (neutral, joy, surprise, anger, sadness, disgust, fear), docs/BRIEF.md.
 TRAIN_COUNTS = [4710, 1743, 1205, 1109, 683, 271, 268]
 SAMPLE_RATE = 16000
@@ -107,13 +135,76 @@ def build_model(args):
     return model.train()
 
 
-def make_batch(args, generator):
+def spread_rows(rows, n):
+    """n rows of a table of `rows` spread evenly over it, in order (emofuse's `spread_rows`)."""
+    if n >= rows:
+        return list(range(rows))
+    return [i * rows // n for i in range(n)]
+
+
+def read_transcripts(path):
+    """Every `Utterance` cell of a MELD-style CSV, in table order; exits when it cannot."""
+    if not os.path.isfile(path):
+        sys.exit(
+            f"no transcript table at {path}: MELD's tables are in ../shared/data/meld "
+            "(train_sent_emo.csv, ...), which only the development machines have; run without "
+            "--transcripts for the synthetic workload"
+        )
+    with open(path, newline="", encoding="utf-8") as file:
+        reader = csv.DictReader(file)
+        if TRANSCRIPT_COLUMN not in (reader.fieldnames or []):
+            sys.exit(f"{path}: no `{TRANSCRIPT_COLUMN}` column (columns: {reader.fieldnames})")
+        return [row[TRANSCRIPT_COLUMN] or "" for row in reader]
+
+
+def meld_splits(args):
+    """Split sizes of the projected run: counted from the MELD tables beside --transcripts
+    when all three are there, else MELD's published sizes; and where they came from."""
+    if args.transcripts:
+        folder = os.path.dirname(os.path.abspath(args.transcripts))
+        paths = {split: os.path.join(folder, f"{split}_sent_emo.csv") for split in MELD_SPLITS}
+        if all(os.path.isfile(p) for p in paths.values()):
+            counts = {}
+            for split, path in paths.items():
+                with open(path, newline="", encoding="utf-8") as file:
+                    counts[split] = sum(1 for _ in csv.DictReader(file))
+            return counts, f"rows of {folder}/{{train,dev,test}}_sent_emo.csv"
+    return dict(MELD_SPLITS), "MELD's published split sizes"
+
+
+def encode_transcripts(args):
+    """The sample's texts as the study tokenized them: ids and masks padded to --max-tokens,
+    plus the real token counts."""
+    from transformers import RobertaTokenizerFast
+
+    texts = read_transcripts(args.transcripts)
+    rows = spread_rows(len(texts), args.utterances)
+    if len(rows) < args.utterances:
+        sys.exit(f"--utterances {args.utterances}: {args.transcripts} has only {len(texts)} rows")
+    # RoBERTa's special tokens (<s>, </s>, <pad> = 1) by default: a folder with tokenizer.json
+    # alone (the test fixture) has no tokenizer_config.json to name them.
+    file = os.path.join(args.tokenizer, "tokenizer.json")
+    tokenizer = (RobertaTokenizerFast(tokenizer_file=file) if os.path.isfile(file)
+                 else RobertaTokenizerFast.from_pretrained(args.tokenizer))
+    encoded = tokenizer([texts[r] for r in rows], padding="max_length", truncation=True,
+                        max_length=args.max_tokens, return_tensors="pt")
+    lengths = encoded["attention_mask"].sum(1).tolist()
+    return encoded["input_ids"], encoded["attention_mask"], lengths
+
+
+def make_batch(args, generator, text=None, start=0):
+    """One batch of inputs; with `text` (ids, masks of the sample), rows start.. of it in turn."""
     import torch
 
     batch, tokens = args.batch_size, args.max_tokens
     input_ids = torch.ones(batch, tokens, dtype=torch.long)  # <pad> = 1
     text_mask = torch.zeros(batch, tokens, dtype=torch.long)
     for row in range(batch):
+        if text is not None:
+            ids, masks = text
+            input_ids[row] = ids[(start + row) % len(ids)]
+            text_mask[row] = masks[(start + row) % len(ids)]
+            continue
         real = int(torch.randint(MIN_REAL_TOKENS, min(MAX_REAL_TOKENS, tokens) + 1, (1,), generator=generator))
         input_ids[row, 0] = 0  # <s>
         input_ids[row, 1:real - 1] = torch.randint(3, 50265, (real - 2,), generator=generator)
@@ -145,8 +236,26 @@ def torch_train(args):
     criterion = nn.CrossEntropyLoss(weight=weights)
     optimizer = torch.optim.AdamW(trainable, lr=1e-5)
 
+    text, lengths = None, None
+    if args.transcripts:
+        ids, masks, lengths = encode_transcripts(args)
+        text = (ids, masks)
     generator = torch.Generator().manual_seed(42)
-    batches = [make_batch(args, generator) for _ in range(args.warmup + args.steps)]
+    forwards = args.warmup + args.forward_batches if args.forward_batches > 0 else 0
+    batches = [make_batch(args, generator, text, index * args.batch_size)
+               for index in range(forwards + args.warmup + args.steps)]
+
+    # Eval-mode forward of the whole model: validation, testing, what a cache build computes.
+    forward_times = []
+    model.eval()
+    with torch.inference_mode():
+        for index, batch in enumerate(batches[:forwards]):
+            start = time.perf_counter()
+            model(*batch[:4])
+            if index >= args.warmup:
+                forward_times.append((time.perf_counter() - start) * 1000)
+    model.train()
+    batches = batches[forwards:]
 
     def step(input_ids, text_mask, input_values, audio_mask, labels):
         loss = criterion(model(input_ids, text_mask, input_values, audio_mask), labels)
@@ -164,7 +273,17 @@ def torch_train(args):
             times.append((time.perf_counter() - start) * 1000)
     mean = sum(times) / len(times)
     steps_per_epoch = math.ceil(args.utterances / args.batch_size)
+    forward_ms = sum(forward_times) / len(forward_times) if forward_times else None
     return {
+        "forward_ms": forward_ms,
+        "forward_ms_min": min(forward_times) if forward_times else None,
+        "forward_utt_per_s": args.batch_size * 1000 / forward_ms if forward_ms else None,
+        "text": None if lengths is None else {
+            "count": len(lengths),
+            "mean_tokens": sum(lengths) / len(lengths),
+            "max_tokens": max(lengths),
+            "padded_to": args.max_tokens,
+        },
         "step_ms": mean,
         "step_ms_min": min(times),
         "epoch_s": steps_per_epoch * mean / 1000,
@@ -184,7 +303,10 @@ def run_emofuse_fusion(args):
                "--utterances", str(args.utterances), "--layers", str(args.layers),
                "--batch-size", str(args.batch_size), "--max-tokens", str(args.max_tokens),
                "--clip-seconds", str(args.clip_seconds),
-               "--train-last-layers", str(args.train_last_layers)]
+               "--train-last-layers", str(args.train_last_layers),
+               "--tokenizer", args.tokenizer]
+    if args.transcripts:
+        command += ["--transcripts", args.transcripts]
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
     try:
         done = subprocess.run(command, capture_output=True, text=True, env=env)
@@ -202,7 +324,8 @@ def run_emofuse_fusion(args):
         sys.exit(f"`{' '.join(command)}` printed no `RESULT {{json}}` line")
     result = json.loads(line[len("RESULT "):])
     needed = ["uncached_epoch_s", "cached_epoch_s", "cache_build_s", "uncached_step_ms",
-              "cached_step_ms", "peak_rss_mib"]
+              "cached_step_ms", "cached_steps_s", "cached_eval_s", "steps", "text",
+              "peak_rss_mib"]
     missing = [key for key in needed if key not in result]
     if missing:
         sys.exit(f"emofuse's RESULT line lacks {', '.join(missing)}: {line}")
@@ -210,12 +333,30 @@ def run_emofuse_fusion(args):
 
 
 def report(args, torch, burn):
+    texts = (f"{args.utterances} transcripts of {args.transcripts}" if args.transcripts
+             else "synthetic texts")
     print(
         f"workload: study A late fusion (RoBERTa + wav2vec2, {args.layers} layers each, last "
-        f"{args.train_last_layers} trainable), batch {args.batch_size}, text {args.max_tokens} "
-        f"tokens, audio {args.clip_seconds:g} s at 16 kHz; epoch of {args.utterances} utterances "
-        f"= {torch['steps_per_epoch']} steps"
+        f"{args.train_last_layers} trainable), batch {args.batch_size}, {texts} (PyTorch pads to "
+        f"{args.max_tokens} tokens), synthetic audio {args.clip_seconds:g} s at 16 kHz; epoch of "
+        f"{args.utterances} utterances = {torch['steps_per_epoch']} steps"
     )
+    if torch["text"] is not None:
+        print(f"PyTorch text: {torch['text']['mean_tokens']:.1f} real tokens on average (max "
+              f"{torch['text']['max_tokens']}), padded to {args.max_tokens}")
+    if burn is not None:
+        t = burn["text"]
+        print(f"emofuse text: {t['mean_tokens']:.1f} tokens on average (max {t['max_tokens']}); "
+              f"the cache build's text trunk computes {t['sorted_positions']} positions "
+              f"({t['unsorted_positions']} unsorted, {t['fixed_positions']} padded to "
+              f"{args.max_tokens})")
+        if burn.get("table_text"):
+            t = burn["table_text"]
+            print(f"whole table ({t['count']} rows): {t['mean_tokens']:.1f} tokens on average "
+                  f"(max {t['max_tokens']}, {t['truncated']} cut at {args.max_tokens}); text "
+                  f"trunk positions {t['sorted_positions']} length-sorted, "
+                  f"{t['unsorted_positions']} unsorted, {t['fixed_positions']} padded "
+                  f"({t['fixed_positions'] / t['sorted_positions']:.1f}x)")
     print(
         f"PyTorch ({torch['version']}): {args.steps} timed steps after {args.warmup} warm-up, "
         f"{torch['trainable_params'] / 1e6:.1f}M of {torch['total_params'] / 1e6:.1f}M parameters "
@@ -249,6 +390,42 @@ def report(args, torch, burn):
           torch["epoch_s"] / (burn["cached_epoch_s"] + burn["cache_build_s"]), 1, strict=True)
 
 
+def projection(args, torch, burn):
+    """The projected wall time of a full run on this machine, both sides; a dict for RESULT."""
+    splits, source = meld_splits(args)
+    train, dev, test = splits["train"], splits["dev"], splits["test"]
+    steps = math.ceil(train / args.batch_size)
+    e = args.epochs
+    print()
+    print(f"projected full MELD run, {e} epochs, train {train} / dev {dev} / test {test} "
+          f"({source}), batch {args.batch_size} = {steps} steps per epoch:")
+    result = {"splits": splits, "epochs": e, "steps_per_epoch": steps}
+    if torch["forward_utt_per_s"] is not None:
+        fwd = torch["forward_utt_per_s"]
+        step_s = torch["step_ms"] / 1000
+        total = e * (steps * step_s + dev / fwd) + test / fwd
+        print(f"  PyTorch = {e} x ({steps} x {step_s:.2f} s + {dev} / {fwd:.2f} utt/s) "
+              f"+ {test} / {fwd:.2f} utt/s = {total:.0f} s = {total / 3600:.1f} h")
+        result["torch_s"] = total
+    if burn is not None:
+        n = burn["utterances"]
+        build = n / burn["cache_build_s"]
+        evaluation = n / burn["cached_eval_s"]
+        step_s = burn["cached_steps_s"] / burn["steps"]
+        overhead = max(burn["cached_epoch_s"] - burn["cached_steps_s"], 0.0)
+        everything = train + dev + test
+        total = (everything / build + e * (steps * step_s + overhead + dev / evaluation)
+                 + test / evaluation)
+        print(f"  emofuse = {everything} / {build:.2f} utt/s + {e} x ({steps} x {step_s:.3f} s "
+              f"+ {overhead:.1f} s + {dev} / {evaluation:.1f} utt/s) + {test} / "
+              f"{evaluation:.1f} utt/s = {total:.0f} s = {total / 3600:.1f} h "
+              f"(cache build {everything / build / 3600:.1f} h)")
+        result.update(emofuse_s=total, emofuse_cache_build_s=everything / build)
+        if "torch_s" in result:
+            print(f"  PyTorch / emofuse: {result['torch_s'] / total:.2f}x")
+    return result
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--utterances", type=int, default=200)
@@ -260,16 +437,35 @@ def main():
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--forward-batches", type=int, default=3,
+                        help="timed eval-mode forward batches (0: none)")
+    parser.add_argument("--transcripts", help="MELD-style CSV whose `Utterance` texts both sides "
+                        "use, e.g. ../shared/data/meld/train_sent_emo.csv")
+    parser.add_argument("--tokenizer", default=DEFAULT_TOKENIZER,
+                        help="roberta-base tokenizer folder (with --transcripts)")
+    parser.add_argument("--epochs", type=int, default=6, help="epochs of the projected run")
     parser.add_argument("--torch-only", action="store_true", help="skip emofuse")
     args = parser.parse_args()
     if args.steps < 1 or args.batch_size < 1 or args.max_tokens < MIN_REAL_TOKENS:
         parser.error(f"need --steps >= 1, --batch-size >= 1, --max-tokens >= {MIN_REAL_TOKENS}")
     if not 0 <= args.train_last_layers <= args.layers:
         parser.error("--train-last-layers must be between 0 and --layers")
+    if args.forward_batches < 0 or args.epochs < 1:
+        parser.error("need --forward-batches >= 0 and --epochs >= 1")
+    if args.transcripts:
+        read_transcripts(args.transcripts)  # a missing table stops here, before any timing
 
     # emofuse first, in its own process, so PyTorch's memory does not count against it.
     burn = None if args.torch_only else run_emofuse_fusion(args)
-    report(args, torch_train(args), burn)
+    torch = torch_train(args)
+    report(args, torch, burn)
+    if torch["forward_utt_per_s"] is not None and burn is not None:
+        print(f"utterances/s without training: PyTorch eval forward "
+              f"{torch['forward_utt_per_s']:.2f}, emofuse cache build "
+              f"{burn['utterances'] / burn['cache_build_s']:.2f} "
+              f"({burn['utterances'] / burn['cache_build_s'] / torch['forward_utt_per_s']:.2f}x)")
+    projected = projection(args, torch, burn)
+    print("RESULT " + json.dumps({"torch": torch, "emofuse": burn, "projection": projected}))
 
 
 if __name__ == "__main__":

@@ -281,8 +281,8 @@ impl Setup {
                 key,
                 dtype: m.cache_dtype,
                 chunk: match branch {
-                    Branch::Text => 32,
-                    Branch::Audio => 8,
+                    Branch::Text => cache::TEXT_CHUNK,
+                    Branch::Audio => cache::AUDIO_CHUNK,
                 },
                 device: plain,
                 observer: &*self.observer,

@@ -399,3 +399,64 @@ fn the_top_on_cached_f32_states_gives_the_uncached_outputs() {
     println!("logits on cached vs computed trunk outputs: max abs diff {diff:.2e}");
     assert!(diff <= 1e-6, "the top's output differs by {diff}");
 }
+
+#[test]
+fn text_chunks_sort_each_window_by_length_and_keep_every_utterance_once() {
+    use emofuse::inference::cache::text_chunks;
+    let lengths = [5, 3, 9, 3, 7, 2, 8, 4];
+    let chunks = text_chunks(&lengths, 2, 4);
+    // Window 0..4 sorted (stable: the two 3s keep their order), then window 4..8.
+    assert_eq!(chunks, vec![vec![1, 3], vec![0, 2], vec![5, 7], vec![4, 6]]);
+    // A window of one chunk only reorders within the chunk: the same members.
+    let unsorted = text_chunks(&lengths, 3, 3);
+    assert_eq!(unsorted, vec![vec![1, 0, 2], vec![5, 3, 4], vec![7, 6]]);
+    let mut all: Vec<usize> = text_chunks(&lengths, 3, 8).concat();
+    all.sort_unstable();
+    assert_eq!(all, (0..8).collect::<Vec<_>>());
+    assert!(text_chunks(&[], 32, 256).is_empty());
+}
+
+#[test]
+fn a_length_sorted_cache_build_stores_each_utterance_as_the_trunk_computes_it_alone() {
+    let dir = scratch_dir("cache-sorted");
+    let (text, audio) = (
+        repo_path("tests/fixtures/fusion/roberta-tiny"),
+        repo_path("tests/fixtures/fusion/wav2vec2-tiny"),
+    );
+    // More than one text chunk, lengths out of order: chunks differ from the split's order.
+    let words = ["what", "a", "day", "happy", "again", "so", "sad", "hello"];
+    let mut data: Vec<Utterance> = Vec::new();
+    for i in 0..(emofuse::inference::cache::TEXT_CHUNK + 9) {
+        let mut u = utterances()[i % 4].clone();
+        u.id = format!("s{i}");
+        u.text = (0..1 + (i * 7) % 12)
+            .map(|w| words[(i + w) % words.len()])
+            .collect::<Vec<_>>()
+            .join(" ");
+        data.push(u);
+    }
+    let run = |name: &str, cached: bool| {
+        let sets = vec![
+            format!("model.cache_frozen={cached}"),
+            "model.cache_dtype=\"f32\"".to_string(),
+            "model.text.train_last_layers=1".to_string(),
+        ];
+        setup_and_inputs(&experiment(&dir, name, &text, &audio, &sets), &data)
+    };
+    let (cached_setup, cached_inputs) = run("cached", true);
+    let (setup, raw_inputs) = run("uncached", false);
+    let device = Device::flex();
+    let states = |batch: emofuse::models::fusion::FusionBatch| match batch.text {
+        Some(TextInput::Hidden { states, mask }) => valid_rows(states, mask),
+        other => panic!("text trunk output expected, got {other:?}"),
+    };
+    let mut worst = 0.0f32;
+    for i in 0..data.len() {
+        let from_cache = states(cached_setup.batcher.batch(&cached_inputs, &[i], &device));
+        let alone = states(setup.batcher.batch(&raw_inputs, &[i], &device));
+        assert_eq!(from_cache.len(), alone.len(), "utterance {i}: rows");
+        worst = worst.max(max_abs_diff(&from_cache, &alone));
+    }
+    println!("cached (length-sorted chunks) vs alone: max abs diff {worst:.2e}");
+    assert!(worst <= 1e-5, "{worst}");
+}

@@ -3,6 +3,7 @@
 mod architecture;
 mod audio;
 mod augment;
+mod bench;
 mod cache_key;
 mod cli;
 mod committed_reports;

@@ -1,7 +1,12 @@
 //! Building (or finishing) a cache: the frozen trunk over every utterance, appended in chunks.
+//!
+//! Each chunk is padded to its longest utterance (the attention mask hides the padding). Text
+//! utterances are run length-sorted within windows of [`SORTED_CHUNKS_PER_WINDOW`] chunks
+//! ([`text_chunks`]), so that a chunk holds similar lengths and pads little; the outputs are
+//! written back in the split's order, so the cache's layout does not depend on it.
 
 use super::store::read_index;
-use super::{Branch, CacheDtype, CacheJob};
+use super::{Branch, CacheDtype, CacheJob, SORTED_CHUNKS_PER_WINDOW, text_chunks};
 use crate::core::events::Event;
 use crate::data::pretrained::{audio_batch, text_batch};
 use crate::io::atomic;
@@ -77,82 +82,108 @@ pub(super) fn build(job: &CacheJob, dir: &Path) -> Result<()> {
     let mut index = OpenOptions::new().append(true).open(&index_path)?;
     let mut width = width;
     let started = std::time::Instant::now();
-    for chunk_start in (done.len()..total).step_by(job.chunk.max(1)) {
-        let chunk = &job.utterances[chunk_start..(chunk_start + job.chunk.max(1)).min(total)];
-        let inputs = job.front.inputs(chunk)?;
-        let (values, rows, w) = match job.branch {
+    let chunk = job.chunk.max(1);
+    // Text windows are sorted by token count (below), so they span several chunks; audio clips
+    // all have the clip length, so there is nothing to sort.
+    let window = match job.branch {
+        Branch::Text => chunk * SORTED_CHUNKS_PER_WINDOW,
+        Branch::Audio => chunk,
+    };
+    for window_start in (done.len()..total).step_by(window) {
+        let utterances = &job.utterances[window_start..(window_start + window).min(total)];
+        let inputs = job.front.inputs(utterances)?;
+        let chunks = match job.branch {
             Branch::Text => {
-                let ids: Vec<&[u32]> = inputs.iter().map(|r| r.ids.as_slice()).collect();
-                let rows: Vec<usize> = ids.iter().map(|r| r.len()).collect();
-                let input = job
-                    .trunks
-                    .text(text_batch(&ids, job.front.pad_id(), job.device));
-                let TextInput::Hidden { states, .. } = input else {
-                    bail!("the text branch has no frozen trunk to cache");
-                };
-                let [_, _, w] = states.dims();
-                (states, rows, w)
+                let lengths: Vec<usize> = inputs.iter().map(|r| r.ids.len()).collect();
+                text_chunks(&lengths, chunk, window)
             }
-            Branch::Audio => {
-                let clips: Vec<_> = inputs.iter().map(|r| &r.clip).collect();
-                let (x, mask) = match job.trunks.audio(audio_batch(&clips, job.device)) {
-                    AudioState::Hidden { x, frame_mask } => (x, frame_mask),
-                    AudioState::Conv {
-                        features,
-                        frame_mask,
-                    } => (features, frame_mask),
-                    AudioState::Waveform { .. } => {
-                        bail!("the audio branch has no frozen trunk to cache")
-                    }
-                };
-                let rows: Vec<usize> = mask
-                    .int()
-                    .sum_dim(1)
-                    .into_data()
-                    .convert::<i64>()
-                    .try_into_vec::<i64>()
-                    .map_err(|e| anyhow::anyhow!("frame mask: {e:?}"))?
-                    .into_iter()
-                    .map(|r| r as usize)
-                    .collect();
-                let [_, _, w] = x.dims();
-                (x, rows, w)
-            }
+            Branch::Audio => (0..inputs.len())
+                .collect::<Vec<_>>()
+                .chunks(chunk)
+                .map(<[usize]>::to_vec)
+                .collect(),
         };
-        if width.is_none() {
-            atomic::write(&width_path, w.to_string().as_bytes())?;
-            width = Some(w);
-        }
-        let [_, max_rows, _] = values.dims();
-        let values: Vec<f32> = values
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .map_err(|e| anyhow::anyhow!("trunk output: {e:?}"))?;
-        let mut out = Vec::new();
-        for (b, &r) in rows.iter().enumerate() {
-            let row = &values[b * max_rows * w..(b * max_rows + r) * w];
-            match job.dtype {
-                CacheDtype::F32 => out.extend(row.iter().flat_map(|x| x.to_le_bytes())),
-                CacheDtype::F16 => out.extend(
-                    row.iter()
-                        .flat_map(|&x| half::f16::from_f32(x).to_le_bytes()),
-                ),
+        // Each utterance's valid rows, encoded, in the window's order.
+        let mut encoded: Vec<(usize, Vec<u8>)> = vec![(0, Vec::new()); inputs.len()];
+        for members in &chunks {
+            let (values, rows, w) = match job.branch {
+                Branch::Text => {
+                    let ids: Vec<&[u32]> =
+                        members.iter().map(|&i| inputs[i].ids.as_slice()).collect();
+                    let rows: Vec<usize> = ids.iter().map(|r| r.len()).collect();
+                    let input = job
+                        .trunks
+                        .text(text_batch(&ids, job.front.pad_id(), job.device));
+                    let TextInput::Hidden { states, .. } = input else {
+                        bail!("the text branch has no frozen trunk to cache");
+                    };
+                    let [_, _, w] = states.dims();
+                    (states, rows, w)
+                }
+                Branch::Audio => {
+                    let clips: Vec<_> = members.iter().map(|&i| &inputs[i].clip).collect();
+                    let (x, mask) = match job.trunks.audio(audio_batch(&clips, job.device)) {
+                        AudioState::Hidden { x, frame_mask } => (x, frame_mask),
+                        AudioState::Conv {
+                            features,
+                            frame_mask,
+                        } => (features, frame_mask),
+                        AudioState::Waveform { .. } => {
+                            bail!("the audio branch has no frozen trunk to cache")
+                        }
+                    };
+                    let rows: Vec<usize> = mask
+                        .int()
+                        .sum_dim(1)
+                        .into_data()
+                        .convert::<i64>()
+                        .try_into_vec::<i64>()
+                        .map_err(|e| anyhow::anyhow!("frame mask: {e:?}"))?
+                        .into_iter()
+                        .map(|r| r as usize)
+                        .collect();
+                    let [_, _, w] = x.dims();
+                    (x, rows, w)
+                }
+            };
+            if width.is_none() {
+                atomic::write(&width_path, w.to_string().as_bytes())?;
+                width = Some(w);
             }
+            let [_, max_rows, _] = values.dims();
+            let values: Vec<f32> = values
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .map_err(|e| anyhow::anyhow!("trunk output: {e:?}"))?;
+            for ((b, &r), &i) in rows.iter().enumerate().zip(members) {
+                let row = &values[b * max_rows * w..(b * max_rows + r) * w];
+                let bytes = match job.dtype {
+                    CacheDtype::F32 => row.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                    CacheDtype::F16 => row
+                        .iter()
+                        .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
+                        .collect(),
+                };
+                encoded[i] = (r, bytes);
+            }
+            position += members.len() as u64;
+            job.observer.event(Event::TaskProgress {
+                done: position,
+                status: String::new(),
+            });
         }
+        // Written in the split's order, a whole window at a time: an interrupted build resumes
+        // at the first utterance of the window it was in.
+        let out: Vec<u8> = encoded.iter().flat_map(|(_, b)| b).copied().collect();
         data.write_all(&out)?;
         data.flush()?;
-        let index_bytes: Vec<u8> = rows
+        let index_bytes: Vec<u8> = encoded
             .iter()
-            .flat_map(|&r| (r as u32).to_le_bytes())
+            .flat_map(|&(r, _)| (r as u32).to_le_bytes())
             .collect();
         index.write_all(&index_bytes)?;
         index.flush()?;
-        position += chunk.len() as u64;
-        job.observer.event(Event::TaskProgress {
-            done: position,
-            status: String::new(),
-        });
     }
     job.observer.event(Event::TaskFinished);
     atomic::write(&dir.join("complete"), total.to_string().as_bytes())?;

@@ -9,7 +9,8 @@
 //! folder, so a stale cache is never reused; an interrupted build resumes where it stopped.
 //!
 //! Only valid rows (tokens, frames) are stored: padding is masked out of attention and pooling,
-//! so the trainable layers' outputs on valid positions do not depend on it.
+//! so the trainable layers' outputs on valid positions do not depend on it. The build runs the
+//! trunk in chunks padded to their longest utterance, text length-sorted ([`text_chunks`]).
 
 mod build;
 mod key;
@@ -29,6 +30,31 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::Path;
+
+/// Text utterances per trunk forward of a cache build.
+pub const TEXT_CHUNK: usize = 32;
+
+/// Audio clips per trunk forward of a cache build.
+pub const AUDIO_CHUNK: usize = 8;
+
+/// Chunks of consecutive text utterances a cache build sorts by token count at a time: long
+/// enough for chunks of similar lengths, short enough that an interrupted build loses little.
+pub const SORTED_CHUNKS_PER_WINDOW: usize = 8;
+
+/// The chunks (indices into `lengths`, the utterances' token counts) in which a cache build
+/// runs the text trunk: consecutive windows of `window` utterances, each sorted by token count
+/// (stable: equal counts keep the split's order) and cut into chunks of at most `chunk`. Each
+/// chunk is padded to its longest utterance, so it costs `chunk.len() x max length` positions.
+pub fn text_chunks(lengths: &[usize], chunk: usize, window: usize) -> Vec<Vec<usize>> {
+    let (chunk, window) = (chunk.max(1), window.max(1));
+    let mut chunks = Vec::with_capacity(lengths.len().div_ceil(chunk));
+    for start in (0..lengths.len()).step_by(window) {
+        let mut order: Vec<usize> = (start..(start + window).min(lengths.len())).collect();
+        order.sort_by_key(|&i| lengths[i]);
+        chunks.extend(order.chunks(chunk).map(<[usize]>::to_vec));
+    }
+    chunks
+}
 
 /// Element type of the frozen-trunk cache.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
