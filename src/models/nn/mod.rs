@@ -12,4 +12,4 @@ pub use activation::HiddenAct;
 pub use attention::{AttentionNames, SelfAttention};
 pub use masks::attention_mask_bias;
 pub use pooling::{first_token, masked_mean_channels_first, masked_mean_channels_last};
-pub use threads::{is_cpu, set_batch_split, split_batch};
+pub use threads::{cat_parts, is_cpu, set_batch_split, split_batch};

@@ -6,7 +6,7 @@
 //! alone), so running parts of the batch side by side keeps every core busy through the
 //! elementwise work as well, while the matrix products inside still share the pool.
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use rayon::prelude::*;
 use std::cell::Cell;
 
@@ -51,4 +51,9 @@ pub fn split_batch<T: Send>(
             run(start, end - start)
         })
         .collect()
+}
+
+/// One field of the parts' outputs joined along the batch: `pick` reads it from each part.
+pub fn cat_parts<P, const D: usize>(parts: &[P], pick: impl Fn(&P) -> Tensor<D>) -> Tensor<D> {
+    Tensor::cat(parts.iter().map(pick).collect(), 0)
 }

@@ -2,7 +2,7 @@
 
 use crate::models::hub::HubFolder;
 use crate::models::hub::safetensors::{FreshInit, HubWeights, LoadReport, ParamSource};
-use crate::models::nn::{attention_mask_bias, first_token, split_batch};
+use crate::models::nn::{attention_mask_bias, cat_parts, first_token, split_batch};
 use crate::models::roberta::config::RobertaConfig;
 use crate::models::roberta::embeddings::RobertaEmbeddings;
 use crate::models::roberta::encoder::RobertaEncoder;
@@ -68,14 +68,12 @@ impl RobertaOutput {
             return parts.remove(0);
         }
         let layers = parts[0].hidden_states.len();
-        let field =
-            |pick: &dyn Fn(&Self) -> Tensor<3>| Tensor::cat(parts.iter().map(pick).collect(), 0);
         Self {
-            last_hidden_state: field(&|p| p.last_hidden_state.clone()),
+            last_hidden_state: cat_parts(&parts, |p| p.last_hidden_state.clone()),
             hidden_states: (0..layers)
-                .map(|i| field(&|p| p.hidden_states[i].clone()))
+                .map(|i| cat_parts(&parts, |p| p.hidden_states[i].clone()))
                 .collect(),
-            pooled: Tensor::cat(parts.iter().map(|p| p.pooled.clone()).collect(), 0),
+            pooled: cat_parts(&parts, |p| p.pooled.clone()),
         }
     }
 }

@@ -3,7 +3,7 @@
 use crate::models::hub::HubFolder;
 use crate::models::hub::safetensors::{FreshInit, HubWeights, LoadReport, ParamSource};
 use crate::models::nn::masked_mean_channels_last;
-use crate::models::nn::split_batch;
+use crate::models::nn::{cat_parts, split_batch};
 use crate::models::wav2vec2::config::Wav2Vec2Config;
 use crate::models::wav2vec2::encoder::{Wav2Vec2Encoder, Wav2Vec2EncoderLayer};
 use crate::models::wav2vec2::feature_encoder::{
@@ -81,15 +81,13 @@ impl Wav2Vec2Output {
             return parts.remove(0);
         }
         let layers = parts[0].hidden_states.len();
-        let field =
-            |pick: &dyn Fn(&Self) -> Tensor<3>| Tensor::cat(parts.iter().map(pick).collect(), 0);
         Self {
-            extract_features: field(&|p| p.extract_features.clone()),
-            last_hidden_state: field(&|p| p.last_hidden_state.clone()),
+            extract_features: cat_parts(&parts, |p| p.extract_features.clone()),
+            last_hidden_state: cat_parts(&parts, |p| p.last_hidden_state.clone()),
             hidden_states: (0..layers)
-                .map(|i| field(&|p| p.hidden_states[i].clone()))
+                .map(|i| cat_parts(&parts, |p| p.hidden_states[i].clone()))
                 .collect(),
-            pooled: Tensor::cat(parts.iter().map(|p| p.pooled.clone()).collect(), 0),
+            pooled: cat_parts(&parts, |p| p.pooled.clone()),
             frame_mask: parts[0].frame_mask.is_some().then(|| {
                 Tensor::cat(
                     parts.iter().filter_map(|p| p.frame_mask.clone()).collect(),
