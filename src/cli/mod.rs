@@ -85,6 +85,10 @@ pub struct TrainArgs {
     /// Backend to run on (overrides `run.backend`).
     #[arg(long, value_enum)]
     pub backend: Option<BackendKind>,
+    /// Repeat the run once per seed and report mean +- std (overrides `run.seeds`), e.g.
+    /// `--seeds 1,2,3`.
+    #[arg(long, value_delimiter = ',')]
+    pub seeds: Vec<u64>,
     /// Validate the experiment, load the data, print counts and class weights, then stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -99,6 +103,10 @@ pub fn resolve_experiment(args: &TrainArgs) -> Result<Experiment> {
     let mut overrides = args.overrides.clone();
     if let Some(backend) = args.backend {
         overrides.push(format!("run.backend=\"{}\"", backend.as_str()));
+    }
+    if !args.seeds.is_empty() {
+        let list: Vec<String> = args.seeds.iter().map(u64::to_string).collect();
+        overrides.push(format!("run.seeds=[{}]", list.join(", ")));
     }
     match &args.experiment {
         Some(path) => {

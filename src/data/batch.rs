@@ -138,6 +138,22 @@ fn standardise_rows(features: &mut [f32], frames: usize, valid: usize) {
     }
 }
 
+/// Standardises `[rows][frames]` features with `norm` (per row when it has row statistics).
+fn normalise_with(norm: &FeatureNorm, features: &mut [f32]) {
+    if norm.rows.is_empty() {
+        for x in features {
+            *x = (*x - norm.mean) / norm.std;
+        }
+    } else {
+        let frames = features.len() / norm.rows.len().max(1);
+        for (row, &(mean, std)) in features.chunks_mut(frames.max(1)).zip(&norm.rows) {
+            for x in row {
+                *x = (*x - mean) / std;
+            }
+        }
+    }
+}
+
 impl FrontEnd {
     /// Fits the tokenizer and the feature normalisation on the training split, and returns the
     /// training examples built on the way (their log-mels are computed once).
@@ -157,11 +173,20 @@ impl FrontEnd {
             // Each example is already standardised on its own.
             return Ok((front, examples));
         }
-        // Statistics over valid frames only, so padding does not pull the mean down.
-        let frames = front.frames();
+        front.norm = front.fit_norm(&examples.iter().collect::<Vec<_>>());
+        examples
+            .par_iter_mut()
+            .for_each(|e| front.normalise(&mut e.features));
+        Ok((front, examples))
+    }
+
+    /// Standardisation statistics of `examples` (raw features), over valid frames only so
+    /// padding does not pull the mean down: one global pair for log-mels, one per coefficient
+    /// for MFCCs.
+    fn fit_norm(&self, examples: &[&Example]) -> FeatureNorm {
+        let frames = self.frames();
         // Per-example, per-row partial sums in parallel, then a fixed-order total: the result
         // does not depend on the number of threads.
-        let rows = front.rows;
         let partials: Vec<Vec<(f64, f64, usize)>> = examples
             .par_iter()
             .map(|e| {
@@ -176,7 +201,7 @@ impl FrontEnd {
                     .collect()
             })
             .collect();
-        let mut per_row = vec![(0.0f64, 0.0f64, 0usize); rows];
+        let mut per_row = vec![(0.0f64, 0.0f64, 0usize); self.rows];
         for p in &partials {
             for (total, part) in per_row.iter_mut().zip(p) {
                 *total = (total.0 + part.0, total.1 + part.1, total.2 + part.2);
@@ -191,18 +216,58 @@ impl FrontEnd {
             .iter()
             .fold((0.0, 0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
         let (mean, std) = stats(total);
-        front.norm = FeatureNorm {
+        FeatureNorm {
             mean,
             std,
-            rows: match config.features {
-                FeatureKind::Logmel => Vec::new(),
-                FeatureKind::Mfcc => per_row.into_iter().map(stats).collect(),
+            rows: match self.extractor {
+                Extractor::LogMel(_) => Vec::new(),
+                Extractor::Mfcc(_) => per_row.into_iter().map(stats).collect(),
             },
-        };
-        examples
-            .par_iter_mut()
-            .for_each(|e| front.normalise(&mut e.features));
-        Ok((front, examples))
+        }
+    }
+
+    /// Examples of `utterances` standardised with the statistics of their own group
+    /// (`group[i]` is utterance i's group, e.g. its corpus or its speaker) rather than the
+    /// training split's: cross-corpus evaluation's per-corpus and per-speaker normalisation.
+    /// A front end that standardises each utterance on its own ignores the groups.
+    pub fn examples_normalised_by_group(
+        &self,
+        utterances: &[Utterance],
+        group: &[usize],
+    ) -> anyhow::Result<Vec<Example>> {
+        anyhow::ensure!(
+            group.len() == utterances.len(),
+            "{} groups for {} utterances",
+            group.len(),
+            utterances.len()
+        );
+        if self.per_utterance {
+            return self.examples(utterances);
+        }
+        let mut examples: Vec<Example> = utterances
+            .par_iter()
+            .map(|u| {
+                let audio = u.samples(self.sample_rate)?;
+                let (features, valid_frames) = self.raw_features(&audio);
+                Ok(Example {
+                    tokens: self.tokenizer.encode(&u.text, self.max_tokens),
+                    features,
+                    valid_frames,
+                    label: u.label,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let mut groups: Vec<usize> = group.to_vec();
+        groups.sort_unstable();
+        groups.dedup();
+        for g in groups {
+            let members: Vec<usize> = (0..examples.len()).filter(|&i| group[i] == g).collect();
+            let norm = self.fit_norm(&members.iter().map(|&i| &examples[i]).collect::<Vec<_>>());
+            for &i in &members {
+                normalise_with(&norm, &mut examples[i].features);
+            }
+        }
+        Ok(examples)
     }
 
     /// A front end with a known tokenizer and normalisation (for evaluation and prediction).
@@ -287,18 +352,7 @@ impl FrontEnd {
     }
 
     fn normalise(&self, features: &mut [f32]) {
-        if self.norm.rows.is_empty() {
-            for x in features {
-                *x = (*x - self.norm.mean) / self.norm.std;
-            }
-        } else {
-            let frames = features.len() / self.norm.rows.len().max(1);
-            for (row, &(mean, std)) in features.chunks_mut(frames.max(1)).zip(&self.norm.rows) {
-                for x in row {
-                    *x = (*x - mean) / std;
-                }
-            }
-        }
+        normalise_with(&self.norm, features);
     }
 
     /// Builds the examples of many utterances in parallel (order kept).

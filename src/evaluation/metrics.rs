@@ -31,8 +31,15 @@ pub struct SplitMetrics {
     pub macro_f1: f64,
     /// Unweighted mean precision.
     pub macro_precision: f64,
-    /// Unweighted mean recall.
+    /// Unweighted mean recall over all classes of the label map (a class with no support
+    /// counts as 0).
     pub macro_recall: f64,
+    /// Unweighted average recall (UAR), the usual speech-emotion metric: the mean recall over
+    /// the classes present in `y_true` (scikit-learn's `balanced_accuracy_score`). Equal to
+    /// `macro_recall` when every class has support. Older `metrics.json` files lack it;
+    /// `RunRecord::load` recomputes it from the confusion matrix.
+    #[serde(default)]
+    pub uar: f64,
     /// Support-weighted mean precision.
     pub weighted_precision: f64,
     /// Support-weighted mean recall.
@@ -71,6 +78,25 @@ fn ratio(num: usize, den: usize) -> f64 {
         0.0
     } else {
         num as f64 / den as f64
+    }
+}
+
+/// Unweighted average recall from a confusion matrix (`m[true][pred]`): the mean of
+/// `tp / support` over the classes with support, as scikit-learn's `balanced_accuracy_score`
+/// (which drops classes absent from `y_true`); 0 for an empty matrix.
+pub fn unweighted_average_recall(cm: &[Vec<usize>]) -> f64 {
+    let recalls: Vec<f64> = cm
+        .iter()
+        .enumerate()
+        .filter_map(|(c, row)| {
+            let support: usize = row.iter().sum();
+            (support > 0).then(|| row[c] as f64 / support as f64)
+        })
+        .collect();
+    if recalls.is_empty() {
+        0.0
+    } else {
+        recalls.iter().sum::<f64>() / recalls.len() as f64
     }
 }
 
@@ -121,6 +147,7 @@ pub fn evaluate(y_true: &[usize], y_pred: &[usize], labels: &LabelMap) -> SplitM
         macro_f1: mean(|m| m.f1),
         macro_precision: mean(|m| m.precision),
         macro_recall: mean(|m| m.recall),
+        uar: unweighted_average_recall(&cm),
         weighted_precision: weighted(|m| m.precision),
         weighted_recall: weighted(|m| m.recall),
         support: total,

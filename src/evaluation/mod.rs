@@ -2,4 +2,6 @@
 
 pub mod metrics;
 
-pub use metrics::{ClassMetrics, SplitMetrics, classification_report, evaluate};
+pub use metrics::{
+    ClassMetrics, SplitMetrics, classification_report, evaluate, unweighted_average_recall,
+};

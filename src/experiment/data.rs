@@ -21,6 +21,9 @@ pub enum DatasetKind {
     Ravdess,
     /// EmoDB (`data.path`: the folder of `03a01Fa.wav`-style files); labels from file names.
     Emodb,
+    /// SAVEE (`data.path`: a folder of `DC_a01.wav`-style files, or of speaker folders holding
+    /// `a01.wav`); labels from file names; all four speakers are male.
+    Savee,
     /// One CSV for the whole corpus (`data.path`): `path,label` and optional `text`, `speaker`,
     /// `split`, `gender` columns, read as text; splits from `[data.split]`.
     Table,
@@ -32,7 +35,7 @@ impl DatasetKind {
     pub fn is_pooled(self) -> bool {
         matches!(
             self,
-            DatasetKind::Ravdess | DatasetKind::Emodb | DatasetKind::Table
+            DatasetKind::Ravdess | DatasetKind::Emodb | DatasetKind::Savee | DatasetKind::Table
         )
     }
 }
@@ -65,10 +68,16 @@ pub struct SplitConfig {
     /// Shuffle the speakers with this seed before cutting them into folds (default: natural
     /// order, e.g. RAVDESS actors 1-4, 5-8, ... as EmoBox).
     pub shuffle_seed: Option<u64>,
+    /// Training speakers of `speaker_holdout`; when given, every speaker must be in one of
+    /// the three lists (empty: every speaker not held out trains, and the run lists them).
+    pub train_speakers: Vec<String>,
     /// Validation speakers of `speaker_holdout`.
     pub valid_speakers: Vec<String>,
     /// Test speakers of `speaker_holdout`.
     pub test_speakers: Vec<String>,
+    /// Fail unless every split is speaker-independent, as computed from the speakers of each
+    /// part (for `predefined` and `random` splits; k-fold and hold-out splits always are).
+    pub require_speaker_independent: bool,
     /// Validation share of `random`.
     pub valid_fraction: f64,
     /// Test share of `random`.
@@ -81,12 +90,46 @@ impl Default for SplitConfig {
             kind: SplitKind::SpeakerKfold,
             folds: 6,
             shuffle_seed: None,
+            train_speakers: Vec::new(),
             valid_speakers: Vec::new(),
             test_speakers: Vec::new(),
+            require_speaker_independent: false,
             valid_fraction: 0.1,
             test_fraction: 0.2,
         }
     }
+}
+
+/// How the target corpus's features are standardised in cross-corpus evaluation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetNorm {
+    /// With the training split's statistics, as every other split.
+    #[default]
+    Train,
+    /// With statistics of the whole target corpus (removes a corpus-wide recording offset).
+    Corpus,
+    /// With statistics of each target speaker's clips.
+    Speaker,
+}
+
+/// `[data.test]`: test on another corpus (cross-corpus evaluation). Every model trained on the
+/// `[data]` corpus (each fold of a k-fold) is also scored on all of this corpus's clips.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrossCorpusConfig {
+    /// The target corpus's kind: `ravdess`, `emodb`, `savee` or `table`.
+    pub dataset: DatasetKind,
+    /// Its folder (or CSV, for `table`).
+    pub path: PathBuf,
+    /// Class -> the target corpus's emotions (`angry = ["anger"]`); empty: matched by emotion
+    /// name across corpora (`angry` = `anger`, `happy` = `happiness`, ...). Target clips of
+    /// emotions outside the classes are dropped and counted.
+    #[serde(default)]
+    pub groups: std::collections::BTreeMap<String, Vec<String>>,
+    /// How the target's features are standardised (built-in encoders only).
+    #[serde(default)]
+    pub feature_norm: TargetNorm,
 }
 
 /// `[data]`: the dataset and its audio front end.
@@ -147,6 +190,8 @@ pub struct DataConfig {
     pub groups: std::collections::BTreeMap<String, Vec<String>>,
     /// Keep only this gender's speakers.
     pub gender: Option<Gender>,
+    /// `[data.test]`: a second corpus every trained model is also tested on (cross-corpus).
+    pub test: Option<CrossCorpusConfig>,
     /// Keep only this intensity (RAVDESS: "normal" or "strong").
     pub intensity: Option<String>,
     /// Keep only this statement (RAVDESS).
@@ -185,6 +230,7 @@ impl Default for DataConfig {
             label_table: None,
             groups: std::collections::BTreeMap::new(),
             gender: None,
+            test: None,
             intensity: None,
             statement: None,
             per_gender: false,

@@ -19,7 +19,7 @@ use anyhow::{Context, Result, anyhow};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-pub use data::{DataConfig, DatasetKind, SplitConfig, SplitKind};
+pub use data::{CrossCorpusConfig, DataConfig, DatasetKind, SplitConfig, SplitKind, TargetNorm};
 pub use evaluation::{CheckpointChoice, EvaluationConfig};
 pub use model::{AudioEncoderKind, CnnConfig, EncoderConfig, ModelConfig};
 pub use output::OutputConfig;

@@ -30,6 +30,7 @@ impl Experiment {
         let name = match (&d.label_table, d.dataset) {
             (Some(name), _) => name.clone(),
             (None, DatasetKind::Emodb) => "emodb7".into(),
+            (None, DatasetKind::Savee) => "savee7".into(),
             (None, _) => "ravdess8".into(),
         };
         builtin_table(&name).with_context(|| {

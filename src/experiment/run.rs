@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 pub struct RunConfig {
     /// Seed of every random source: data, initialisation, dropout, shuffling.
     pub seed: u64,
+    /// Repeat the run (or the k-fold) once per seed, each in `runs/<name>/seed-<s>/`, and
+    /// report mean +- std over seeds (empty: one run with `seed`). The data (`data.seed`)
+    /// stays that of `seed` unless set.
+    pub seeds: Vec<u64>,
     /// Backend to train on.
     pub backend: BackendKind,
 }
@@ -17,6 +21,7 @@ impl Default for RunConfig {
     fn default() -> Self {
         Self {
             seed: 42,
+            seeds: Vec::new(),
             backend: BackendKind::Cpu,
         }
     }

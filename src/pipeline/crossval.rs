@@ -11,70 +11,65 @@ use crate::core::events::Observer;
 use crate::data::speech::SpeechClip;
 use crate::data::speech::labels::{ClipFilter, select};
 use crate::data::speech::splits::{
-    SplitAssignment, check_no_leakage, holdout, speaker_kfold, stratified_random,
+    SplitAssignment, check_no_leakage, holdout, natural_cmp, settle_speaker_independence,
+    speaker_kfold, stratified_random,
 };
 use crate::data::{Corpus, Utterance};
-use crate::experiment::{DatasetKind, Experiment, SplitKind};
+use crate::evaluation::evaluate;
+use crate::experiment::{Experiment, SplitKind};
 use crate::io::atomic;
 use crate::pipeline::TrainOptions;
-use crate::pipeline::cv_record::{CrossValRecord, CvStats, FoldRecord};
-use crate::pipeline::run::{RunSummary, train_corpus};
+use crate::pipeline::corpus::report_selection;
+use crate::pipeline::cross_corpus::{TargetCorpus, score_run};
+use crate::pipeline::cv_record::{
+    CrossCorpusRecord, CrossValRecord, CvStats, FoldRecord, Headline, SpeakerResult,
+};
+use crate::pipeline::run::{RunSummary, split_line, train_corpus};
+use crate::reports::predictions::read_predictions;
 use crate::reports::run_dir::RunDir;
 use crate::reports::{RunRecord, pct};
 use anyhow::{Context, Result, bail};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 fn read_clips(experiment: &Experiment, observer: &dyn Observer) -> Result<Vec<SpeechClip>> {
-    let path = experiment.dataset_path()?;
-    if !path.exists() {
-        bail!(
-            "{} does not exist: set data.path to the {:?} dataset{}",
-            path.display(),
-            experiment.data.dataset,
-            if experiment.data.dataset == DatasetKind::Ravdess {
-                " (the RAVDESS speech folder with Actor_01 .. Actor_24; the default is ../shared/data/ravdess-speech-16k)"
-            } else {
-                ""
-            }
-        );
-    }
-    let read = match experiment.data.dataset {
-        DatasetKind::Ravdess => crate::data::speech::ravdess::read_ravdess(&path)?,
-        DatasetKind::Emodb => crate::data::speech::emodb::read_emodb(&path)?,
-        DatasetKind::Table => crate::data::speech::table::read_table(&path)?,
-        other => bail!("{other:?} is not a pooled dataset"),
-    };
-    observer.info(format!(
-        "read {} clips from {}",
-        read.clips.len(),
-        path.display()
-    ));
-    if !read.skipped.is_empty() {
-        observer.info(format!(
-            "skipped {} files whose names do not parse:",
-            read.skipped.len()
-        ));
-        for (file, why) in read.skipped.iter().take(10) {
-            observer.info(format!("  {}: {why}", file.display()));
-        }
-        if read.skipped.len() > 10 {
-            observer.info(format!("  ... and {} more", read.skipped.len() - 10));
-        }
-    }
-    Ok(read.clips)
+    crate::pipeline::corpus::read_corpus(
+        experiment.data.dataset,
+        &experiment.dataset_path()?,
+        "data.path",
+        observer,
+    )
 }
 
 /// The split assignments of one group of clips.
+/// Speaker independence is computed from each part's speakers for every kind of split (a
+/// table's own split or a random one may happen to keep speakers apart, or not), checked, and
+/// with `require_speaker_independent` a split that shares speakers is an error naming them.
 fn assignments(
     experiment: &Experiment,
     clips: &[SpeechClip],
     labels: &[usize],
+    observer: &dyn Observer,
 ) -> Result<Vec<SplitAssignment>> {
     let s = &experiment.data.split;
-    let list = match s.kind {
+    let mut list = match s.kind {
         SplitKind::SpeakerKfold => speaker_kfold(clips, s.folds, s.shuffle_seed)?,
-        SplitKind::SpeakerHoldout => vec![holdout(clips, &s.valid_speakers, &s.test_speakers)?],
+        SplitKind::SpeakerHoldout => {
+            let a = holdout(
+                clips,
+                &s.train_speakers,
+                &s.valid_speakers,
+                &s.test_speakers,
+            )?;
+            if s.train_speakers.is_empty() {
+                observer.info(format!(
+                    "holdout: the {} speakers not held out train: {}",
+                    a.train_speakers.len(),
+                    a.train_speakers.join(", ")
+                ));
+            }
+            vec![a]
+        }
         SplitKind::Random => vec![stratified_random(
             labels,
             s.valid_fraction,
@@ -83,9 +78,23 @@ fn assignments(
         )?],
         SplitKind::Predefined => vec![predefined(clips)?],
     };
-    for a in &list {
+    for a in &mut list {
+        let shared = settle_speaker_independence(a, clips);
         if a.speaker_independent {
             check_no_leakage(a, clips)?;
+        } else if s.require_speaker_independent {
+            bail!(
+                "split `{}` is not speaker-independent but data.split.require_speaker_independent is set: {}",
+                a.name,
+                if shared.is_empty() {
+                    "some clips have no speaker".to_string()
+                } else {
+                    format!(
+                        "speakers {} have clips in more than one of train / valid / test",
+                        shared.join(", ")
+                    )
+                }
+            );
         }
     }
     Ok(list)
@@ -128,6 +137,58 @@ fn utterances(
         .collect()
 }
 
+/// Accuracy and UAR of each test speaker of a finished fold, from its `predictions.csv`
+/// (a fold run written before that file existed gets none, with a warning).
+fn speaker_results(
+    run: &RunDir,
+    clips: &[SpeechClip],
+    labels: &LabelMap,
+    observer: &dyn Observer,
+) -> Result<Vec<SpeakerResult>> {
+    let path = run.predictions();
+    if !path.is_file() {
+        observer.warn(format!(
+            "{} has no predictions.csv (written by an older emofuse): no per-speaker results for this fold; train it again without --resume to get them",
+            run.path().display()
+        ));
+        return Ok(Vec::new());
+    }
+    let speaker_of: HashMap<&str, &str> = clips
+        .iter()
+        .map(|c| (c.id.as_str(), c.speaker.as_str()))
+        .collect();
+    let mut by_speaker: BTreeMap<&str, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
+    for row in read_predictions(&path, labels)? {
+        if row.split != SplitName::Test {
+            continue;
+        }
+        let speaker = speaker_of.get(row.id.as_str()).with_context(|| {
+            format!(
+                "{}: test clip `{}` is not in the dataset any more; train the fold again",
+                path.display(),
+                row.id
+            )
+        })?;
+        let (y_true, y_pred) = by_speaker.entry(speaker).or_default();
+        y_true.push(row.label);
+        y_pred.push(row.predicted);
+    }
+    let mut results: Vec<SpeakerResult> = by_speaker
+        .into_iter()
+        .map(|(speaker, (y_true, y_pred))| {
+            let m = evaluate(&y_true, &y_pred, labels);
+            SpeakerResult {
+                speaker: speaker.to_string(),
+                clips: y_true.len(),
+                accuracy: m.accuracy,
+                uar: m.uar,
+            }
+        })
+        .collect();
+    results.sort_by(|a, b| natural_cmp(&a.speaker, &b.speaker));
+    Ok(results)
+}
+
 /// Runs every fold (and gender group) of a pooled-dataset experiment.
 pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Option<RunSummary>> {
     let observer = &*options.observer;
@@ -149,25 +210,13 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
         statement: d.statement.clone(),
     };
     let selection = select(clips, &table, &filter);
-    let mut kept = vec![0usize; table.classes.len()];
-    for &l in &selection.labels {
-        kept[l] += 1;
-    }
-    observer.info(format!(
-        "label table `{}`: {} clips kept ({})",
-        table.name,
-        selection.clips.len(),
-        table
-            .classes
-            .iter()
-            .zip(&kept)
-            .map(|(c, n)| format!("{c} {n}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
-    for (reason, n) in &selection.dropped {
-        observer.info(format!("  dropped {n}: {reason}"));
-    }
+    let kept = selection.class_counts(&table);
+    report_selection(
+        &format!("label table `{}`", table.name),
+        &selection,
+        &table,
+        observer,
+    );
     if selection.clips.is_empty() {
         bail!(
             "no clip is left after the label table and filters; check data.label_table and the filters"
@@ -186,6 +235,10 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
             .collect();
         crate::pipeline::probe::probe_audio_files(&files, observer)?;
     }
+    let target = match &d.test {
+        Some(config) => Some(TargetCorpus::load(config, &table, observer)?),
+        None => None,
+    };
     let labels = LabelMap::new(&table.classes)?;
     let mut speakers = BTreeMap::new();
     for c in &selection.clips {
@@ -221,7 +274,7 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
             .map(|&i| selection.clips[i].clone())
             .collect();
         let labels_g: Vec<usize> = indices.iter().map(|&i| selection.labels[i]).collect();
-        let folds = assignments(experiment, &clips, &labels_g)?;
+        let folds = assignments(experiment, &clips, &labels_g, observer)?;
         let mut fold_values = Vec::new();
         for (f, a) in folds.iter().enumerate() {
             let fold_name = if folds.len() == 1 {
@@ -291,6 +344,24 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
             let test = record.split(SplitName::Test).with_context(|| {
                 format!("{}: the fold's run has no test metrics", run_dir.display())
             })?;
+            let speakers_of_fold = speaker_results(&run, &clips, &labels, observer)?;
+            let cross_corpus = match &target {
+                Some(t) => {
+                    let (m, _) = score_run(&sub, t)?;
+                    observer.info(split_line(
+                        crate::core::SplitName::Test,
+                        &format!(" (cross-corpus, {:?})", t.dataset),
+                        &m,
+                    ));
+                    Some(Headline {
+                        accuracy: m.accuracy,
+                        uar: m.uar,
+                        macro_f1: m.macro_f1,
+                        weighted_f1: m.weighted_f1,
+                    })
+                }
+                None => None,
+            };
             fold_values.push(FoldRecord {
                 group: group.clone(),
                 fold: f + 1,
@@ -301,10 +372,13 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
                 speaker_independent: a.speaker_independent,
                 test_utterances: a.test.len(),
                 accuracy: test.accuracy,
+                uar: test.uar,
                 weighted_f1: test.weighted_f1,
                 macro_f1: test.macro_f1,
                 checkpoint_epoch: record.checkpoint_epoch,
                 train_seconds: record.train_seconds,
+                cross_corpus,
+                speakers: speakers_of_fold,
             });
         }
         if !options.dry_run {
@@ -317,6 +391,15 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
         return Ok(None);
     }
     let seconds = started.elapsed().as_secs_f64();
+    let cross_corpus = target.as_ref().map(|t| CrossCorpusRecord {
+        target: t.summary(table.classes.len()),
+        cv: CvStats::of_headlines(
+            &all_folds
+                .iter()
+                .filter_map(|f| f.cross_corpus)
+                .collect::<Vec<_>>(),
+        ),
+    });
     let metrics = CrossValRecord {
         experiment: experiment.name().to_string(),
         dataset: experiment.data.dataset,
@@ -329,6 +412,7 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
         cv: CvStats::of(&all_folds),
         folds: all_folds,
         groups: if d.per_gender { group_cv } else { Vec::new() },
+        cross_corpus,
         wall_seconds: seconds,
         seed: experiment.run.seed,
     };
@@ -357,39 +441,115 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
 /// The cross-validation summary: one row per fold, then mean +- std.
 pub fn summary_markdown(experiment: &Experiment, metrics: &CrossValRecord) -> String {
     let mut md = format!("# {}: {} folds\n\n", experiment.name(), metrics.folds.len());
+    if let Some(cross) = &metrics.cross_corpus {
+        md += &format!(
+            "**Cross-corpus**: trained on {:?}, also tested on {:?} ({}); see the cross-corpus section.\n\n",
+            metrics.dataset, cross.target.dataset, cross.target.path
+        );
+    }
     if metrics.speaker_independent {
         md += "Speaker-independent: no speaker appears in two splits of a fold (checked at run time).\n\n";
     } else {
         md += "**Speaker-DEPENDENT split**: the same speakers appear in training and test; these numbers overstate what a model does on new speakers.\n\n";
     }
-    md += "| group | fold | test speakers | accuracy | weighted F1 | macro F1 | epoch |\n|---|---:|---|---:|---:|---:|---:|\n";
+    md += "| group | fold | test speakers | accuracy | UAR | weighted F1 | macro F1 | epoch |\n|---|---:|---|---:|---:|---:|---:|---:|\n";
     for f in &metrics.folds {
         md += &format!(
-            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
             f.group,
             f.fold,
             f.test_speakers.join(", "),
             pct(f.accuracy),
+            pct(f.uar),
             pct(f.weighted_f1),
             pct(f.macro_f1),
             f.checkpoint_epoch
         );
     }
-    let line = |name: &str, cv: &CvStats| {
-        format!(
-            "| {name} | accuracy {} +- {} | weighted F1 {} +- {} | macro F1 {} +- {} |\n",
-            pct(cv.accuracy_mean),
-            pct(cv.accuracy_std),
-            pct(cv.weighted_f1_mean),
-            pct(cv.weighted_f1_std),
-            pct(cv.macro_f1_mean),
-            pct(cv.macro_f1_std)
-        )
-    };
-    md += "\nMean +- standard deviation over folds (sample std):\n\n| group | accuracy | weighted F1 | macro F1 |\n|---|---|---|---|\n";
-    md += &line("all", &metrics.cv);
+    md += "\nMean +- standard deviation over folds (sample std):\n\n| group | accuracy | UAR | weighted F1 | macro F1 |\n|---|---|---|---|---|\n";
+    md += &stats_row("all", &metrics.cv);
     for (g, cv) in &metrics.groups {
-        md += &line(g, cv);
+        md += &stats_row(g, cv);
+    }
+    if let Some(cross) = &metrics.cross_corpus {
+        md += &format!(
+            "\n## Cross-corpus\n\nTrained and validated on {:?}, tested on every kept clip of {:?} ({}; {} clips: {}), features standardised with {} statistics.{}\n\n| group | fold | in-corpus accuracy | in-corpus UAR | cross-corpus accuracy | cross-corpus UAR | cross-corpus macro F1 |\n|---|---:|---:|---:|---:|---:|---:|\n",
+            metrics.dataset,
+            cross.target.dataset,
+            cross.target.path,
+            cross.target.class_counts.iter().sum::<usize>(),
+            metrics
+                .labels
+                .iter()
+                .zip(&cross.target.class_counts)
+                .map(|(c, n)| format!("{c} {n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            match cross.target.feature_norm {
+                crate::experiment::TargetNorm::Train => "the training split's",
+                crate::experiment::TargetNorm::Corpus => "the target corpus's own",
+                crate::experiment::TargetNorm::Speaker => "each target speaker's own",
+            },
+            if cross.target.dropped.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " Left out: {}.",
+                    cross
+                        .target
+                        .dropped
+                        .iter()
+                        .map(|(why, n)| format!("{n} ({why})"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        );
+        for f in &metrics.folds {
+            if let Some(c) = &f.cross_corpus {
+                md += &format!(
+                    "| {} | {} | {} | {} | {} | {} | {} |\n",
+                    f.group,
+                    f.fold,
+                    pct(f.accuracy),
+                    pct(f.uar),
+                    pct(c.accuracy),
+                    pct(c.uar),
+                    pct(c.macro_f1)
+                );
+            }
+        }
+        md += "\n| over folds | accuracy | UAR | weighted F1 | macro F1 |\n|---|---|---|---|---|\n";
+        md += &stats_row("in-corpus", &metrics.cv);
+        md += &stats_row("cross-corpus", &cross.cv);
+    }
+    if metrics.folds.iter().any(|f| !f.speakers.is_empty()) {
+        md += "\nPer test speaker (each speaker is tested in one fold):\n\n| group | fold | speaker | test clips | accuracy | UAR |\n|---|---:|---|---:|---:|---:|\n";
+        for f in &metrics.folds {
+            for s in &f.speakers {
+                md += &format!(
+                    "| {} | {} | {} | {} | {} | {} |\n",
+                    f.group,
+                    f.fold,
+                    s.speaker,
+                    s.clips,
+                    pct(s.accuracy),
+                    pct(s.uar)
+                );
+            }
+        }
     }
     md
+}
+
+/// A row of mean +- std cells: accuracy, UAR, weighted F1, macro F1.
+pub fn stats_row(name: &str, cv: &CvStats) -> String {
+    let cell = |mean: f64, std: f64| format!("{} +- {}", pct(mean), pct(std));
+    format!(
+        "| {name} | {} | {} | {} | {} |\n",
+        cell(cv.accuracy_mean, cv.accuracy_std),
+        cell(cv.uar_mean, cv.uar_std),
+        cell(cv.weighted_f1_mean, cv.weighted_f1_std),
+        cell(cv.macro_f1_mean, cv.macro_f1_std)
+    )
 }

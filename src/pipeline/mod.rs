@@ -2,6 +2,7 @@
 //! outputs), pooled and k-fold speaker runs, resuming, and loading a finished run.
 
 pub mod corpus;
+pub mod cross_corpus;
 pub mod crossval;
 pub mod cv_record;
 pub mod model;
@@ -9,6 +10,7 @@ pub mod outputs;
 pub mod probe;
 pub mod resume;
 pub mod run;
+pub mod seeds;
 pub mod setup;
 pub mod train;
 pub mod trained;

@@ -8,7 +8,7 @@ use crate::data::Corpus;
 use crate::evaluation::{SplitMetrics, evaluate};
 use crate::experiment::{CheckpointChoice, Experiment};
 use crate::inference::inputs::{InputBatcher, SplitInputs};
-use crate::inference::predict::predict;
+use crate::inference::predict::{Predictions, predict};
 use crate::io::atomic;
 use crate::models::LateFusion;
 use crate::pipeline::model::parameter_counts;
@@ -17,6 +17,7 @@ use crate::pipeline::resume::check_resumable;
 use crate::pipeline::setup::{ScratchSource, Setup};
 use crate::reports::ablation::{AblationRow, FULL_VARIANT};
 use crate::reports::markdown::ReportInput;
+use crate::reports::predictions::{PredictionRow, write_predictions};
 use crate::reports::run_dir::RunDir;
 use crate::training::history::EpochRecord;
 use crate::training::trainer::{Fit, fit, load_model, save_model};
@@ -130,8 +131,18 @@ pub fn model_parameters(model: &LateFusion, batcher: &InputBatcher) -> (usize, u
     (trainable, total)
 }
 
-/// Evaluates `model` (eval mode) on a split: metrics, and with `ablate`, the metrics with each
-/// modality's vector zeroed.
+/// What [`evaluate_split`] measured on one split.
+pub struct SplitEvaluation {
+    /// Metrics of the full model.
+    pub metrics: SplitMetrics,
+    /// Metrics with each ablated modality's vector zeroed.
+    pub ablation: Vec<(Modality, SplitMetrics)>,
+    /// The full model's prediction for each utterance, in input order.
+    pub predictions: Predictions,
+}
+
+/// Evaluates `model` (eval mode) on a split: metrics and predictions, and with `ablate`, the
+/// metrics with each modality's vector zeroed.
 pub fn evaluate_split(
     model: &LateFusion,
     batcher: &InputBatcher,
@@ -140,7 +151,7 @@ pub fn evaluate_split(
     experiment: &Experiment,
     device: &Device,
     ablate: &[Modality],
-) -> (SplitMetrics, Vec<(Modality, SplitMetrics)>) {
+) -> SplitEvaluation {
     let batch = 2 * experiment.training.batch_size;
     let predictions = predict(model, batcher, inputs, batch, device, None);
     let metrics = evaluate(&inputs.labels, &predictions.classes, corpus_labels);
@@ -151,7 +162,49 @@ pub fn evaluate_split(
             (m, evaluate(&inputs.labels, &p.classes, corpus_labels))
         })
         .collect();
-    (metrics, ablation)
+    SplitEvaluation {
+        metrics,
+        ablation,
+        predictions,
+    }
+}
+
+/// One split's rows of `predictions.csv`. Validation and test inputs hold one example per
+/// utterance, in order; training inputs may hold augmented copies too, so the training split
+/// gets rows only when it holds exactly its utterances.
+fn prediction_rows(
+    split: SplitName,
+    utterances: &[crate::data::Utterance],
+    inputs: &SplitInputs,
+    predictions: &Predictions,
+) -> Result<Vec<PredictionRow>> {
+    let aligned = inputs.labels.len() == utterances.len()
+        && inputs
+            .labels
+            .iter()
+            .zip(utterances)
+            .all(|(&l, u)| l == u.label);
+    if !aligned {
+        if split == SplitName::Train {
+            return Ok(Vec::new());
+        }
+        anyhow::bail!(
+            "the {split} split's {} inputs do not line up with its {} utterances; this is a bug",
+            inputs.labels.len(),
+            utterances.len()
+        );
+    }
+    Ok(utterances
+        .iter()
+        .zip(predictions.classes.iter().zip(&predictions.probabilities))
+        .map(|(u, (&predicted, p))| PredictionRow {
+            split,
+            id: u.id.clone(),
+            label: u.label,
+            predicted,
+            probabilities: p.clone(),
+        })
+        .collect())
 }
 
 /// Trains and evaluates `experiment` on a loaded corpus (its train, valid and test splits).
@@ -327,6 +380,7 @@ pub fn train_corpus(
         };
     let mut results = Vec::new();
     let mut ablation = Vec::new();
+    let mut prediction_table = Vec::new();
     for &split in &experiment.evaluation.splits {
         let test_inputs;
         let inputs = match split {
@@ -338,7 +392,11 @@ pub fn train_corpus(
                 &test_inputs
             }
         };
-        let (metrics, ablated) = evaluate_split(
+        let SplitEvaluation {
+            metrics,
+            ablation: ablated,
+            predictions,
+        } = evaluate_split(
             &model,
             &setup.batcher,
             inputs,
@@ -347,6 +405,12 @@ pub fn train_corpus(
             &device,
             &ablate,
         );
+        prediction_table.extend(prediction_rows(
+            split,
+            corpus.split(split),
+            inputs,
+            &predictions,
+        )?);
         observer.info(split_line(split, "", &metrics));
         for (zeroed, m) in ablated {
             observer.info(split_line(
@@ -359,6 +423,7 @@ pub fn train_corpus(
         results.push((split, metrics));
     }
 
+    write_predictions(&run.predictions(), &prediction_table, &corpus.labels)?;
     write_outputs(
         experiment,
         &ReportInput {
@@ -435,8 +500,9 @@ pub fn ablation_rows(
 /// One split's headline metrics as a line.
 pub fn split_line(split: SplitName, suffix: &str, metrics: &SplitMetrics) -> String {
     format!(
-        "{split:<5}{suffix}  accuracy {:.2}%  weighted F1 {:.2}%  macro F1 {:.2}%  ({} utterances)",
+        "{split:<5}{suffix}  accuracy {:.2}%  UAR {:.2}%  weighted F1 {:.2}%  macro F1 {:.2}%  ({} utterances)",
         100.0 * metrics.accuracy,
+        100.0 * metrics.uar,
         100.0 * metrics.weighted_f1,
         100.0 * metrics.macro_f1,
         metrics.support

@@ -1,5 +1,5 @@
 //! `emofuse train`: the runs of an experiment: one run on its fixed splits, or one run per fold
-//! (and gender group) of a pooled speech dataset.
+//! (and gender group) of a pooled speech dataset, each repeated per seed with `run.seeds`.
 
 use crate::core::backend;
 use crate::core::events::Observer;
@@ -8,6 +8,7 @@ use crate::pipeline::corpus::load_corpus;
 use crate::pipeline::crossval::train_pooled;
 use crate::pipeline::model::probe_scratch_model;
 use crate::pipeline::run::{RunSummary, TrainOptions, toml_name, train_corpus};
+use crate::pipeline::seeds::train_seeds;
 use anyhow::Result;
 use std::time::Instant;
 
@@ -17,6 +18,9 @@ pub fn train(experiment: &Experiment, options: TrainOptions) -> Result<Option<Ru
     let observer = &*options.observer;
     if options.dry_run {
         probe_model(experiment, observer)?;
+    }
+    if !experiment.run.seeds.is_empty() {
+        return train_seeds(experiment, options);
     }
     if experiment.data.dataset.is_pooled() {
         return train_pooled(experiment, options);

@@ -94,7 +94,7 @@ pub fn render_comparison(runs: &[RunRecord]) -> Result<String> {
     let _ = writeln!(md, "# Comparison: {}\n", names.join(" vs "));
     let mut heads = vec!["run".to_string()];
     for split in &splits {
-        for metric in ["accuracy", "weighted F1", "macro F1"] {
+        for metric in ["accuracy", "UAR", "weighted F1", "macro F1"] {
             heads.push(format!("{split} {metric}"));
         }
     }
@@ -113,8 +113,13 @@ pub fn render_comparison(runs: &[RunRecord]) -> Result<String> {
         let mut cells = vec![name.clone()];
         for &split in &splits {
             match run.split(split) {
-                Some(m) => cells.extend([pct(m.accuracy), pct(m.weighted_f1), pct(m.macro_f1)]),
-                None => cells.extend(["-", "-", "-"].map(String::from)),
+                Some(m) => cells.extend([
+                    pct(m.accuracy),
+                    pct(m.uar),
+                    pct(m.weighted_f1),
+                    pct(m.macro_f1),
+                ]),
+                None => cells.extend(["-", "-", "-", "-"].map(String::from)),
             }
         }
         cells.extend([

@@ -129,14 +129,15 @@ pub fn render(input: &ReportInput) -> String {
     let _ = writeln!(md, "## Results\n");
     let _ = writeln!(
         md,
-        "| split | accuracy | weighted F1 | macro F1 | support |"
+        "| split | accuracy | UAR | weighted F1 | macro F1 | support |"
     );
-    let _ = writeln!(md, "|---|---:|---:|---:|---:|");
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|");
     for (split, m) in input.results {
         let _ = writeln!(
             md,
-            "| {split} | {} | {} | {} | {} |",
+            "| {split} | {} | {} | {} | {} | {} |",
             pct(m.accuracy),
+            pct(m.uar),
             pct(m.weighted_f1),
             pct(m.macro_f1),
             m.support

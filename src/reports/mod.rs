@@ -8,6 +8,7 @@ pub mod confusion;
 pub mod folder;
 pub mod markdown;
 pub mod plots;
+pub mod predictions;
 pub mod run_dir;
 pub mod run_record;
 

@@ -56,6 +56,11 @@ impl RunDir {
         self.root.join("front_end.json")
     }
 
+    /// `predictions.csv`: each evaluated utterance's true and predicted class and probabilities.
+    pub fn predictions(&self) -> PathBuf {
+        self.root.join("predictions.csv")
+    }
+
     /// `split.json`: the speakers and clips of each split (pooled datasets).
     pub fn split(&self) -> PathBuf {
         self.root.join("split.json")

@@ -183,6 +183,8 @@ impl RunRecord {
         for (key, mut metrics) in file.splits {
             let split = split_name(&key, "splits")?;
             check_matrix(split, &metrics.confusion_matrix, &labels)?;
+            // Files from before UAR was recorded: the matrix determines it.
+            metrics.uar = crate::evaluation::unweighted_average_recall(&metrics.confusion_matrix);
             metrics.classes = labels
                 .names()
                 .iter()

@@ -6,6 +6,7 @@ use crate::{ONE_RUN_AT_A_TIME, experiment_in, repo_path, scratch_dir};
 use emofuse::data::speech::SplitAssignment;
 use emofuse::experiment::Experiment;
 use emofuse::pipeline::TrainOptions;
+use emofuse::pipeline::cross_corpus::{TargetCorpus, score_pooled};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -90,6 +91,49 @@ fn speaker_kfold_cnn_run_reports_folds_and_cv() {
             speakers(&f["test_speakers"])
         );
         assert!(run.join("model.bpk").exists());
+        // Per-speaker results cover exactly the test speakers; their clips add up to the
+        // fold's test split and their clip-weighted accuracy is the fold's accuracy.
+        let per_speaker = f["speakers"].as_array().unwrap();
+        let names: BTreeSet<String> = per_speaker
+            .iter()
+            .map(|s| s["speaker"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(names, speakers(&f["test_speakers"]));
+        let clips: u64 = per_speaker
+            .iter()
+            .map(|s| s["clips"].as_u64().unwrap())
+            .sum();
+        assert_eq!(clips, f["test_utterances"].as_u64().unwrap());
+        let weighted: f64 = per_speaker
+            .iter()
+            .map(|s| s["accuracy"].as_f64().unwrap() * s["clips"].as_f64().unwrap())
+            .sum::<f64>()
+            / clips as f64;
+        assert!(
+            (weighted - f["accuracy"].as_f64().unwrap()).abs() < 1e-12,
+            "{f}"
+        );
+        // predictions.csv holds the test clips; UAR recomputed from it is the fold's.
+        let text = std::fs::read_to_string(run.join("predictions.csv")).unwrap();
+        let rows: Vec<Vec<&str>> = text
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').collect::<Vec<_>>())
+            .filter(|r| r[0] == "test")
+            .collect();
+        assert_eq!(rows.len() as u64, clips);
+        let mut recall: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+        for r in &rows {
+            let e = recall.entry(r[2]).or_default();
+            e.0 += usize::from(r[2] == r[3]);
+            e.1 += 1;
+        }
+        let uar = recall
+            .values()
+            .map(|(c, n)| *c as f64 / *n as f64)
+            .sum::<f64>()
+            / recall.len() as f64;
+        assert!((uar - f["uar"].as_f64().unwrap()).abs() < 1e-12, "{f}");
     }
     assert_eq!(tested.len(), 6, "every actor is tested exactly once");
     // The fixture's classes are tones of distinct frequencies (per-speaker shifts are smaller
@@ -106,10 +150,16 @@ fn speaker_kfold_cnn_run_reports_folds_and_cv() {
     assert!((m["cv"]["accuracy_std"].as_f64().unwrap() - std).abs() < 1e-12);
     assert!(mean >= 0.7, "mean test accuracy {mean:.3} < 0.7");
     assert!(m["cv"]["macro_f1_mean"].is_f64() && m["cv"]["macro_f1_std"].is_f64());
+    let uars: Vec<f64> = folds.iter().map(|f| f["uar"].as_f64().unwrap()).collect();
+    assert!((m["cv"]["uar_mean"].as_f64().unwrap() - uars.iter().sum::<f64>() / n).abs() < 1e-12);
     assert_eq!(m["speaker_independent"], Value::Bool(true));
     let summary = std::fs::read_to_string(dir.join("reports/kfold/summary.md")).unwrap();
     assert!(
         summary.contains("Speaker-independent") && summary.contains("+-"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("| group | fold | speaker | test clips | accuracy | UAR |"),
         "{summary}"
     );
 }
@@ -152,6 +202,37 @@ fn per_gender_and_grouped_labels_and_random_splits_are_labelled() {
     .unwrap();
     let summary = std::fs::read_to_string(dir.join("reports/random/summary.md")).unwrap();
     assert!(summary.contains("Speaker-DEPENDENT"), "{summary}");
+}
+
+/// A table's own split is speaker-independent only if its parts say so; requiring it of a split
+/// that shares speakers stops the run before training, naming them.
+#[test]
+fn a_predefined_split_that_shares_speakers_is_an_error_when_independence_is_required() {
+    let dir = scratch_dir("crossval-predefined");
+    let table = [
+        "data.dataset=\"table\"".to_string(),
+        format!(
+            "data.path=\"{}\"",
+            repo_path("tests/fixtures/speech/table.csv").display()
+        ),
+        "data.split.kind=\"predefined\"".to_string(),
+    ];
+    let mut sets: Vec<&str> = table.iter().map(String::as_str).collect();
+    sets.push("data.split.require_speaker_independent=true");
+    let e = experiment(&dir, "predefined", &sets);
+    let err = emofuse::pipeline::train(
+        &e,
+        TrainOptions {
+            dry_run: true,
+            ..TrainOptions::default()
+        },
+    )
+    .unwrap_err();
+    let err = format!("{err:#}");
+    assert!(
+        err.contains("not speaker-independent") && err.contains("speakers spk1, spk2"),
+        "{err}"
+    );
 }
 
 /// `--dry-run` opens every audio file a run would read: a damaged one is named (with its clip
@@ -203,4 +284,179 @@ fn dry_run_probes_every_audio_file_and_names_the_bad_one() {
     let stem = bad.file_stem().unwrap().to_str().unwrap();
     assert!(err.contains(&format!("clip `{stem}`")), "{err}");
     assert!(err.contains("4294967295 Hz is outside"), "{err}");
+}
+
+/// `run.seeds` repeats the k-fold per seed, each in its own folder, and the top record's
+/// statistics are those of the seeds' own records; a resumed run keeps finished seeds.
+#[test]
+fn seeds_repeat_the_kfold_and_report_mean_and_std_over_seeds() {
+    let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch_dir("crossval-seeds");
+    let e = experiment(&dir, "seeds", &["run.seeds=[3, 11]"]);
+    emofuse::pipeline::train(&e, TrainOptions::default()).unwrap();
+    let read = |path: &Path| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let top = read(&dir.join("runs/seeds/metrics.json"));
+    let seeds = top["seeds"].as_array().unwrap();
+    assert_eq!(seeds.len(), 2);
+    let mut means = Vec::new();
+    let mut fold_accuracies = Vec::new();
+    for (s, want) in seeds.iter().zip([3, 11]) {
+        assert_eq!(s["seed"], want);
+        let own = read(&dir.join(format!("runs/seeds/seed-{want}/metrics.json")));
+        assert_eq!(own["seed"], want, "the seed's k-fold ran with its seed");
+        assert_eq!(own["folds"].as_array().unwrap().len(), 3);
+        assert_eq!(s["test"]["accuracy"], own["cv"]["accuracy_mean"]);
+        means.push(own["cv"]["accuracy_mean"].as_f64().unwrap());
+        for f in own["folds"].as_array().unwrap() {
+            fold_accuracies.push(f["accuracy"].as_f64().unwrap());
+        }
+    }
+    let mean = (means[0] + means[1]) / 2.0;
+    let std = ((means[0] - mean).powi(2) + (means[1] - mean).powi(2)).sqrt();
+    assert!((top["over_seeds"]["accuracy_mean"].as_f64().unwrap() - mean).abs() < 1e-12);
+    assert!((top["over_seeds"]["accuracy_std"].as_f64().unwrap() - std).abs() < 1e-12);
+    let all = &top["over_folds_and_seeds"];
+    assert_eq!(all["folds"], 6);
+    let n = fold_accuracies.len() as f64;
+    assert!(
+        (all["accuracy_mean"].as_f64().unwrap() - fold_accuracies.iter().sum::<f64>() / n).abs()
+            < 1e-12
+    );
+    let summary = std::fs::read_to_string(dir.join("reports/seeds/summary.md")).unwrap();
+    assert!(
+        summary.contains("| 2 seeds |") && summary.contains("| 6 folds x seeds |"),
+        "{summary}"
+    );
+
+    // Resuming keeps every finished fold of every seed: nothing retrains.
+    let fold = dir.join("runs/seeds/seed-3/fold-1/model.bpk");
+    let before = std::fs::metadata(&fold).unwrap().modified().unwrap();
+    emofuse::pipeline::train(
+        &e,
+        TrainOptions {
+            resume: true,
+            ..TrainOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::metadata(&fold).unwrap().modified().unwrap(),
+        before
+    );
+    assert_eq!(
+        read(&dir.join("runs/seeds/metrics.json"))["over_seeds"],
+        top["over_seeds"]
+    );
+}
+
+/// Cross-corpus: each fold trained on the RAVDESS fixture is also scored on every SAVEE
+/// fixture clip (the same tones per emotion, so it should recognise most of them); `emofuse
+/// eval` gives the same numbers for the finished run without retraining, and scoring each
+/// fold on its own test speakers gives back its recorded test metrics.
+#[test]
+fn cross_corpus_runs_score_every_fold_on_the_other_corpus_and_eval_agrees() {
+    let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch_dir("crossval-cross-corpus");
+    let savee = repo_path("tests/fixtures/speech/savee");
+    let target = [
+        "data.test.dataset=\"savee\"".to_string(),
+        format!("data.test.path=\"{}\"", savee.display()),
+    ];
+    let mut sets: Vec<&str> = vec![
+        "training.epochs=40",
+        "training.optimizer=\"adamw\"",
+        "training.learning_rate=3e-2",
+    ];
+    sets.extend(target.iter().map(String::as_str));
+    let e = experiment(&dir, "cross", &sets);
+    emofuse::pipeline::train(&e, TrainOptions::default()).unwrap();
+    let m: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("runs/cross/metrics.json")).unwrap(),
+    )
+    .unwrap();
+    let cross = &m["cross_corpus"];
+    assert_eq!(cross["target"]["dataset"], "savee");
+    // ravdess8's order: neutral, calm, happy, sad, angry, fearful, disgust, surprised; SAVEE
+    // has no calm. Nothing is dropped: every SAVEE emotion has a RAVDESS class.
+    assert_eq!(
+        cross["target"]["class_counts"],
+        serde_json::json!([4, 0, 4, 4, 4, 4, 4, 4])
+    );
+    let folds = m["folds"].as_array().unwrap();
+    let mut accuracies = Vec::new();
+    for f in folds {
+        let a = f["cross_corpus"]["accuracy"].as_f64().unwrap();
+        // Chance is 1/7 of the present classes; the tones carry over.
+        assert!(a >= 0.5, "fold {}: cross-corpus accuracy {a}", f["fold"]);
+        accuracies.push(a);
+    }
+    let mean = accuracies.iter().sum::<f64>() / accuracies.len() as f64;
+    assert!((cross["cv"]["accuracy_mean"].as_f64().unwrap() - mean).abs() < 1e-12);
+    let summary = std::fs::read_to_string(dir.join("reports/cross/summary.md")).unwrap();
+    assert!(
+        summary.contains("**Cross-corpus**: trained on Ravdess, also tested on Savee"),
+        "{summary}"
+    );
+    assert!(summary.contains("| cross-corpus |"), "{summary}");
+
+    // The same scores from the finished run, through `emofuse eval`'s library path.
+    let config = emofuse::experiment::CrossCorpusConfig {
+        dataset: emofuse::experiment::DatasetKind::Savee,
+        path: savee.clone(),
+        groups: Default::default(),
+        feature_norm: emofuse::experiment::TargetNorm::Train,
+    };
+    let observer = emofuse::core::events::Silent;
+    let t = TargetCorpus::load(&config, &e.label_table().unwrap(), &observer).unwrap();
+    let scored = score_pooled(&e, Some(&t), &observer).unwrap();
+    for (s, f) in scored.iter().zip(folds) {
+        assert_eq!(
+            s.metrics.accuracy,
+            f["cross_corpus"]["accuracy"].as_f64().unwrap()
+        );
+    }
+    // Each fold on its own test speakers: the recorded test metrics, exactly.
+    let own = score_pooled(&e, None, &observer).unwrap();
+    assert_eq!(own.len(), folds.len());
+    for (s, f) in own.iter().zip(folds) {
+        assert_eq!(s.metrics.accuracy, f["accuracy"].as_f64().unwrap());
+        assert_eq!(s.metrics.uar, f["uar"].as_f64().unwrap());
+    }
+    // Per-corpus standardisation changes the inputs, hence (here) the scores.
+    let per_corpus = emofuse::experiment::CrossCorpusConfig {
+        feature_norm: emofuse::experiment::TargetNorm::Corpus,
+        ..config
+    };
+    let t = TargetCorpus::load(&per_corpus, &e.label_table().unwrap(), &observer).unwrap();
+    let renormed = score_pooled(&e, Some(&t), &observer).unwrap();
+    assert!(
+        renormed
+            .iter()
+            .zip(&scored)
+            .any(|(a, b)| a.metrics.confusion_matrix != b.metrics.confusion_matrix),
+        "per-corpus statistics leave every prediction unchanged"
+    );
+
+    // The command line: a run folder and another corpus.
+    let run = dir.join("runs/cross");
+    let (ok, out) = crate::run_emofuse(&[
+        "eval",
+        run.to_str().unwrap(),
+        "--dataset",
+        "emodb",
+        "--path",
+        repo_path("tests/fixtures/speech/emodb").to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("cross-corpus: trained on Ravdess, scored on Emodb"),
+        "{out}"
+    );
+    assert!(
+        out.contains("dropped 4: emotion boredom not in table ravdess8 (cross-corpus)"),
+        "{out}"
+    );
+    assert!(out.contains("mean +- std over 3 folds"), "{out}");
 }

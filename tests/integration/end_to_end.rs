@@ -254,3 +254,45 @@ fn resume_continues_from_the_last_checkpoint() {
     );
     assert!(err.contains("no run to resume"), "{err}");
 }
+
+/// `run.seeds` on fixed splits: one run per seed on the same data, each a complete run, and
+/// mean +- std over their test results.
+#[test]
+fn seeds_repeat_a_run_on_the_same_data() {
+    let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch_dir("e2e-seeds");
+    let experiment = tiny(
+        &dir,
+        "seeds",
+        &[
+            "training.epochs=2",
+            "data.train_size=240",
+            "run.seeds=[5, 6]",
+        ],
+    );
+    emofuse::pipeline::train(&experiment, TrainOptions::default()).unwrap();
+    let top = metrics(&dir, "seeds");
+    let (a, b) = (metrics(&dir, "seeds/seed-5"), metrics(&dir, "seeds/seed-6"));
+    assert_eq!((a["seed"].clone(), b["seed"].clone()), (5.into(), 6.into()));
+    // Same data for both seeds (data.seed is pinned to the base run.seed), different training.
+    let labels = |seed: u64| -> Vec<String> {
+        let path = dir.join(format!("runs/seeds/seed-{seed}/predictions.csv"));
+        let text = std::fs::read_to_string(path).unwrap();
+        text.lines()
+            .skip(1)
+            .map(|l| l.split(',').take(3).collect::<Vec<_>>().join(","))
+            .collect()
+    };
+    assert_eq!(
+        labels(5),
+        labels(6),
+        "the same utterances and labels for both seeds"
+    );
+    assert_ne!(a["history"], b["history"]);
+    let acc = |m: &Value| m["splits"]["test"]["accuracy"].as_f64().unwrap();
+    let mean = (acc(&a) + acc(&b)) / 2.0;
+    assert!((top["over_seeds"]["accuracy_mean"].as_f64().unwrap() - mean).abs() < 1e-12);
+    let std = (acc(&a) - acc(&b)).abs() / 2f64.sqrt();
+    assert!((top["over_seeds"]["accuracy_std"].as_f64().unwrap() - std).abs() < 1e-12);
+    assert!(top.get("over_folds_and_seeds").is_none());
+}

@@ -43,6 +43,12 @@ fn metrics_match_scikit_learn() {
             close(m.macro_f1, case["macro_f1"].as_f64().unwrap()),
             "{name} macro F1"
         );
+        assert!(
+            close(m.uar, case["uar"].as_f64().unwrap()),
+            "{name} UAR: {} vs balanced_accuracy_score {}",
+            m.uar,
+            case["uar"]
+        );
         for (c, cm) in m.classes.iter().enumerate() {
             assert!(
                 close(cm.precision, case["precision"][c].as_f64().unwrap()),
@@ -71,6 +77,20 @@ fn metrics_match_scikit_learn() {
             "{name} classification report"
         );
     }
+}
+
+#[test]
+fn uar_leaves_out_classes_without_support_as_scikit_learn() {
+    // The imbalanced case has a class ("fear") that is predicted but never true: UAR averages
+    // over the six classes with support, the macro recall over all seven.
+    let fx = fixture();
+    let names: Vec<String> = serde_json::from_value(fx["names"].clone()).unwrap();
+    let map = LabelMap::new(&names).unwrap();
+    let case = &fx["cases"][0];
+    let m = evaluate(&labels(&case["y_true"]), &labels(&case["y_pred"]), &map);
+    assert_eq!(m.classes[6].support, 0);
+    assert!(close(m.uar, m.macro_recall * 7.0 / 6.0), "{m:?}");
+    assert!(m.uar > m.macro_recall + 0.05);
 }
 
 #[test]

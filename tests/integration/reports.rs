@@ -265,8 +265,10 @@ fn metrics_json_from_before_labels_and_counts_still_loads() {
     let experiment = experiment(&dir, "old", "[\"test\"]");
     std::fs::write(run_dir.join("config.toml"), experiment.to_toml()).unwrap();
     let labels = LabelMap::new(&CLASSES).unwrap();
-    let test = metrics_of(&[[4, 1, 0], [1, 2, 0], [0, 1, 1]], &labels);
-    // The keys metrics.json had before `labels`, `counts`, `ablation` and the F1 history.
+    let mut test =
+        serde_json::to_value(metrics_of(&[[4, 1, 0], [1, 2, 0], [0, 1, 1]], &labels)).unwrap();
+    // The keys metrics.json had before `labels`, `counts`, `ablation`, the F1 history and UAR.
+    test.as_object_mut().unwrap().remove("uar").unwrap();
     let old = serde_json::json!({
         "experiment": "old",
         "splits": { "test": test },
@@ -294,7 +296,11 @@ fn metrics_json_from_before_labels_and_counts_still_loads() {
     assert_eq!(record.history[0].valid_accuracy, 0.6);
     assert_eq!(record.seed, 7);
     let md = render(&record.report_input());
-    assert!(md.contains("| test | 70.00 | 70.48 | 67.94 | 10 |"), "{md}");
+    // UAR is recomputed from the confusion matrix: (4/5 + 2/3 + 1/2) / 3.
+    assert!(
+        md.contains("| test | 70.00 | 65.56 | 70.48 | 67.94 | 10 |"),
+        "{md}"
+    );
     assert!(
         !md.contains("valid weighted F1"),
         "unrecorded columns are left out"
@@ -481,10 +487,13 @@ fn report_command_regenerates_one_run_and_compares_two() {
     let md = std::fs::read_to_string(out_dir.join("compare.md")).unwrap();
     let has = |line: &str| assert!(md.lines().any(|l| l == line), "no `{line}` in\n{md}");
     has(
-        "| run | valid accuracy | valid weighted F1 | valid macro F1 | test accuracy | test weighted F1 | test macro F1 | trainable parameters | total parameters | train seconds | checkpoint epoch |",
+        "| run | valid accuracy | valid UAR | valid weighted F1 | valid macro F1 | test accuracy | test UAR | test weighted F1 | test macro F1 | trainable parameters | total parameters | train seconds | checkpoint epoch |",
     );
-    has("| a | 75.00 | 83.33 | 55.56 | 70.00 | 70.48 | 67.94 | 1000 | 1200 | 12.5 | 2 |");
-    has("| b | - | - | - | 90.00 | 88.79 | 85.86 | 2000 | 2500 | 30.0 | 3 |");
+    // UAR leaves out valid's anger (no support): (1 + 1/2) / 2.
+    has(
+        "| a | 75.00 | 75.00 | 83.33 | 55.56 | 70.00 | 65.56 | 70.48 | 67.94 | 1000 | 1200 | 12.5 | 2 |",
+    );
+    has("| b | - | - | - | - | 90.00 | 83.33 | 88.79 | 85.86 | 2000 | 2500 | 30.0 | 3 |");
     let test_table = md.find("## Per-class F1, test split").expect("test table");
     let valid_table = md
         .find("## Per-class F1, valid split")

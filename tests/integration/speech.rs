@@ -4,8 +4,9 @@
 use crate::{repo_path, scratch_dir};
 use emofuse::core::Gender;
 use emofuse::data::speech::{
-    ClipFilter, LabelTable, SpeechClip, SplitAssignment, builtin_table, check_no_leakage, holdout,
-    natural_cmp, read_emodb, read_ravdess, read_table, select, speaker_kfold, stratified_random,
+    ClipFilter, LabelTable, SpeechClip, SplitAssignment, builtin_table, canonical_emotion,
+    check_no_leakage, holdout, natural_cmp, read_emodb, read_ravdess, read_savee, read_table,
+    select, settle_speaker_independence, speaker_kfold, stratified_random,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -125,6 +126,101 @@ fn speech_ravdess_reads_flac_in_nested_folders_and_names_a_missing_folder() {
         "{err}"
     );
     assert!(err.contains("Actor_01"), "{err}");
+}
+
+#[test]
+fn speech_savee_names_in_both_layouts_give_emotion_and_speaker() {
+    let read = read_savee(&repo_path("tests/fixtures/speech/savee")).unwrap();
+    assert_eq!(read.clips.len(), 28, "4 speakers x 7 emotions");
+    let c = clip(&read.clips, "DC_sa01");
+    assert_eq!(c.emotion, "sadness");
+    assert_eq!(c.speaker, "DC");
+    assert_eq!(c.gender, Some(Gender::Male));
+    assert_eq!(c.text, "sa01");
+    // The original layout: the speaker is the folder.
+    let c = clip(&read.clips, "KL_su01");
+    assert_eq!(c.emotion, "surprise");
+    assert_eq!(c.speaker, "KL");
+    assert!(c.path.ends_with("KL/su01.wav"));
+    for (id, emotion) in [
+        ("JE_a01", "anger"),
+        ("JE_d01", "disgust"),
+        ("JE_f01", "fear"),
+        ("JK_h01", "happiness"),
+        ("JK_n01", "neutral"),
+    ] {
+        assert_eq!(clip(&read.clips, id).emotion, emotion, "{id}");
+    }
+    assert_eq!(read.skipped.len(), 1);
+    assert!(read.skipped[0].0.ends_with("DC_x01.wav"));
+    assert!(
+        read.skipped[0].1.contains("unknown SAVEE emotion code `x`"),
+        "{}",
+        read.skipped[0].1
+    );
+    let selection = select(
+        read.clips,
+        &builtin_table("savee7").unwrap(),
+        &ClipFilter::default(),
+    );
+    assert_eq!(
+        selection.class_counts(&builtin_table("savee7").unwrap()),
+        [4; 7]
+    );
+}
+
+#[test]
+fn label_tables_carry_onto_another_corpus_by_emotion_name() {
+    assert_eq!(canonical_emotion("angry"), "anger");
+    assert_eq!(canonical_emotion("Happy"), "happiness");
+    assert_eq!(canonical_emotion("surprised"), "surprise");
+    assert_eq!(canonical_emotion("boredom"), "boredom");
+    let ravdess8 = builtin_table("ravdess8").unwrap();
+    let emodb = read_emodb(&repo_path("tests/fixtures/speech/emodb")).unwrap();
+    let emotions: Vec<&str> = [
+        "anger",
+        "boredom",
+        "disgust",
+        "fear",
+        "happiness",
+        "neutral",
+        "sadness",
+    ]
+    .into();
+    let onto = ravdess8.onto_corpus(&emotions, &BTreeMap::new()).unwrap();
+    assert_eq!(
+        onto.classes, ravdess8.classes,
+        "the trained classes, in their order"
+    );
+    let selection = select(emodb.clips, &onto, &ClipFilter::default());
+    // 4 speakers x 6 matched emotions; boredom has no RAVDESS class, calm and surprised no
+    // EmoDB clip.
+    assert_eq!(selection.class_counts(&onto), [4, 0, 4, 4, 4, 4, 4, 0]);
+    assert_eq!(
+        selection.dropped,
+        BTreeMap::from([(
+            "emotion boredom not in table ravdess8 (cross-corpus)".to_string(),
+            4
+        )])
+    );
+    // Explicit groups: boredom counted as calm, an unknown class is an error.
+    let groups = BTreeMap::from([("calm".to_string(), vec!["boredom".to_string()])]);
+    let onto = ravdess8.onto_corpus(&emotions, &groups).unwrap();
+    assert_eq!(onto.class_of("boredom"), Some(1));
+    assert_eq!(
+        onto.class_of("anger"),
+        None,
+        "groups replace the name match"
+    );
+    let bad = BTreeMap::from([("bored".to_string(), vec!["boredom".to_string()])]);
+    let err = ravdess8
+        .onto_corpus(&emotions, &bad)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`bored` is not one of the trained classes"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -471,30 +567,81 @@ fn speech_leaky_assignments_fail_naming_the_speaker() {
 #[test]
 fn speech_holdout_names_its_speakers_and_rejects_bad_ones() {
     let clips = ravdess_clips();
-    let split = holdout(&clips, &strings(&["actor_05"]), &strings(&["actor_06"])).unwrap();
+    let split = holdout(
+        &clips,
+        &[],
+        &strings(&["actor_05"]),
+        &strings(&["actor_06"]),
+    )
+    .unwrap();
     check_no_leakage(&split, &clips).unwrap();
     assert_eq!(split.valid.len(), 8);
     assert_eq!(split.test.len(), 8);
     assert_eq!(split.train_speakers.len(), 4);
 
-    let err = holdout(&clips, &strings(&["actor_05"]), &strings(&["actor_99"]))
-        .unwrap_err()
-        .to_string();
+    let err = holdout(
+        &clips,
+        &[],
+        &strings(&["actor_05"]),
+        &strings(&["actor_99"]),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("unknown test speaker `actor_99`"), "{err}");
     assert!(err.contains("actor_01, actor_02"), "{err}");
-    let err = holdout(&clips, &strings(&["actor_05"]), &strings(&["actor_05"]))
-        .unwrap_err()
-        .to_string();
+    let err = holdout(
+        &clips,
+        &[],
+        &strings(&["actor_05"]),
+        &strings(&["actor_05"]),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("`actor_05` is in both"), "{err}");
-    let err = holdout(&clips, &[], &strings(&["actor_05"]))
+    let err = holdout(&clips, &[], &[], &strings(&["actor_05"]))
         .unwrap_err()
         .to_string();
     assert!(err.contains("no validation speaker"), "{err}");
     let all = strings(&["actor_01", "actor_02", "actor_03", "actor_04", "actor_05"]);
-    let err = holdout(&clips, &all, &strings(&["actor_06"]))
+    let err = holdout(&clips, &[], &all, &strings(&["actor_06"]))
         .unwrap_err()
         .to_string();
     assert!(err.contains("none is left to train on"), "{err}");
+
+    // With training speakers named, every speaker must be in one list: a speaker in training
+    // and test would leak, and an unlisted one is an error rather than a silent trainee.
+    let train = strings(&["actor_01", "actor_02", "actor_03", "actor_04"]);
+    let split = holdout(
+        &clips,
+        &train,
+        &strings(&["actor_05"]),
+        &strings(&["actor_06"]),
+    )
+    .unwrap();
+    check_no_leakage(&split, &clips).unwrap();
+    assert_eq!(split.train_speakers, train);
+    let leaky = strings(&["actor_01", "actor_02", "actor_03", "actor_06"]);
+    let err = holdout(
+        &clips,
+        &leaky,
+        &strings(&["actor_05"]),
+        &strings(&["actor_06"]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("`actor_06` is in both the training and the test speakers"),
+        "{err}"
+    );
+    let err = holdout(
+        &clips,
+        &train[..3],
+        &strings(&["actor_05"]),
+        &strings(&["actor_06"]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("speakers actor_04 are in no list"), "{err}");
 
     // Clips without speakers cannot be split by speaker.
     let mut anonymous = clips.clone();
@@ -562,6 +709,44 @@ fn speech_stratified_random_keeps_class_proportions() {
 }
 
 #[test]
+fn speaker_independence_is_computed_from_the_parts() {
+    let clips = ravdess_clips();
+    let of = |speakers: &[&str]| -> Vec<usize> {
+        (0..clips.len())
+            .filter(|&i| speakers.contains(&clips[i].speaker.as_str()))
+            .collect()
+    };
+    // Built without any speaker promise, but the parts keep the actors apart.
+    let mut a = SplitAssignment::empty("table".into(), false);
+    a.train = of(&["actor_01", "actor_02", "actor_03", "actor_04"]);
+    a.valid = of(&["actor_05"]);
+    a.test = of(&["actor_06"]);
+    assert!(settle_speaker_independence(&mut a, &clips).is_empty());
+    assert!(a.speaker_independent);
+    assert_eq!(a.test_speakers, ["actor_06"]);
+    check_no_leakage(&a, &clips).unwrap();
+
+    // Promised independent, but one test clip belongs to a training actor.
+    let mut leaky = a.clone();
+    let moved = leaky.train.remove(0);
+    leaky.test.push(moved);
+    leaky.test.sort_unstable();
+    assert_eq!(
+        settle_speaker_independence(&mut leaky, &clips),
+        ["actor_01"]
+    );
+    assert!(!leaky.speaker_independent);
+    assert!(leaky.test_speakers.is_empty());
+
+    // A clip without a speaker: nothing can be promised, nobody is blamed.
+    let mut anonymous = clips.clone();
+    anonymous[0].speaker.clear();
+    let mut b = a.clone();
+    assert!(settle_speaker_independence(&mut b, &anonymous).is_empty());
+    assert!(!b.speaker_independent);
+}
+
+#[test]
 fn speech_table_reads_every_column() {
     let csv = repo_path("tests/fixtures/speech/table.csv");
     let read = read_table(&csv).unwrap();
@@ -594,7 +779,7 @@ fn speech_table_reads_every_column() {
             .to_string()
             .contains("needs at least 3 speakers")
     );
-    let split = holdout(&read.clips, &strings(&["spk1"]), &strings(&["spk2"]));
+    let split = holdout(&read.clips, &[], &strings(&["spk1"]), &strings(&["spk2"]));
     assert!(
         split
             .unwrap_err()

@@ -11,7 +11,9 @@ use anyhow::{Result, bail};
 use std::collections::BTreeMap;
 
 /// Names accepted by [`builtin_table`].
-pub const BUILTIN_TABLES: &[&str] = &["ravdess8", "ravdess5", "ravdess3", "ravdess2", "emodb7"];
+pub const BUILTIN_TABLES: &[&str] = &[
+    "ravdess8", "ravdess5", "ravdess3", "ravdess2", "emodb7", "savee7",
+];
 
 /// Maps dataset emotions to classes. Emotions missing from `map` are dropped (and counted by
 /// [`select`]).
@@ -74,6 +76,58 @@ impl LabelTable {
         self.classes.iter().position(|c| c == class)
     }
 
+    /// This table carried onto another corpus's emotion names, for cross-corpus testing: the
+    /// same classes, each holding the target emotions of `groups` (class -> target emotions)
+    /// or, where `groups` is empty, every target emotion in `emotions` whose
+    /// [`canonical_emotion`] equals that of an emotion of the class (`angry` holds `anger`).
+    /// A class may hold none (the target corpus lacks it); target emotions left out are
+    /// dropped by [`select`] and counted. Errors on a group for an unknown class or an emotion
+    /// in two groups.
+    pub fn onto_corpus(
+        &self,
+        emotions: &[&str],
+        groups: &BTreeMap<String, Vec<String>>,
+    ) -> Result<LabelTable> {
+        let name = format!("{} (cross-corpus)", self.name);
+        let mut map = BTreeMap::new();
+        if groups.is_empty() {
+            for &emotion in emotions {
+                let wanted = canonical_emotion(emotion);
+                if let Some(class) = self
+                    .map
+                    .iter()
+                    .find(|(source, _)| canonical_emotion(source) == wanted)
+                    .map(|(_, class)| class)
+                {
+                    map.insert(emotion.to_string(), class.clone());
+                }
+            }
+        } else {
+            for (class, targets) in groups {
+                if !self.classes.contains(class) {
+                    bail!(
+                        "data.test.groups: `{class}` is not one of the trained classes ({})",
+                        self.classes.join(", ")
+                    );
+                }
+                for emotion in targets {
+                    if let Some(other) = map.insert(emotion.clone(), class.clone())
+                        && other != *class
+                    {
+                        bail!(
+                            "data.test.groups: emotion `{emotion}` is in two classes, `{other}` and `{class}`"
+                        );
+                    }
+                }
+            }
+        }
+        Ok(LabelTable {
+            name,
+            classes: self.classes.clone(),
+            map,
+        })
+    }
+
     /// The classes as a [`LabelMap`], the type reports and metrics take their names from.
     /// Errors only for a table built by hand with duplicate or empty class names.
     pub fn label_map(&self) -> Result<LabelMap> {
@@ -90,10 +144,13 @@ impl LabelTable {
 /// - `ravdess2`: positive (neutral, calm, happy, surprised), negative (sad, angry, fearful,
 ///   disgust);
 /// - `emodb7`: the 7 EmoDB emotions, each its own class, in the order of
-///   [`super::emodb::EMODB_EMOTIONS`].
+///   [`super::emodb::EMODB_EMOTIONS`];
+/// - `savee7`: the 7 SAVEE emotions, each its own class, in the order of
+///   [`super::savee::SAVEE_EMOTIONS`].
 pub fn builtin_table(name: &str) -> Option<LabelTable> {
     use super::emodb::EMODB_EMOTIONS;
     use super::ravdess::RAVDESS_EMOTIONS;
+    use super::savee::SAVEE_EMOTIONS;
     let groups: Vec<(&str, Vec<&str>)> = match name {
         "ravdess8" => RAVDESS_EMOTIONS.iter().map(|e| (*e, vec![*e])).collect(),
         "ravdess5" => ["angry", "calm", "fearful", "happy", "sad"]
@@ -110,6 +167,7 @@ pub fn builtin_table(name: &str) -> Option<LabelTable> {
             ("negative", vec!["sad", "angry", "fearful", "disgust"]),
         ],
         "emodb7" => EMODB_EMOTIONS.iter().map(|(_, e)| (*e, vec![*e])).collect(),
+        "savee7" => SAVEE_EMOTIONS.iter().map(|(_, e)| (*e, vec![*e])).collect(),
         _ => return None,
     };
     let classes = groups.iter().map(|(c, _)| c.to_string()).collect();
@@ -118,6 +176,24 @@ pub fn builtin_table(name: &str) -> Option<LabelTable> {
         .map(|(c, es)| (c.to_string(), es.into_iter().map(String::from).collect()))
         .collect();
     Some(LabelTable::custom(name, classes, groups).expect("built-in tables are valid"))
+}
+
+/// One name for an emotion across corpora, so a model trained on one corpus can be tested on
+/// another: RAVDESS's `angry`, `happy`, `sad`, `fearful`, `surprised` become the EmoDB / SAVEE
+/// names `anger`, `happiness`, `sadness`, `fear`, `surprise` (also `joy` -> `happiness`,
+/// `disgusted` -> `disgust`); other names are kept, lower-cased.
+pub fn canonical_emotion(name: &str) -> String {
+    let lower = name.trim().to_lowercase();
+    let canonical = match lower.as_str() {
+        "angry" => "anger",
+        "happy" | "joy" => "happiness",
+        "sad" => "sadness",
+        "fearful" | "afraid" => "fear",
+        "surprised" => "surprise",
+        "disgusted" => "disgust",
+        other => other,
+    };
+    canonical.to_string()
 }
 
 /// Which clips to keep, by attributes other than the emotion. `None` keeps every value.

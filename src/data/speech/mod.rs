@@ -10,14 +10,19 @@ mod files;
 pub mod emodb;
 pub mod labels;
 pub mod ravdess;
+pub mod savee;
 pub mod splits;
 pub mod table;
 
 pub use emodb::read_emodb;
-pub use labels::{BUILTIN_TABLES, ClipFilter, LabelTable, Selection, builtin_table, select};
+pub use labels::{
+    BUILTIN_TABLES, ClipFilter, LabelTable, Selection, builtin_table, canonical_emotion, select,
+};
 pub use ravdess::read_ravdess;
+pub use savee::read_savee;
 pub use splits::{
-    SplitAssignment, check_no_leakage, holdout, natural_cmp, speaker_kfold, stratified_random,
+    SplitAssignment, check_no_leakage, holdout, natural_cmp, settle_speaker_independence,
+    speaker_kfold, stratified_random,
 };
 pub use table::read_table;
 

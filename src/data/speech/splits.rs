@@ -230,37 +230,74 @@ pub fn speaker_kfold(
     Ok(folds)
 }
 
-/// A speaker-independent split with the named validation and test speakers; every other speaker
-/// trains. Errors on an empty list, an unknown speaker (the error lists the known ones), a
-/// speaker in both lists, no speaker left to train on, or a clip with no speaker.
+/// A speaker-independent split with the named validation and test speakers. With
+/// `train_speakers` empty every other speaker trains (the caller reports who); with it given,
+/// every speaker must be named in exactly one list. Errors on an empty validation or test
+/// list, an unknown speaker (the error lists the known ones), a speaker in two lists (it would
+/// leak), an unlisted speaker when `train_speakers` is given, no speaker left to train on, or a
+/// clip with no speaker.
 pub fn holdout(
     clips: &[SpeechClip],
+    train_speakers: &[String],
     valid_speakers: &[String],
     test_speakers: &[String],
 ) -> Result<SplitAssignment> {
     let speakers = speakers_of(clips)?;
-    let mut part_of: HashMap<&str, Part> =
-        speakers.iter().map(|s| (s.as_str(), Part::Train)).collect();
-    for (list, part, what) in [
-        (valid_speakers, Part::Valid, "validation"),
-        (test_speakers, Part::Test, "test"),
+    let mut part_of: HashMap<&str, Option<Part>> = speakers
+        .iter()
+        .map(|s| {
+            let default = train_speakers.is_empty().then_some(Part::Train);
+            (s.as_str(), default)
+        })
+        .collect();
+    let name = |p: Part| match p {
+        Part::Train => "training",
+        Part::Valid => "validation",
+        Part::Test => "test",
+    };
+    for (list, part) in [
+        (train_speakers, Part::Train),
+        (valid_speakers, Part::Valid),
+        (test_speakers, Part::Test),
     ] {
-        if list.is_empty() {
-            bail!("holdout split: no {what} speaker given; name at least one");
+        if list.is_empty() && part != Part::Train {
+            bail!(
+                "holdout split: no {} speaker given; name at least one",
+                name(part)
+            );
         }
+        let explicit = !train_speakers.is_empty();
         for speaker in list {
             match part_of.get_mut(speaker.as_str()) {
                 None => bail!(
-                    "holdout split: unknown {what} speaker `{speaker}`; the clips have: {}",
+                    "holdout split: unknown {} speaker `{speaker}`; the clips have: {}",
+                    name(part),
                     speakers.join(", ")
                 ),
-                Some(Part::Valid) if part == Part::Test => bail!(
-                    "holdout split: speaker `{speaker}` is in both the validation and the test speakers; a speaker may be in one only"
+                Some(Some(first)) if explicit || *first != Part::Train => bail!(
+                    "holdout split: speaker `{speaker}` is in both the {} and the {} speakers; a speaker may be in one list only, or its clips would leak between the two",
+                    name(*first),
+                    name(part)
                 ),
-                Some(current) => *current = part,
+                Some(current) => *current = Some(part),
             }
         }
     }
+    let unlisted: Vec<&str> = speakers
+        .iter()
+        .filter(|s| part_of[s.as_str()].is_none())
+        .map(String::as_str)
+        .collect();
+    if !unlisted.is_empty() {
+        bail!(
+            "holdout split: speakers {} are in no list; with `train_speakers` given every speaker must be in train_speakers, valid_speakers or test_speakers (or leave train_speakers empty to train on every unlisted speaker)",
+            unlisted.join(", ")
+        );
+    }
+    let part_of: HashMap<&str, Part> = part_of
+        .into_iter()
+        .map(|(s, p)| (s, p.expect("every speaker has a part")))
+        .collect();
     if !part_of.values().any(|p| *p == Part::Train) {
         bail!(
             "holdout split: every speaker is held out for validation or test, none is left to train on"
@@ -318,6 +355,50 @@ pub fn stratified_random(
         test_speakers: Vec::new(),
         speaker_independent: false,
     })
+}
+
+/// Settles from the clips whether `a` is speaker-independent, rather than trusting how it was
+/// made: when every clip names a speaker and no speaker has clips in two of train / validation
+/// / test, the assignment becomes speaker-independent with each part's speakers listed;
+/// otherwise it is marked speaker-dependent. Returns the speakers found in more than one part
+/// (empty when independent or when some clip has no speaker), in natural order.
+pub fn settle_speaker_independence(a: &mut SplitAssignment, clips: &[SpeechClip]) -> Vec<String> {
+    let named = [&a.train, &a.valid, &a.test]
+        .into_iter()
+        .flatten()
+        .all(|&i| clips.get(i).is_some_and(|c| !c.speaker.trim().is_empty()));
+    let speakers = |indices: &[usize]| -> Vec<String> {
+        let set: BTreeSet<&str> = indices
+            .iter()
+            .filter_map(|&i| clips.get(i))
+            .map(|c| c.speaker.as_str())
+            .collect();
+        let mut list: Vec<String> = set.into_iter().map(str::to_string).collect();
+        list.sort_by(|x, y| natural_cmp(x, y));
+        list
+    };
+    let parts = [speakers(&a.train), speakers(&a.valid), speakers(&a.test)];
+    let mut shared: Vec<String> = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        for speaker in part {
+            if parts[i + 1..].iter().any(|later| later.contains(speaker))
+                && !shared.contains(speaker)
+            {
+                shared.push(speaker.clone());
+            }
+        }
+    }
+    shared.sort_by(|x, y| natural_cmp(x, y));
+    a.speaker_independent = named && shared.is_empty();
+    if a.speaker_independent {
+        let [train, valid, test] = parts;
+        (a.train_speakers, a.valid_speakers, a.test_speakers) = (train, valid, test);
+    } else {
+        a.train_speakers.clear();
+        a.valid_speakers.clear();
+        a.test_speakers.clear();
+    }
+    if named { shared } else { Vec::new() }
 }
 
 /// Checks an assignment against the clips it indexes: every clip in exactly one of train /

@@ -1,0 +1,225 @@
+//! `run.seeds`: an experiment repeated once per seed. Each seed's run (one run, or a whole
+//! k-fold) lives in `runs/<name>/seed-<s>/` as if trained alone; the top folder's
+//! `metrics.json` ([`SeedsRecord`]) and `reports/<name>/summary.md` give mean +- std over
+//! seeds and, for k-fold runs, over every fold of every seed.
+
+use crate::core::SplitName;
+use crate::experiment::Experiment;
+use crate::io::atomic;
+use crate::pipeline::corpus::load_corpus;
+use crate::pipeline::crossval::{stats_row, train_pooled};
+use crate::pipeline::cv_record::{CrossValRecord, CvStats, FoldRecord, Headline};
+use crate::pipeline::run::{RunSummary, TrainOptions, train_corpus};
+use crate::reports::run_dir::RunDir;
+use crate::reports::{RunRecord, pct};
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// The top `metrics.json` of a run repeated over seeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeedsRecord {
+    /// Run name.
+    pub experiment: String,
+    /// Each seed's result, in `run.seeds` order.
+    pub seeds: Vec<SeedResult>,
+    /// Mean and sample standard deviation of the seeds' results (for k-fold runs, of each
+    /// seed's mean over folds).
+    pub over_seeds: CvStats,
+    /// For k-fold runs: over every fold of every seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub over_folds_and_seeds: Option<CvStats>,
+    /// Wall time of all seeds, in seconds.
+    pub wall_seconds: f64,
+}
+
+/// One seed's run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeedResult {
+    /// The seed.
+    pub seed: u64,
+    /// Its run folder.
+    pub run: String,
+    /// Test metrics (for k-fold runs, the means over folds).
+    pub test: Headline,
+    /// For k-fold runs: every fold of this seed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub folds: Vec<FoldRecord>,
+}
+
+/// The experiment of one seed: its own seed, the data of the base seed (so only training
+/// randomness varies), its folder under the experiment's.
+fn seed_experiment(experiment: &Experiment, seed: u64) -> Experiment {
+    let mut sub = experiment.clone();
+    sub.data.seed = Some(experiment.data_seed());
+    sub.run.seed = seed;
+    sub.run.seeds = Vec::new();
+    sub.output.runs_dir = experiment.run_dir();
+    sub.output.reports_dir = experiment.report_dir();
+    sub.output.name = Some(format!("seed-{seed}"));
+    sub
+}
+
+/// Trains `experiment` once per seed of `run.seeds` and writes the summary over seeds.
+/// With `options.resume`, a seed whose run finished is kept, and an unfinished one resumes.
+pub fn train_seeds(experiment: &Experiment, options: TrainOptions) -> Result<Option<RunSummary>> {
+    let observer = &*options.observer;
+    let seeds = &experiment.run.seeds;
+    let mut sorted = seeds.clone();
+    sorted.sort_unstable();
+    if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+        bail!("run.seeds lists seed {} twice; each seed runs once", w[0]);
+    }
+    observer.info(format!(
+        "experiment `{}`: {} seeds ({})",
+        experiment.name(),
+        seeds.len(),
+        seeds
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let started = Instant::now();
+    let pooled = experiment.data.dataset.is_pooled();
+    // A fixed-split corpus is the same for every seed: load it once.
+    let corpus = if pooled || options.dry_run {
+        None
+    } else {
+        Some(load_corpus(&seed_experiment(experiment, seeds[0]))?)
+    };
+    let mut results = Vec::new();
+    let mut last = None;
+    for &seed in seeds {
+        let sub = seed_experiment(experiment, seed);
+        let run = RunDir::new(sub.run_dir());
+        observer.info(format!("=== seed {seed} ({})", run.path().display()));
+        if pooled {
+            last = train_pooled(&sub, options.clone())?.or(last);
+        } else if options.dry_run {
+            train_corpus(&sub, &load_corpus(&sub)?, options.clone())?;
+        } else if options.resume && run.finished() {
+            observer.info(format!(
+                "seed {seed}: finished earlier, kept ({})",
+                run.path().display()
+            ));
+        } else {
+            let resume = options.resume && run.config().exists();
+            let corpus = corpus.as_ref().expect("loaded above");
+            last = train_corpus(
+                &sub,
+                corpus,
+                TrainOptions {
+                    resume,
+                    ..options.clone()
+                },
+            )?
+            .or(last);
+        }
+        if options.dry_run {
+            continue;
+        }
+        results.push(seed_result(seed, &run, pooled)?);
+    }
+    if options.dry_run {
+        return Ok(None);
+    }
+    let headlines: Vec<Headline> = results.iter().map(|r| r.test).collect();
+    let all_folds: Vec<FoldRecord> = results.iter().flat_map(|r| r.folds.clone()).collect();
+    let record = SeedsRecord {
+        experiment: experiment.name().to_string(),
+        over_seeds: CvStats::of_headlines(&headlines),
+        over_folds_and_seeds: pooled.then(|| CvStats::of(&all_folds)),
+        seeds: results,
+        wall_seconds: started.elapsed().as_secs_f64(),
+    };
+    let root = RunDir::new(experiment.run_dir());
+    atomic::write(
+        &root.metrics_json(),
+        serde_json::to_string_pretty(&record)?.as_bytes(),
+    )?;
+    atomic::write(&root.config(), experiment.to_toml().as_bytes())?;
+    let report_dir = experiment.report_dir();
+    std::fs::create_dir_all(&report_dir)
+        .with_context(|| format!("cannot create {}", report_dir.display()))?;
+    let summary = seeds_markdown(&record);
+    let summary_path = report_dir.join("summary.md");
+    atomic::write(&summary_path, summary.as_bytes())?;
+    observer.info(summary);
+    observer.info(format!(
+        "seeds saved to {}, summary to {}",
+        root.metrics_json().display(),
+        summary_path.display()
+    ));
+    Ok(last)
+}
+
+/// One finished seed's result, read back from its folder.
+fn seed_result(seed: u64, run: &RunDir, pooled: bool) -> Result<SeedResult> {
+    let shown = run.path().display().to_string();
+    if pooled {
+        let path = run.metrics_json();
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let cv: CrossValRecord = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a k-fold record", path.display()))?;
+        return Ok(SeedResult {
+            seed,
+            run: shown,
+            test: Headline {
+                accuracy: cv.cv.accuracy_mean,
+                uar: cv.cv.uar_mean,
+                macro_f1: cv.cv.macro_f1_mean,
+                weighted_f1: cv.cv.weighted_f1_mean,
+            },
+            folds: cv.folds,
+        });
+    }
+    let record = RunRecord::load(run.path())?;
+    let test = record
+        .split(SplitName::Test)
+        .with_context(|| format!("{shown}: the run has no test metrics"))?;
+    Ok(SeedResult {
+        seed,
+        run: shown,
+        test: Headline {
+            accuracy: test.accuracy,
+            uar: test.uar,
+            macro_f1: test.macro_f1,
+            weighted_f1: test.weighted_f1,
+        },
+        folds: Vec::new(),
+    })
+}
+
+/// The summary over seeds: one row per seed, then mean +- std.
+pub fn seeds_markdown(record: &SeedsRecord) -> String {
+    let pooled = record.over_folds_and_seeds.is_some();
+    let mut md = format!(
+        "# {}: {} seeds\n\n{}\n\n| seed | accuracy | UAR | weighted F1 | macro F1 | run |\n|---:|---:|---:|---:|---:|---|\n",
+        record.experiment,
+        record.seeds.len(),
+        if pooled {
+            "Test metrics of each seed: the mean over its folds (held-out speakers only)."
+        } else {
+            "Test metrics of each seed's run."
+        }
+    );
+    for s in &record.seeds {
+        md += &format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            s.seed,
+            pct(s.test.accuracy),
+            pct(s.test.uar),
+            pct(s.test.weighted_f1),
+            pct(s.test.macro_f1),
+            s.run
+        );
+    }
+    md += "\nMean +- standard deviation (sample std):\n\n| over | accuracy | UAR | weighted F1 | macro F1 |\n|---|---|---|---|---|\n";
+    md += &stats_row(&format!("{} seeds", record.seeds.len()), &record.over_seeds);
+    if let Some(all) = &record.over_folds_and_seeds {
+        md += &stats_row(&format!("{} folds x seeds", all.folds), all);
+    }
+    md
+}
