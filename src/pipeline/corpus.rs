@@ -3,7 +3,7 @@
 use crate::core::events::Observer;
 use crate::data::Corpus;
 use crate::data::speech::SpeechClip;
-use crate::data::speech::labels::{LabelTable, Selection};
+use crate::data::speech::labels::{ClipFilter, LabelTable, Selection, select};
 use crate::data::synthetic::{self, SyntheticOptions};
 use crate::experiment::{DatasetKind, Experiment};
 
@@ -114,4 +114,27 @@ pub fn report_selection(
     for (reason, n) in &selection.dropped {
         observer.info(format!("  dropped {n}: {reason}"));
     }
+}
+
+/// The experiment's own pooled corpus, read with its reader and labelled with its label table
+/// and clip filters: the table and the selection (kept clips, their classes, drops by reason).
+pub fn experiment_selection(
+    experiment: &Experiment,
+    observer: &dyn Observer,
+) -> Result<(LabelTable, Selection)> {
+    let d = &experiment.data;
+    let clips = read_corpus(
+        d.dataset,
+        &experiment.dataset_path()?,
+        "data.path",
+        observer,
+    )?;
+    let table = experiment.label_table()?;
+    let filter = ClipFilter {
+        gender: d.gender,
+        intensity: d.intensity.clone(),
+        statement: d.statement.clone(),
+    };
+    let selection = select(clips, &table, &filter);
+    Ok((table, selection))
 }

@@ -13,7 +13,7 @@ use crate::data::speech::{SpeechClip, natural_cmp};
 use crate::evaluation::{SplitMetrics, evaluate};
 use crate::experiment::{CrossCorpusConfig, DatasetKind, Experiment, TargetNorm};
 use crate::inference::predict::predict;
-use crate::pipeline::corpus::{read_corpus, report_selection};
+use crate::pipeline::corpus::{experiment_selection, read_corpus, report_selection};
 use crate::pipeline::cv_record::{CrossValRecord, TargetSummary};
 use crate::pipeline::trained::{load_run, run_experiment};
 use crate::reports::predictions::read_predictions;
@@ -215,22 +215,7 @@ pub fn score_pooled(
     // Without a target, each fold's own test clips, by id, from the corpus as trained.
     let own = match target {
         Some(_) => None,
-        None => {
-            let clips = read_corpus(
-                experiment.data.dataset,
-                &experiment.dataset_path()?,
-                "data.path",
-                observer,
-            )?;
-            let table = experiment.label_table()?;
-            let d = &experiment.data;
-            let filter = ClipFilter {
-                gender: d.gender,
-                intensity: d.intensity.clone(),
-                statement: d.statement.clone(),
-            };
-            Some(select(clips, &table, &filter))
-        }
+        None => Some(experiment_selection(experiment, observer)?.1),
     };
     let mut scored = Vec::new();
     for fold in &record.folds {

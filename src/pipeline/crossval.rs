@@ -9,7 +9,6 @@ use crate::core::LabelMap;
 use crate::core::SplitName;
 use crate::core::events::Observer;
 use crate::data::speech::SpeechClip;
-use crate::data::speech::labels::{ClipFilter, select};
 use crate::data::speech::splits::{
     SplitAssignment, check_no_leakage, holdout, natural_cmp, settle_speaker_independence,
     speaker_kfold, stratified_random,
@@ -19,7 +18,7 @@ use crate::evaluation::evaluate;
 use crate::experiment::{Experiment, SplitKind};
 use crate::io::atomic;
 use crate::pipeline::TrainOptions;
-use crate::pipeline::corpus::report_selection;
+use crate::pipeline::corpus::{experiment_selection, report_selection};
 use crate::pipeline::cross_corpus::{TargetCorpus, score_run};
 use crate::pipeline::cv_record::{
     CrossCorpusRecord, CrossValRecord, CvStats, FoldRecord, Headline, SpeakerResult,
@@ -31,15 +30,6 @@ use crate::reports::{RunRecord, pct};
 use anyhow::{Context, Result, bail};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-
-fn read_clips(experiment: &Experiment, observer: &dyn Observer) -> Result<Vec<SpeechClip>> {
-    crate::pipeline::corpus::read_corpus(
-        experiment.data.dataset,
-        &experiment.dataset_path()?,
-        "data.path",
-        observer,
-    )
-}
 
 /// The split assignments of one group of clips.
 /// Speaker independence is computed from each part's speakers for every kind of split (a
@@ -201,15 +191,8 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
         experiment.run.seed
     ));
     let started = std::time::Instant::now();
-    let clips = read_clips(experiment, observer)?;
-    let table = experiment.label_table()?;
+    let (table, selection) = experiment_selection(experiment, observer)?;
     let d = &experiment.data;
-    let filter = ClipFilter {
-        gender: d.gender,
-        intensity: d.intensity.clone(),
-        statement: d.statement.clone(),
-    };
-    let selection = select(clips, &table, &filter);
     let kept = selection.class_counts(&table);
     report_selection(
         &format!("label table `{}`", table.name),
