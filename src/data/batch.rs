@@ -14,6 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::borrow::Borrow;
+use std::collections::BTreeMap;
 
 /// One utterance, ready for the model.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +55,13 @@ pub enum FeatureNormKind {
     /// Each clip on its own, per row over its valid frames (cepstral mean and variance
     /// normalisation): removes channel and speaker offsets, which helps on unseen speakers.
     Utterance,
+    /// Per row, with the statistics of all clips of the clip's speaker in the same split
+    /// (speaker normalisation): removes each speaker's voice and recording offsets but keeps
+    /// the differences between that speaker's clips (loudness, pitch range). Test speakers
+    /// are standardised with their own clips' statistics, read without labels. Clips of an
+    /// unknown speaker (e.g. files given to `predict`) form one group; a single clip is then
+    /// standardised on its own, as `utterance`.
+    Speaker,
 }
 
 /// What the front end of the built-in encoders computes (`[data]` keys of the same names).
@@ -109,7 +117,7 @@ pub struct FrontEnd {
     hop_length: usize,
     rows: usize,
     sample_rate: u32,
-    per_utterance: bool,
+    mode: FeatureNormKind,
 }
 
 /// Standardises each row of `[rows][frames]` features over its first `valid` frames (cepstral
@@ -168,22 +176,41 @@ impl FrontEnd {
             rows: Vec::new(),
         };
         let mut front = Self::new(tokenizer, identity, config);
-        let mut examples = front.examples(train)?;
-        if front.per_utterance {
-            // Each example is already standardised on its own.
-            return Ok((front, examples));
+        match front.mode {
+            // Each example is already standardised on its own, or with its speaker's clips;
+            // the training split's statistics are kept for the record only.
+            FeatureNormKind::Utterance => {
+                let examples = front.examples(train)?;
+                Ok((front, examples))
+            }
+            FeatureNormKind::Speaker => {
+                let raw = front.raw_examples(train)?;
+                front.norm = front.fit_norm(&raw.iter().collect::<Vec<_>>(), true);
+                let examples = front.normalise_by_speaker(raw, train, None);
+                Ok((front, examples))
+            }
+            FeatureNormKind::Train => {
+                let mut examples = front.raw_examples(train)?;
+                front.norm =
+                    front.fit_norm(&examples.iter().collect::<Vec<_>>(), front.row_stats());
+                examples
+                    .par_iter_mut()
+                    .for_each(|e| front.normalise(&mut e.features));
+                Ok((front, examples))
+            }
         }
-        front.norm = front.fit_norm(&examples.iter().collect::<Vec<_>>());
-        examples
-            .par_iter_mut()
-            .for_each(|e| front.normalise(&mut e.features));
-        Ok((front, examples))
+    }
+
+    /// Whether the training split's statistics are per row: per coefficient for MFCCs (whose
+    /// scales differ by orders of magnitude), one global pair for log-mels (dB).
+    fn row_stats(&self) -> bool {
+        matches!(self.extractor, Extractor::Mfcc(_))
     }
 
     /// Standardisation statistics of `examples` (raw features), over valid frames only so
-    /// padding does not pull the mean down: one global pair for log-mels, one per coefficient
-    /// for MFCCs.
-    fn fit_norm(&self, examples: &[&Example]) -> FeatureNorm {
+    /// padding does not pull the mean down: one pair per row when `per_row`, else one global
+    /// pair.
+    fn fit_norm(&self, examples: &[&Example], row_wise: bool) -> FeatureNorm {
         let frames = self.frames();
         // Per-example, per-row partial sums in parallel, then a fixed-order total: the result
         // does not depend on the number of threads.
@@ -219,10 +246,82 @@ impl FrontEnd {
         FeatureNorm {
             mean,
             std,
-            rows: match self.extractor {
-                Extractor::LogMel(_) => Vec::new(),
-                Extractor::Mfcc(_) => per_row.into_iter().map(stats).collect(),
+            rows: if row_wise {
+                per_row.into_iter().map(stats).collect()
+            } else {
+                Vec::new()
             },
+        }
+    }
+
+    /// Examples of `utterances` with raw (not standardised) features.
+    fn raw_examples(&self, utterances: &[Utterance]) -> anyhow::Result<Vec<Example>> {
+        utterances
+            .par_iter()
+            .map(|u| {
+                let audio = u.samples(self.sample_rate)?;
+                Ok(self.raw_example(&u.text, &audio, u.label))
+            })
+            .collect()
+    }
+
+    fn raw_example(&self, text: &str, audio: &[f32], label: usize) -> Example {
+        let (features, valid_frames) = self.raw_features(audio);
+        Example {
+            tokens: self.tokenizer.encode(text, self.max_tokens),
+            features,
+            valid_frames,
+            label,
+        }
+    }
+
+    /// Per-row statistics of each speaker's raw examples (`raw[i]` is `utterances[i]`'s).
+    fn speaker_norms(
+        &self,
+        raw: &[Example],
+        utterances: &[Utterance],
+    ) -> BTreeMap<u32, FeatureNorm> {
+        let mut members: BTreeMap<u32, Vec<&Example>> = BTreeMap::new();
+        for (e, u) in raw.iter().zip(utterances) {
+            members.entry(u.speaker).or_default().push(e);
+        }
+        members
+            .into_iter()
+            .map(|(speaker, examples)| (speaker, self.fit_norm(&examples, true)))
+            .collect()
+    }
+
+    /// Standardises raw examples of `utterances` (`raw[i]` is `utterances[i]`'s, or a copy of
+    /// it) with their speaker's per-row statistics: those of `norms` when given (augmented
+    /// copies use their originals' statistics), else of the examples themselves.
+    fn normalise_by_speaker(
+        &self,
+        mut raw: Vec<Example>,
+        utterances: &[Utterance],
+        norms: Option<&BTreeMap<u32, FeatureNorm>>,
+    ) -> Vec<Example> {
+        let own;
+        let norms = match norms {
+            Some(norms) => norms,
+            None => {
+                own = self.speaker_norms(&raw, utterances);
+                &own
+            }
+        };
+        raw.par_iter_mut().zip(utterances).for_each(|(e, u)| {
+            self.normalise_as_speaker(&norms[&u.speaker], e);
+        });
+        raw
+    }
+
+    /// Standardises `example` with its speaker's statistics; padding frames become 0 (the
+    /// mean), as with per-utterance standardisation, so a clip alone is treated the same.
+    fn normalise_as_speaker(&self, norm: &FeatureNorm, example: &mut Example) {
+        normalise_with(norm, &mut example.features);
+        let frames = self.frames().max(1);
+        let valid = example.valid_frames.min(frames);
+        for row in example.features.chunks_mut(frames) {
+            row[valid..].fill(0.0);
         }
     }
 
@@ -241,7 +340,7 @@ impl FrontEnd {
             group.len(),
             utterances.len()
         );
-        if self.per_utterance {
+        if self.mode == FeatureNormKind::Utterance {
             return self.examples(utterances);
         }
         let mut examples: Vec<Example> = utterances
@@ -262,7 +361,10 @@ impl FrontEnd {
         groups.dedup();
         for g in groups {
             let members: Vec<usize> = (0..examples.len()).filter(|&i| group[i] == g).collect();
-            let norm = self.fit_norm(&members.iter().map(|&i| &examples[i]).collect::<Vec<_>>());
+            let norm = self.fit_norm(
+                &members.iter().map(|&i| &examples[i]).collect::<Vec<_>>(),
+                self.row_stats() || self.mode == FeatureNormKind::Speaker,
+            );
             for &i in &members {
                 normalise_with(&norm, &mut examples[i].features);
             }
@@ -298,7 +400,7 @@ impl FrontEnd {
                 FeatureKind::Mfcc => d.n_mfcc,
             },
             sample_rate: d.sample_rate,
-            per_utterance: d.feature_norm == FeatureNormKind::Utterance,
+            mode: d.feature_norm,
         }
     }
 
@@ -336,27 +438,30 @@ impl FrontEnd {
     }
 
     /// Builds an example from a transcript and audio samples (label is carried through).
+    /// A clip on its own has no speaker group: with speaker normalisation it is standardised
+    /// on its own.
     pub fn example_from_parts(&self, text: &str, audio: &[f32], label: usize) -> Example {
-        let (mut features, valid_frames) = self.raw_features(audio);
-        if self.per_utterance {
-            standardise_rows(&mut features, self.frames(), valid_frames);
-        } else {
-            self.normalise(&mut features);
+        let mut example = self.raw_example(text, audio, label);
+        match self.mode {
+            FeatureNormKind::Train => self.normalise(&mut example.features),
+            FeatureNormKind::Utterance | FeatureNormKind::Speaker => {
+                standardise_rows(&mut example.features, self.frames(), example.valid_frames)
+            }
         }
-        Example {
-            tokens: self.tokenizer.encode(text, self.max_tokens),
-            features,
-            valid_frames,
-            label,
-        }
+        example
     }
 
     fn normalise(&self, features: &mut [f32]) {
         normalise_with(&self.norm, features);
     }
 
-    /// Builds the examples of many utterances in parallel (order kept).
+    /// Builds the examples of many utterances in parallel (order kept); with speaker
+    /// normalisation each speaker's clips among `utterances` give its statistics.
     pub fn examples(&self, utterances: &[Utterance]) -> anyhow::Result<Vec<Example>> {
+        if self.mode == FeatureNormKind::Speaker {
+            let raw = self.raw_examples(utterances)?;
+            return Ok(self.normalise_by_speaker(raw, utterances, None));
+        }
         utterances.par_iter().map(|u| self.example(u)).collect()
     }
 
@@ -380,6 +485,12 @@ impl FrontEnd {
             .filter(|(_, u)| augment.applies_to(labels.name(u.label)))
             .flat_map(|(i, _)| (0..augment.copies).map(move |c| (i, c)))
             .collect();
+        // With speaker normalisation a copy is standardised with its original's speaker
+        // statistics (the augmentation's changes stay visible to the model).
+        let norms = match self.mode {
+            FeatureNormKind::Speaker => Some(self.speaker_norms(&self.raw_examples(train)?, train)),
+            _ => None,
+        };
         jobs.par_iter()
             .map(|&(i, copy)| {
                 let u = &train[i];
@@ -390,7 +501,14 @@ impl FrontEnd {
                 let audio = augmentation
                     .apply(&u.samples(sample_rate)?, sample_rate, &mut rng)
                     .map_err(|e| e.context(format!("augmenting {}", u.id)))?;
-                Ok(self.example_from_parts(&u.text, &audio, u.label))
+                Ok(match &norms {
+                    Some(norms) => {
+                        let mut example = self.raw_example(&u.text, &audio, u.label);
+                        self.normalise_as_speaker(&norms[&u.speaker], &mut example);
+                        example
+                    }
+                    None => self.example_from_parts(&u.text, &audio, u.label),
+                })
             })
             .collect()
     }

@@ -4,6 +4,7 @@
 use crate::core::Modality;
 use crate::inference::cache::CacheDtype;
 use crate::models::finetune::TrainLayers;
+use crate::models::fusion::FramePooling;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -69,6 +70,11 @@ pub struct CnnConfig {
     pub batch_norm: bool,
     /// Dropout after every convolution block.
     pub dropout: f64,
+    /// Pooling over frames: `"mean"`, `"mean_std"` (statistics pooling) or `"attention"`.
+    pub pooling: FramePooling,
+    /// Channels of 2-D convolutions (3 x 3, 2 x 2 max pooling) over (rows, frames) before the
+    /// 1-D stack; empty: none.
+    pub stem: Vec<usize>,
 }
 
 impl Default for CnnConfig {
@@ -79,6 +85,8 @@ impl Default for CnnConfig {
             pool: 2,
             batch_norm: true,
             dropout: 0.25,
+            pooling: FramePooling::Mean,
+            stem: Vec::new(),
         }
     }
 }

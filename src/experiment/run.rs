@@ -13,6 +13,9 @@ pub struct RunConfig {
     /// report mean +- std over seeds (empty: one run with `seed`). The data (`data.seed`)
     /// stays that of `seed` unless set.
     pub seeds: Vec<u64>,
+    /// With `seeds`: also score the seeds' ensemble, each test clip's class probabilities
+    /// averaged over the seeds' models (per fold for k-fold runs), in the summary over seeds.
+    pub ensemble: bool,
     /// Backend to train on.
     pub backend: BackendKind,
 }
@@ -22,6 +25,7 @@ impl Default for RunConfig {
         Self {
             seed: 42,
             seeds: Vec::new(),
+            ensemble: false,
             backend: BackendKind::Cpu,
         }
     }

@@ -97,6 +97,17 @@ impl Experiment {
             );
         }
         positive("model.cnn.pool", m.cnn.pool)?;
+        if m.cnn.stem.contains(&0) {
+            bail!("key `model.cnn.stem`: allowed a list of channel counts >= 1 (or [] for none)");
+        }
+        if self.feature_rows() >> m.cnn.stem.len() == 0 {
+            bail!(
+                "key `model.cnn.stem` has {} blocks, each halving the {} feature rows: allowed at most {}",
+                m.cnn.stem.len(),
+                self.feature_rows(),
+                self.feature_rows().ilog2()
+            );
+        }
         probability("model.cnn.dropout", m.cnn.dropout)?;
         probability("model.dropout", m.dropout)?;
         for (key, encoder) in [("model.text", &m.text), ("model.audio", &m.audio)] {
@@ -157,6 +168,32 @@ impl Experiment {
             bail!(
                 "key `training.plateau_factor` = {}: allowed 0 < factor < 1",
                 t.plateau_factor
+            );
+        }
+        if self.run.ensemble && self.run.seeds.len() < 2 {
+            bail!(
+                "key `run.ensemble` = true averages the models of `run.seeds`; it lists {} seed(s): give at least 2 (e.g. `--seeds 1,2`)",
+                self.run.seeds.len()
+            );
+        }
+        if !(t.mixup_alpha >= 0.0 && t.mixup_alpha.is_finite()) {
+            bail!(
+                "key `training.mixup_alpha` = {}: allowed a finite number >= 0 (0 turns mixup off)",
+                t.mixup_alpha
+            );
+        }
+        // Both work on the built-in audio encoder's feature frames; mixup also mixes the whole
+        // input, and token ids cannot be blended.
+        let scratch_audio = m.uses(Modality::Audio) && m.audio.checkpoint.is_none();
+        if t.spec_augment.enabled() && !scratch_audio {
+            bail!(
+                "key `training.spec_augment` masks the built-in audio encoder's features; this model has none (audio off, or a pretrained `model.audio.checkpoint`): remove [training.spec_augment]"
+            );
+        }
+        if t.mixup_alpha > 0.0 && (!scratch_audio || m.uses(Modality::Text)) {
+            bail!(
+                "key `training.mixup_alpha` = {}: mixup blends the built-in audio encoder's features and needs an audio-only model without `model.audio.checkpoint` (`model.modalities = [\"audio\"]`); set it to 0",
+                t.mixup_alpha
             );
         }
         if let ClassWeighting::Given(w) = &t.class_weights {
@@ -253,9 +290,21 @@ impl Experiment {
                     d.hop_length
                 );
             }
-            // Pooling follows every second convolution.
+            if c.stem.len() > 8 || c.stem.iter().any(|&planes| planes > 1024) {
+                bail!(
+                    "key `model.cnn.stem` = {:?}: allowed at most 8 blocks of at most 1024 channels",
+                    c.stem
+                );
+            }
+            // Each stem block halves the frames; pooling follows every second convolution.
             let pooled = if c.pool > 1 { c.channels.len() / 2 } else { 0 };
-            let mut left = frames;
+            let mut left = frames >> c.stem.len();
+            if left == 0 {
+                bail!(
+                    "key `model.cnn.stem`: {} blocks halve the {frames} frames of a clip to none; use fewer blocks or longer clips",
+                    c.stem.len()
+                );
+            }
             for _ in 0..pooled {
                 left /= c.pool;
             }
@@ -265,8 +314,16 @@ impl Experiment {
                     c.pool
                 );
             }
-            let mut inputs = self.feature_rows();
             let mut parameters = 0.0;
+            let mut planes = 1;
+            for &out in &c.stem {
+                parameters += (planes * out * 9) as f64;
+                planes = out;
+            }
+            let mut inputs = match c.stem.last() {
+                Some(&planes) => planes * (self.feature_rows() >> c.stem.len()),
+                None => self.feature_rows(),
+            };
             for &out in &c.channels {
                 parameters += (inputs * out * c.kernel) as f64;
                 inputs = out;
@@ -276,7 +333,12 @@ impl Experiment {
                     "keys `model.cnn.channels` and `model.cnn.kernel`: the convolutions would have {parameters:.2e} parameters; allowed at most {MAX_SCRATCH_PARAMETERS:.0e}"
                 );
             }
-            let widest = c.channels.iter().copied().max().unwrap_or(1) as f64;
+            // The stem's first block holds every row at full resolution.
+            let widest = (c.channels.iter().copied().max().unwrap_or(1)).max(
+                c.stem
+                    .first()
+                    .map_or(0, |&planes| planes * self.feature_rows()),
+            ) as f64;
             let activation = self.training.batch_size as f64 * widest * frames as f64 * 4.0;
             if activation > MAX_BATCH_ACTIVATION_BYTES {
                 bail!(

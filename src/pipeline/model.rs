@@ -224,15 +224,19 @@ pub fn build_model_from(
                     c.pool,
                     c.batch_norm,
                     c.dropout,
-                );
+                )
+                .with_pooling(c.pooling)
+                .with_stem(c.stem.clone());
                 description.push(format!(
-                    "audio: speech CNN over {} {features}, channels {:?}, kernel {}, pool {}, BatchNorm {}, dropout {}, trained from scratch",
+                    "audio: speech CNN over {} {features}, 2-D stem {:?}, channels {:?}, kernel {}, pool {}, BatchNorm {}, dropout {}, {:?} pooling, trained from scratch",
                     experiment.feature_rows(),
+                    c.stem,
                     c.channels,
                     c.kernel,
                     c.pool,
                     c.batch_norm,
-                    c.dropout
+                    c.dropout,
+                    c.pooling
                 ));
                 Some((
                     AudioBranchEncoder::SpeechCnn(cnn.init(train_device)),

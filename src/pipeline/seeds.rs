@@ -1,19 +1,25 @@
 //! `run.seeds`: an experiment repeated once per seed. Each seed's run (one run, or a whole
 //! k-fold) lives in `runs/<name>/seed-<s>/` as if trained alone; the top folder's
 //! `metrics.json` ([`SeedsRecord`]) and `reports/<name>/summary.md` give mean +- std over
-//! seeds and, for k-fold runs, over every fold of every seed.
+//! seeds and, for k-fold runs, over every fold of every seed. With `run.ensemble`, the seeds'
+//! models are also scored together, from each run's `predictions.csv`.
 
+use crate::core::LabelMap;
 use crate::core::SplitName;
+use crate::evaluation::evaluate;
 use crate::experiment::Experiment;
 use crate::io::atomic;
 use crate::pipeline::corpus::load_corpus;
-use crate::pipeline::crossval::{stats_row, train_pooled};
+use crate::pipeline::crossval::{headline_cells, stats_row, train_pooled};
 use crate::pipeline::cv_record::{CrossValRecord, CvStats, FoldRecord, Headline};
 use crate::pipeline::run::{RunSummary, TrainOptions, train_corpus};
+use crate::reports::predictions::{PredictionRow, read_predictions};
 use crate::reports::run_dir::RunDir;
 use crate::reports::{RunRecord, pct};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Instant;
 
 /// The top `metrics.json` of a run repeated over seeds.
@@ -29,8 +35,38 @@ pub struct SeedsRecord {
     /// For k-fold runs: over every fold of every seed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub over_folds_and_seeds: Option<CvStats>,
+    /// With `run.ensemble`: the seeds' models scored together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ensemble: Option<EnsembleRecord>,
     /// Wall time of all seeds, in seconds.
     pub wall_seconds: f64,
+}
+
+/// The ensemble of the seeds' models: each test clip's class probabilities averaged over the
+/// seeds, then the most probable class.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnsembleRecord {
+    /// Models averaged (one per seed).
+    pub models: usize,
+    /// Test metrics (for k-fold runs, the means over folds).
+    pub test: Headline,
+    /// For k-fold runs: each fold's ensemble.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub folds: Vec<EnsembleFold>,
+    /// For k-fold runs: mean and sample standard deviation over folds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub over_folds: Option<CvStats>,
+}
+
+/// One fold's ensemble.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnsembleFold {
+    /// Gender group (`all` unless `data.per_gender`).
+    pub group: String,
+    /// Fold number.
+    pub fold: usize,
+    /// Test metrics.
+    pub test: Headline,
 }
 
 /// One seed's run.
@@ -126,11 +162,24 @@ pub fn train_seeds(experiment: &Experiment, options: TrainOptions) -> Result<Opt
     }
     let headlines: Vec<Headline> = results.iter().map(|r| r.test).collect();
     let all_folds: Vec<FoldRecord> = results.iter().flat_map(|r| r.folds.clone()).collect();
+    let ensemble = if experiment.run.ensemble {
+        let record = ensemble(&results, pooled)?;
+        observer.info(format!(
+            "ensemble of {} seeds: test accuracy {}%, UAR {}%",
+            record.models,
+            pct(record.test.accuracy),
+            pct(record.test.uar)
+        ));
+        Some(record)
+    } else {
+        None
+    };
     let record = SeedsRecord {
         experiment: experiment.name().to_string(),
         over_seeds: CvStats::of_headlines(&headlines),
         over_folds_and_seeds: pooled.then(|| CvStats::of(&all_folds)),
         seeds: results,
+        ensemble,
         wall_seconds: started.elapsed().as_secs_f64(),
     };
     let root = RunDir::new(experiment.run_dir());
@@ -152,6 +201,136 @@ pub fn train_seeds(experiment: &Experiment, options: TrainOptions) -> Result<Opt
         summary_path.display()
     ));
     Ok(last)
+}
+
+/// The ensemble of the seeds of `results`: per fold for k-fold runs (folds matched by group
+/// and number), else of the single runs.
+fn ensemble(results: &[SeedResult], pooled: bool) -> Result<EnsembleRecord> {
+    if !pooled {
+        let runs: Vec<&str> = results.iter().map(|r| r.run.as_str()).collect();
+        return Ok(EnsembleRecord {
+            models: runs.len(),
+            test: ensemble_test(&runs)?,
+            folds: Vec::new(),
+            over_folds: None,
+        });
+    }
+    let first = results.first().context("no seed finished")?;
+    let mut folds = Vec::new();
+    for fold in &first.folds {
+        let runs = results
+            .iter()
+            .map(|r| {
+                r.folds
+                    .iter()
+                    .find(|f| f.group == fold.group && f.fold == fold.fold)
+                    .map(|f| f.run.as_str())
+                    .with_context(|| {
+                        format!(
+                            "seed {} has no fold {} of group {}: the seeds' folds differ",
+                            r.seed, fold.fold, fold.group
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        folds.push(EnsembleFold {
+            group: fold.group.clone(),
+            fold: fold.fold,
+            test: ensemble_test(&runs)?,
+        });
+    }
+    let headlines: Vec<Headline> = folds.iter().map(|f| f.test).collect();
+    let stats = CvStats::of_headlines(&headlines);
+    Ok(EnsembleRecord {
+        models: results.len(),
+        test: Headline {
+            accuracy: stats.accuracy_mean,
+            uar: stats.uar_mean,
+            macro_f1: stats.macro_f1_mean,
+            weighted_f1: stats.weighted_f1_mean,
+        },
+        folds,
+        over_folds: Some(stats),
+    })
+}
+
+/// Test metrics of the runs in `runs` together, from their `predictions.csv`.
+fn ensemble_test(runs: &[&str]) -> Result<Headline> {
+    let first = runs.first().context("no run to ensemble")?;
+    let labels = RunRecord::load(Path::new(first))?.labels;
+    let predictions = runs
+        .iter()
+        .map(|run| {
+            let path = RunDir::new(Path::new(run)).predictions();
+            let rows = read_predictions(&path, &labels)?;
+            Ok((path.display().to_string(), rows))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    ensemble_metrics(&predictions, &labels)
+}
+
+/// Test metrics of several models' predictions together (`(source, rows)` per model): each
+/// test clip's class probabilities averaged over the models, then the most probable class
+/// (the first of equals). Every model must have scored the same test clips with the same
+/// labels; errors name the source.
+pub fn ensemble_metrics(
+    predictions: &[(String, Vec<PredictionRow>)],
+    labels: &LabelMap,
+) -> Result<Headline> {
+    let (first, _) = predictions.first().context("no predictions to ensemble")?;
+    let mut summed: BTreeMap<&str, (usize, Vec<f64>)> = BTreeMap::new();
+    for (i, (source, rows)) in predictions.iter().enumerate() {
+        let rows: Vec<&PredictionRow> =
+            rows.iter().filter(|r| r.split == SplitName::Test).collect();
+        if i > 0 && rows.len() != summed.len() {
+            bail!(
+                "{source}: {} test clips, {} in {first}: the models scored different clips",
+                rows.len(),
+                summed.len()
+            );
+        }
+        for row in rows {
+            match summed.get_mut(row.id.as_str()) {
+                Some((label, total)) if *label == row.label => {
+                    for (t, p) in total.iter_mut().zip(&row.probabilities) {
+                        *t += f64::from(*p);
+                    }
+                }
+                Some(_) => bail!(
+                    "{source}: clip `{}` has another label than in {first}",
+                    row.id
+                ),
+                None if i == 0 => {
+                    let probabilities = row.probabilities.iter().map(|&p| f64::from(p)).collect();
+                    summed.insert(&row.id, (row.label, probabilities));
+                }
+                None => bail!(
+                    "{source}: clip `{}` is not among the test clips of {first}",
+                    row.id
+                ),
+            }
+        }
+    }
+    if summed.is_empty() {
+        bail!("{first} has no test clips to ensemble");
+    }
+    let (truth, predicted): (Vec<usize>, Vec<usize>) = summed
+        .values()
+        .map(|(label, total)| {
+            let best = total
+                .iter()
+                .enumerate()
+                .fold(0, |best, (c, &p)| if p > total[best] { c } else { best });
+            (*label, best)
+        })
+        .unzip();
+    let metrics = evaluate(&truth, &predicted, labels);
+    Ok(Headline {
+        accuracy: metrics.accuracy,
+        uar: metrics.uar,
+        macro_f1: metrics.macro_f1,
+        weighted_f1: metrics.weighted_f1,
+    })
 }
 
 /// One finished seed's result, read back from its folder.
@@ -206,20 +385,40 @@ pub fn seeds_markdown(record: &SeedsRecord) -> String {
         }
     );
     for s in &record.seeds {
-        md += &format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
-            s.seed,
-            pct(s.test.accuracy),
-            pct(s.test.uar),
-            pct(s.test.weighted_f1),
-            pct(s.test.macro_f1),
-            s.run
-        );
+        md += &format!("| {} | {} | {} |\n", s.seed, headline_cells(&s.test), s.run);
     }
     md += "\nMean +- standard deviation (sample std):\n\n| over | accuracy | UAR | weighted F1 | macro F1 |\n|---|---|---|---|---|\n";
     md += &stats_row(&format!("{} seeds", record.seeds.len()), &record.over_seeds);
     if let Some(all) = &record.over_folds_and_seeds {
         md += &stats_row(&format!("{} folds x seeds", all.folds), all);
+    }
+    if let Some(ensemble) = &record.ensemble {
+        md += &format!(
+            "\nEnsemble of the {} seeds' models (each test clip's class probabilities averaged):\n\n",
+            ensemble.models
+        );
+        match &ensemble.over_folds {
+            Some(stats) => {
+                md += "| group | fold | accuracy | UAR | weighted F1 | macro F1 |\n|---|---:|---:|---:|---:|---:|\n";
+                for f in &ensemble.folds {
+                    md += &format!(
+                        "| {} | {} | {} |\n",
+                        f.group,
+                        f.fold,
+                        headline_cells(&f.test)
+                    );
+                }
+                md +=
+                    "\n| over | accuracy | UAR | weighted F1 | macro F1 |\n|---|---|---|---|---|\n";
+                md += &stats_row(&format!("ensemble, {} folds", stats.folds), stats);
+            }
+            None => {
+                md += &format!(
+                    "| accuracy | UAR | weighted F1 | macro F1 |\n|---:|---:|---:|---:|\n| {} |\n",
+                    headline_cells(&ensemble.test)
+                );
+            }
+        }
     }
     md
 }

@@ -1,4 +1,5 @@
-//! The training loop: shuffled mini-batches, class-weighted loss, gradient accumulation,
+//! The training loop: shuffled mini-batches (optionally masked and mixed, see
+//! [`crate::training::mixing`]), class-weighted loss, gradient accumulation,
 //! global-norm clipping, AdamW or SGD, learning-rate schedules, validation every epoch,
 //! checkpoint selection on a validation metric, early stopping, a NaN/Inf stop, and a checkpoint
 //! after every epoch from which `--resume` continues.
@@ -17,6 +18,7 @@ use crate::models::LateFusion;
 use crate::training::config::{OptimizerKind, ScheduleKind, SelectMetric, TrainingConfig};
 use crate::training::grad_clip::clip_grad_norm;
 use crate::training::history::EpochRecord;
+use crate::training::mixing::{mixup, spec_augment};
 use crate::training::schedule::{Plateau, learning_rate};
 use anyhow::{Context, Result, anyhow, bail};
 use burn::module::Module;
@@ -273,9 +275,29 @@ pub fn fit(mut model: LateFusion, fit: &Fit) -> Result<FitResult> {
         let mut pending = 0usize;
         let mut lr = learning_rate(t, state.step.max(1), total_steps, state.plateau.scale);
         for (b, chunk) in order.chunks(t.batch_size).enumerate() {
-            let batch = fit.batcher.batch(fit.train, chunk, fit.device);
-            let targets = batch.targets.clone();
-            let (logits, loss) = model.forward_loss(&batch);
+            let mut batch = fit.batcher.batch(fit.train, chunk, fit.device);
+            if t.spec_augment.enabled() {
+                spec_augment(&mut batch, &t.spec_augment, &mut rng)?;
+            }
+            let mut targets = batch.targets.clone();
+            let (logits, loss) = if t.mixup_alpha > 0.0 {
+                let mixed = mixup(&mut batch, t.mixup_alpha, &mut rng)?;
+                let partners = targets.clone().select(0, mixed.partner);
+                let logits = model.forward(&batch);
+                let loss = model
+                    .loss(logits.clone(), targets.clone())
+                    .mul_scalar(mixed.lambda)
+                    + model
+                        .loss(logits.clone(), partners.clone())
+                        .mul_scalar(1.0 - mixed.lambda);
+                // Training accuracy counts the larger share's class as the target.
+                if mixed.lambda < 0.5 {
+                    targets = partners;
+                }
+                (logits, loss)
+            } else {
+                model.forward_loss(&batch)
+            };
             let loss_value: f32 = loss.clone().into_scalar();
             if !loss_value.is_finite() {
                 fit.observer.event(Event::TaskFinished);

@@ -8,7 +8,7 @@ use emofuse::experiment::Experiment;
 use emofuse::pipeline::TrainOptions;
 use emofuse::pipeline::cross_corpus::{TargetCorpus, score_pooled};
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 fn experiment(dir: &Path, name: &str, extra: &[&str]) -> Experiment {
@@ -295,7 +295,7 @@ fn dry_run_probes_every_audio_file_and_names_the_bad_one() {
 fn seeds_repeat_the_kfold_and_report_mean_and_std_over_seeds() {
     let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = scratch_dir("crossval-seeds");
-    let e = experiment(&dir, "seeds", &["run.seeds=[3, 11]"]);
+    let e = experiment(&dir, "seeds", &["run.seeds=[3, 11]", "run.ensemble=true"]);
     emofuse::pipeline::train(&e, TrainOptions::default()).unwrap();
     let read = |path: &Path| -> Value {
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -331,6 +331,65 @@ fn seeds_repeat_the_kfold_and_report_mean_and_std_over_seeds() {
     assert!(
         summary.contains("| 2 seeds |") && summary.contains("| 6 folds x seeds |"),
         "{summary}"
+    );
+
+    // The ensemble of each fold: the two seeds' test probabilities averaged per clip, here
+    // recomputed from their predictions.csv.
+    let ensemble = &top["ensemble"];
+    assert_eq!(ensemble["models"], 2);
+    let mut ensemble_accuracies = Vec::new();
+    for fold in 1..=3 {
+        let mut summed: BTreeMap<String, (String, Vec<f64>)> = BTreeMap::new();
+        for seed in [3, 11] {
+            let csv = std::fs::read_to_string(dir.join(format!(
+                "runs/seeds/seed-{seed}/fold-{fold}/predictions.csv"
+            )))
+            .unwrap();
+            for line in csv.lines().skip(1).filter(|l| l.starts_with("test,")) {
+                let cells: Vec<&str> = line.split(',').collect();
+                let p: Vec<f64> = cells[4..].iter().map(|c| c.parse().unwrap()).collect();
+                let entry = summed
+                    .entry(cells[1].to_string())
+                    .or_insert((cells[2].to_string(), vec![0.0; p.len()]));
+                for (t, v) in entry.1.iter_mut().zip(p) {
+                    *t += v;
+                }
+            }
+        }
+        let header: Vec<String> = std::fs::read_to_string(
+            dir.join(format!("runs/seeds/seed-3/fold-{fold}/predictions.csv")),
+        )
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .skip(4)
+        .map(|c| c.trim_start_matches("p_").to_string())
+        .collect();
+        let correct = summed
+            .values()
+            .filter(|(label, p)| {
+                let best = (0..p.len()).fold(0, |b, c| if p[c] > p[b] { c } else { b });
+                header[best] == *label
+            })
+            .count();
+        let accuracy = correct as f64 / summed.len() as f64;
+        let recorded = &ensemble["folds"][fold - 1];
+        assert_eq!(recorded["fold"], fold);
+        assert!(
+            (recorded["test"]["accuracy"].as_f64().unwrap() - accuracy).abs() < 1e-12,
+            "fold {fold}: {recorded} against {accuracy}"
+        );
+        ensemble_accuracies.push(accuracy);
+    }
+    let mean = ensemble_accuracies.iter().sum::<f64>() / 3.0;
+    assert!((ensemble["over_folds"]["accuracy_mean"].as_f64().unwrap() - mean).abs() < 1e-12);
+    assert!(summary.contains("| ensemble, 3 folds |"), "{summary}");
+    let one_seed = Experiment::from_toml_str("[run]\nensemble = true\n", &[], "test").unwrap_err();
+    assert!(
+        format!("{one_seed:#}").contains("at least 2"),
+        "{one_seed:#}"
     );
 
     // Resuming keeps every finished fold of every seed: nothing retrains.

@@ -19,6 +19,7 @@ mod hostile_audio;
 mod labels;
 mod manifest;
 mod metrics;
+mod recipe;
 mod reports;
 mod roberta;
 mod serve;

@@ -14,4 +14,4 @@ pub use late_fusion::{
     Projection, TextBranch, TextBranchEncoder, TextInput,
 };
 pub use scratch_text_encoder::{ScratchTextEncoder, ScratchTextEncoderConfig};
-pub use speech_cnn::{SpeechCnn, SpeechCnnBlock, SpeechCnnConfig};
+pub use speech_cnn::{FramePooling, SpeechCnn, SpeechCnnBlock, SpeechCnnConfig};
