@@ -208,7 +208,7 @@ impl FrontEnd {
     }
 
     /// Standardisation statistics of `examples` (raw features), over valid frames only so
-    /// padding does not pull the mean down: one pair per row when `per_row`, else one global
+    /// padding does not pull the mean down: one pair per row when `row_wise`, else one global
     /// pair.
     fn fit_norm(&self, examples: &[&Example], row_wise: bool) -> FeatureNorm {
         let frames = self.frames();
@@ -343,19 +343,7 @@ impl FrontEnd {
         if self.mode == FeatureNormKind::Utterance {
             return self.examples(utterances);
         }
-        let mut examples: Vec<Example> = utterances
-            .par_iter()
-            .map(|u| {
-                let audio = u.samples(self.sample_rate)?;
-                let (features, valid_frames) = self.raw_features(&audio);
-                Ok(Example {
-                    tokens: self.tokenizer.encode(&u.text, self.max_tokens),
-                    features,
-                    valid_frames,
-                    label: u.label,
-                })
-            })
-            .collect::<anyhow::Result<_>>()?;
+        let mut examples = self.raw_examples(utterances)?;
         let mut groups: Vec<usize> = group.to_vec();
         groups.sort_unstable();
         groups.dedup();
@@ -366,7 +354,11 @@ impl FrontEnd {
                 self.row_stats() || self.mode == FeatureNormKind::Speaker,
             );
             for &i in &members {
-                normalise_with(&norm, &mut examples[i].features);
+                if self.mode == FeatureNormKind::Speaker {
+                    self.normalise_as_speaker(&norm, &mut examples[i]);
+                } else {
+                    normalise_with(&norm, &mut examples[i].features);
+                }
             }
         }
         Ok(examples)

@@ -185,6 +185,21 @@ impl Experiment {
         // Both work on the built-in audio encoder's feature frames; mixup also mixes the whole
         // input, and token ids cannot be blended.
         let scratch_audio = m.uses(Modality::Audio) && m.audio.checkpoint.is_none();
+        for (key, masks) in [
+            (
+                "training.spec_augment.freq_masks",
+                t.spec_augment.freq_masks,
+            ),
+            (
+                "training.spec_augment.time_masks",
+                t.spec_augment.time_masks,
+            ),
+        ] {
+            // Each mask is drawn per example and batch: thousands would only stall training.
+            if masks > 64 {
+                bail!("key `{key}` = {masks}: allowed at most 64 masks per example");
+            }
+        }
         if t.spec_augment.enabled() && !scratch_audio {
             bail!(
                 "key `training.spec_augment` masks the built-in audio encoder's features; this model has none (audio off, or a pretrained `model.audio.checkpoint`): remove [training.spec_augment]"

@@ -366,6 +366,13 @@ fn mixup_and_spec_augment_are_refused_where_there_are_no_feature_frames() {
     ])
     .unwrap_err();
     assert!(format!("{error:#}").contains("spec_augment"), "{error:#}");
+    let error = load(&[
+        "training.spec_augment.freq_masks=100000",
+        "training.spec_augment.freq_width=2",
+        "model.modalities=[\"audio\"]",
+    ])
+    .unwrap_err();
+    assert!(format!("{error:#}").contains("at most 64"), "{error:#}");
 }
 
 #[test]

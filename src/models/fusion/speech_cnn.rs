@@ -1,8 +1,8 @@
 //! A speech CNN: an optional stem of 2-D convolutions over (rows, frames), then a stack of 1-D
 //! convolutions over MFCC or log-mel frames (each with optional BatchNorm, ReLU, optional max
-//! pooling, dropout), then a pooling over the valid frames (the
-//! mean, the mean and standard deviation, or an attention-weighted mean). A dense softmax layer
-//! on top (the late-fusion head with no projection and no hidden layer) makes the classifier.
+//! pooling, dropout), then a pooling over the valid frames (the mean, the mean and standard
+//! deviation, or an attention-weighted mean). A dense softmax layer on top (the late-fusion
+//! head with no projection and no hidden layer) makes the classifier.
 
 use crate::models::nn::masked_mean_channels_first;
 use burn::config::Config;
