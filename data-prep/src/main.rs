@@ -24,9 +24,10 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct MeldArgs {
-    /// Folder with the raw media (MELD.Raw extracted; searched recursively).
+    /// Folder with the raw media (MELD.Raw extracted; searched recursively). Without it, the
+    /// manifests list every row with an empty audio path: enough for text-only models.
     #[arg(long)]
-    raw: PathBuf,
+    raw: Option<PathBuf>,
     /// Folder with train_sent_emo.csv, dev_sent_emo.csv and test_sent_emo.csv.
     #[arg(long)]
     csv: PathBuf,

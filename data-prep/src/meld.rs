@@ -70,8 +70,9 @@ impl Split {
 /// Options of `data-prep meld`.
 #[derive(Debug, Clone)]
 pub struct MeldOptions {
-    /// Folder holding the raw media (searched recursively).
-    pub raw: PathBuf,
+    /// Folder holding the raw media (searched recursively); `None`: text only (every row goes
+    /// into the manifests with an empty `path`, for text models).
+    pub raw: Option<PathBuf>,
     /// Folder holding `train_sent_emo.csv`, `dev_sent_emo.csv`, `test_sent_emo.csv`.
     pub csv: PathBuf,
     /// Output folder.
@@ -354,8 +355,11 @@ pub fn prepare(options: &MeldOptions) -> Result<MeldSummary> {
             SPLITS.map(|(_, f)| f).join(", ")
         );
     }
-    eprintln!("indexing media under {} ...", options.raw.display());
-    let index = MediaIndex::build(&options.raw)?;
+    let Some(raw) = &options.raw else {
+        return prepare_text_only(options, rows, summary);
+    };
+    eprintln!("indexing media under {} ...", raw.display());
+    let index = MediaIndex::build(raw)?;
     summary.media_files = index.files;
     let wanted: std::collections::HashSet<(Split, u32, u32)> = rows
         .iter()
@@ -439,27 +443,64 @@ pub fn prepare(options: &MeldOptions) -> Result<MeldSummary> {
         let manifest = manifests
             .entry(row.split)
             .or_insert_with(|| format!("{MANIFEST_HEADER}\n"));
-        let _ = writeln!(
+        manifest_line(
             manifest,
-            "{},{}/{}.wav,{},{},{},{:.4},{},{},{}",
-            row.id(),
-            row.split.as_str(),
-            row.id(),
-            csv_field(&row.text),
-            row.emotion,
-            csv_field(&row.speaker),
-            seconds,
-            row.dialogue,
-            row.utterance,
-            csv_field(&row.sentiment)
+            row,
+            &format!("{}/{}.wav", row.split.as_str(), row.id()),
+            Some(seconds),
         );
     }
-    for (split, text) in &manifests {
+    write_manifests(options, &manifests)?;
+    write_reports(options, &summary)?;
+    Ok(summary)
+}
+
+/// `data-prep meld` without `--raw`: every row into the manifests with an empty `path` (text
+/// models read only the transcript, speaker and dialogue ids).
+fn prepare_text_only(
+    options: &MeldOptions,
+    rows: Vec<MeldRow>,
+    mut summary: MeldSummary,
+) -> Result<MeldSummary> {
+    std::fs::create_dir_all(&options.out)
+        .with_context(|| format!("cannot create {}", options.out.display()))?;
+    let mut manifests: BTreeMap<Split, String> = BTreeMap::new();
+    for row in &rows {
+        summary.splits.entry(row.split.as_str()).or_default().kept += 1;
+        let manifest = manifests
+            .entry(row.split)
+            .or_insert_with(|| format!("{MANIFEST_HEADER}\n"));
+        manifest_line(manifest, row, "", None);
+    }
+    write_manifests(options, &manifests)?;
+    write_reports(options, &summary)?;
+    Ok(summary)
+}
+
+/// One manifest row: id, audio path (empty: text only), transcript, label, speaker, duration
+/// (empty when unknown), MELD's ids and sentiment.
+fn manifest_line(manifest: &mut String, row: &MeldRow, path: &str, seconds: Option<f64>) {
+    let _ = writeln!(
+        manifest,
+        "{},{},{},{},{},{},{},{},{}",
+        row.id(),
+        path,
+        csv_field(&row.text),
+        row.emotion,
+        csv_field(&row.speaker),
+        seconds.map(|s| format!("{s:.4}")).unwrap_or_default(),
+        row.dialogue,
+        row.utterance,
+        csv_field(&row.sentiment)
+    );
+}
+
+fn write_manifests(options: &MeldOptions, manifests: &BTreeMap<Split, String>) -> Result<()> {
+    for (split, text) in manifests {
         let path = options.out.join(format!("{}.csv", split.as_str()));
         emofuse::io::atomic::write(&path, text.as_bytes())?;
     }
-    write_reports(options, &summary)?;
-    Ok(summary)
+    Ok(())
 }
 
 /// Columns of the manifests: emofuse's common ones, then MELD's ids and sentiment.
@@ -481,7 +522,7 @@ fn prepare_row(row: &MeldRow, index: &MediaIndex, options: &MeldOptions) -> Outc
                 "no media file for {} in the {} split under {}",
                 row.id(),
                 row.split.as_str(),
-                options.raw.display()
+                options.raw.as_deref().unwrap_or(Path::new("")).display()
             ),
         };
     };

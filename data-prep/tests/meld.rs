@@ -91,8 +91,8 @@ fn meld_tree_becomes_wavs_manifests_and_a_problem_report() {
     )
     .unwrap();
     let options = MeldOptions {
-        raw,
-        csv,
+        raw: Some(raw),
+        csv: csv.clone(),
         out: out.clone(),
         sample_rate: 16_000,
         long_clip_seconds: 0.3,
@@ -154,6 +154,32 @@ fn meld_tree_becomes_wavs_manifests_and_a_problem_report() {
         "{problems}"
     );
     assert!(out.join("summary.json").exists());
+
+    // Without --raw: every row with a valid label, an empty audio path, the ids kept.
+    let text_out = root.join("text-only");
+    let text_only = prepare(&MeldOptions {
+        raw: None,
+        out: text_out.clone(),
+        ..options.clone()
+    })
+    .unwrap();
+    assert_eq!(
+        (
+            text_only.splits["train"].rows,
+            text_only.splits["train"].kept
+        ),
+        (6, 5)
+    );
+    assert_eq!(text_only.splits["train"].dropped.get("bad_row"), Some(&1));
+    let text_manifest = std::fs::read_to_string(text_out.join("train.csv")).unwrap();
+    let text_lines: Vec<&str> = text_manifest.lines().collect();
+    assert_eq!(text_lines.len(), 6);
+    assert_eq!(
+        text_lines[1],
+        "dia0_utt0,,\"Oh my God, he’s lost it.\",sadness,Phoebe,,0,0,negative"
+    );
+    assert_eq!(text_lines[5], "dia1_utt1,,Nothing.,fear,Joey,,1,1,negative");
+    assert!(!text_out.join("train").exists());
 
     // A re-run decodes nothing and writes the same manifests.
     let again = prepare(&options).unwrap();

@@ -58,6 +58,7 @@ pub fn run(args: &Wav2Vec2BenchArgs) {
     let trunks = Trunks {
         text: None,
         audio: Some(trunk),
+        ..Trunks::default()
     };
     let mask = Tensor::<2, Int>::ones([args.batch, samples], &device);
     let through_trunk = || {

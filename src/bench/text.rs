@@ -58,6 +58,7 @@ pub fn run(args: &TextBenchArgs) {
     let trunks = Trunks {
         text: Some(trunk),
         audio: None,
+        ..Trunks::default()
     };
     let through_trunk = || {
         let out = trunks.text(TextInput::Tokens {

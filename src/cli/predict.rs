@@ -19,6 +19,13 @@ pub struct PredictArgs {
     /// The audio file: WAV, FLAC, MP3, Ogg Vorbis, or AAC in MP4 (audio models).
     #[arg(long)]
     pub audio: Option<PathBuf>,
+    /// An earlier utterance of the conversation, `SPEAKER: text` (repeat, oldest first): the
+    /// past context of a model trained with `[data.context]`.
+    #[arg(long)]
+    pub past: Vec<String>,
+    /// The speaker of `--text` (for models trained with `speaker_names`).
+    #[arg(long)]
+    pub speaker: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -38,6 +45,8 @@ pub fn predict_one(args: &PredictArgs) -> Result<(Vec<String>, Vec<f32>)> {
     let input = PredictionInput {
         text: args.text.clone(),
         audio,
+        past: args.past.clone(),
+        speaker: args.speaker.clone(),
     };
     let prediction = predictor.predict(input).map_err(|e| match e {
         PredictError::Input(InputError::Missing(Modality::Text)) => {

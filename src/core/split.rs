@@ -15,6 +15,9 @@ pub enum SplitName {
 }
 
 impl SplitName {
+    /// The three splits, in order.
+    pub const ALL: [SplitName; 3] = [SplitName::Train, SplitName::Valid, SplitName::Test];
+
     /// The split's name as written in files and reports.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -22,6 +22,21 @@ pub struct Utterance {
     pub label: usize,
     /// Speaker id.
     pub speaker: u32,
+    /// Where the utterance sits in a conversation (corpora of dialogues, such as MELD's
+    /// manifests with `dialogue_id` and `utterance_id` columns); `None` elsewhere.
+    pub turn: Option<Turn>,
+}
+
+/// An utterance's place in a dialogue: what dialogue context ([`crate::data::context`]) is
+/// built from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Turn {
+    /// Dialogue id, unique within the split (MELD's `Dialogue_ID`).
+    pub dialogue: String,
+    /// Position within the dialogue (MELD's `Utterance_ID`): neighbours are ordered by it.
+    pub index: u32,
+    /// The speaker's name as written (`SPEAKER: text` in context).
+    pub speaker: String,
 }
 
 impl Utterance {

@@ -1,8 +1,11 @@
 //! Corpora described by CSV manifests, one per split, as `data-prep meld` writes them:
-//! `id,path,text,label,speaker,...` (further columns are ignored), audio paths relative to the
-//! manifest's folder. Audio is decoded when needed, not at load time.
+//! `id,path,text,label,speaker,...`, audio paths relative to the manifest's folder (a text
+//! model needs no audio: `path` may then be empty or absent). With `dialogue_id` and
+//! `utterance_id` columns, each row's place in its dialogue is kept (dialogue context). Other
+//! columns are ignored. Audio is decoded when needed, not at load time.
 
 use crate::core::LabelMap;
+use crate::data::dataset::Turn;
 use crate::data::text_table::TextTable;
 use crate::data::{Corpus, Utterance};
 use anyhow::{Result, bail};
@@ -10,19 +13,27 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Reads the three manifests into a corpus with `labels` as label map. Every row must name a
-/// known label and an existing audio file no other split uses, an id no other row of its split
-/// has, and (with `require_text`: a model that reads the transcript) a non-empty transcript;
-/// all problems of a file are listed in one error.
+/// known label, an id no other row of its split has, (with `require_audio`: a model that
+/// reads audio) an existing audio file no other split uses, and (with `require_text`) a
+/// non-empty transcript; all problems of a file are listed in one error. Without
+/// `require_audio` the audio paths are not read at all.
 pub fn load_manifests(
     paths: [&Path; 3],
     labels: LabelMap,
     sample_rate: u32,
     require_text: bool,
+    require_audio: bool,
 ) -> Result<Corpus> {
     let mut speakers = HashMap::new();
     let mut splits = Vec::with_capacity(3);
     for path in paths {
-        splits.push(read_manifest(path, &labels, &mut speakers, require_text)?);
+        splits.push(read_manifest(
+            path,
+            &labels,
+            &mut speakers,
+            require_text,
+            require_audio,
+        )?);
     }
     check_files_across(&paths, &splits)?;
     let test = splits.pop().expect("three splits");
@@ -79,12 +90,13 @@ fn check_files_across(paths: &[&Path; 3], splits: &[Vec<Utterance>]) -> Result<(
 }
 
 /// Reads one manifest; `speakers` numbers speaker names across splits. With `require_text`, an
-/// empty (or all-space) transcript is a bad row.
+/// empty (or all-space) transcript is a bad row; with `require_audio`, a missing audio file.
 pub fn read_manifest(
     path: &Path,
     labels: &LabelMap,
     speakers: &mut HashMap<String, u32>,
     require_text: bool,
+    require_audio: bool,
 ) -> Result<Vec<Utterance>> {
     let table = TextTable::read(
         path,
@@ -101,9 +113,22 @@ pub fn read_manifest(
             table.names().join(",")
         )
     };
-    for name in ["id", "path", "text", "label"] {
+    for name in ["id", "text", "label"] {
         required(name)?;
     }
+    if require_audio {
+        required("path")?;
+    }
+    // Dialogue context needs both ids; one without the other is a malformed table.
+    let turns = match (table.has("dialogue_id"), table.has("utterance_id")) {
+        (true, true) => true,
+        (false, false) => false,
+        _ => bail!(
+            "{}: a manifest with dialogues needs both `dialogue_id` and `utterance_id` columns (found: {})",
+            path.display(),
+            table.names().join(",")
+        ),
+    };
     let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut utterances = Vec::new();
     let mut problems = Vec::new();
@@ -135,14 +160,40 @@ pub fn read_manifest(
                 continue;
             }
         };
-        let audio_path: PathBuf = root.join(field("path"));
-        if !audio_path.is_file() {
-            problems.push(format!(
-                "line {line}: audio file {} does not exist",
-                audio_path.display()
-            ));
-            continue;
-        }
+        let audio_path = if require_audio {
+            let audio_path: PathBuf = root.join(field("path"));
+            if field("path").trim().is_empty() || !audio_path.is_file() {
+                problems.push(format!(
+                    "line {line}: audio file {} does not exist",
+                    audio_path.display()
+                ));
+                continue;
+            }
+            Some(audio_path)
+        } else {
+            None
+        };
+        let turn = if turns {
+            let dialogue = field("dialogue_id").trim();
+            let Ok(index) = field("utterance_id").trim().parse::<u32>() else {
+                problems.push(format!(
+                    "line {line}: utterance_id `{}` is not a whole number",
+                    field("utterance_id")
+                ));
+                continue;
+            };
+            if dialogue.is_empty() {
+                problems.push(format!("line {line}: empty dialogue_id"));
+                continue;
+            }
+            Some(Turn {
+                dialogue: dialogue.to_string(),
+                index,
+                speaker: field("speaker").trim().to_string(),
+            })
+        } else {
+            None
+        };
         let next = speakers.len() as u32;
         let speaker = if table.has("speaker") {
             *speakers.entry(field("speaker").to_string()).or_insert(next)
@@ -153,9 +204,10 @@ pub fn read_manifest(
             id: field("id").to_string(),
             text: field("text").to_string(),
             audio: Vec::new(),
-            audio_path: Some(audio_path),
+            audio_path,
             label,
             speaker,
+            turn,
         });
     }
     if !problems.is_empty() {

@@ -2,6 +2,7 @@
 //! audio front end, tokenisation and batching.
 
 pub mod batch;
+pub mod context;
 pub mod dataset;
 pub mod manifest;
 pub mod pretrained;
@@ -11,4 +12,4 @@ pub mod text;
 pub mod text_table;
 pub mod tokenizer;
 
-pub use dataset::{Corpus, Utterance};
+pub use dataset::{Corpus, Turn, Utterance};

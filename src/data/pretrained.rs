@@ -3,6 +3,7 @@
 
 use crate::audio::{AudioOptions, Clip, prepare};
 use crate::data::Utterance;
+use crate::data::context::{ContextConfig, ContextStats, encode_with_context};
 use crate::data::tokenizer::HfTokenizer;
 use crate::models::fusion::TextInput;
 use crate::models::wav2vec2::AudioState;
@@ -26,20 +27,28 @@ pub struct RawInput {
 pub struct PretrainedFrontEnd {
     /// Tokenizer of the text encoder.
     pub tokenizer: Option<HfTokenizer>,
-    /// Longest token sequence, special tokens included.
+    /// Longest token sequence, special tokens included (with dialogue context: its budget).
     pub max_tokens: usize,
     /// Waveform preparation of the audio encoder.
     pub audio: Option<AudioOptions>,
+    /// Dialogue context of the text encoder's inputs.
+    pub context: ContextConfig,
 }
 
 impl PretrainedFrontEnd {
-    /// The inputs of one utterance; errors name the utterance.
-    pub fn input(&self, utterance: &Utterance) -> Result<RawInput> {
-        let ids = match &self.tokenizer {
-            Some(t) => t.encode(&utterance.text, self.max_tokens)?,
-            None => Vec::new(),
-        };
-        let clip = match &self.audio {
+    /// The token ids of `utterances` (a whole split: context neighbours come from it), with
+    /// what the context took; empty rows without a text encoder.
+    pub fn text_ids(&self, utterances: &[Utterance]) -> Result<(Vec<Vec<u32>>, ContextStats)> {
+        match &self.tokenizer {
+            Some(t) => encode_with_context(t, utterances, &self.context, self.max_tokens),
+            None => Ok((vec![Vec::new(); utterances.len()], ContextStats::default())),
+        }
+    }
+
+    /// The prepared clip of one utterance (empty without an audio encoder); errors name the
+    /// utterance.
+    pub fn clip(&self, utterance: &Utterance) -> Result<Clip> {
+        Ok(match &self.audio {
             Some(options) => prepare(
                 utterance.samples(options.sample_rate)?.into_owned(),
                 options,
@@ -48,17 +57,27 @@ impl PretrainedFrontEnd {
                 samples: Vec::new(),
                 valid: 0,
             },
-        };
-        Ok(RawInput {
-            ids,
-            clip,
-            label: utterance.label,
         })
     }
 
-    /// The inputs of many utterances, in parallel, in order.
+    /// The inputs of many utterances (a whole split, for dialogue context), clips decoded in
+    /// parallel, in order.
     pub fn inputs(&self, utterances: &[Utterance]) -> Result<Vec<RawInput>> {
-        utterances.par_iter().map(|u| self.input(u)).collect()
+        let (ids, _) = self.text_ids(utterances)?;
+        let clips: Vec<Clip> = utterances
+            .par_iter()
+            .map(|u| self.clip(u))
+            .collect::<Result<_>>()?;
+        Ok(ids
+            .into_iter()
+            .zip(clips)
+            .zip(utterances)
+            .map(|((ids, clip), u)| RawInput {
+                ids,
+                clip,
+                label: u.label,
+            })
+            .collect())
     }
 
     /// Padding id of the tokenizer (1 for RoBERTa).

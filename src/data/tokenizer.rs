@@ -29,6 +29,17 @@ pub struct EncodedBatch {
     pub tokens: usize,
 }
 
+/// Special tokens around and between texts (see [`HfTokenizer::layout`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecialLayout {
+    /// Before the first text (`<s>`, `[CLS]`).
+    pub open: Vec<u32>,
+    /// Between two texts (`</s></s>`, `[SEP]`).
+    pub between: Vec<u32>,
+    /// After the last text (`</s>`, `[SEP]`).
+    pub close: Vec<u32>,
+}
+
 /// A HuggingFace tokenizer with its padding id.
 #[derive(Debug, Clone)]
 pub struct HfTokenizer {
@@ -198,6 +209,46 @@ impl HfTokenizer {
             .post_process(encoding, None, true)
             .map_err(error)?;
         Ok(encoding.get_ids().to_vec())
+    }
+
+    /// Ids of `text` without special tokens and without truncation.
+    pub fn tokens(&self, text: &str) -> Result<Vec<u32>> {
+        let encoding = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| anyhow::anyhow!("tokenizer {}: {e}", self.source.display()))?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
+    /// The special tokens of the tokenizer's pair template: before the first text, between two
+    /// texts, after the last (`<s>`, `</s></s>`, `</s>` for RoBERTa; `[CLS]`, `[SEP]`, `[SEP]`
+    /// for BERT).
+    pub fn layout(&self) -> Result<SpecialLayout> {
+        let error = |e| anyhow::anyhow!("tokenizer {}: {e}", self.source.display());
+        let single = self
+            .inner
+            .post_process(Default::default(), None, true)
+            .map_err(error)?;
+        let pair = self
+            .inner
+            .post_process(Default::default(), Some(Default::default()), true)
+            .map_err(error)?;
+        let (single, pair) = (single.get_ids(), pair.get_ids());
+        // A template that wraps one text as `open text close` and two as
+        // `open a between b close`: the single form is the pair form without `between`.
+        let open = single.len().min(1);
+        let close = single.len() - open;
+        if pair.len() < single.len() || pair[..open] != single[..open] {
+            bail!(
+                "{}: the tokenizer's special tokens do not wrap texts as RoBERTa or BERT do (one text: {single:?}, two: {pair:?})",
+                self.source.display()
+            );
+        }
+        Ok(SpecialLayout {
+            open: pair[..open].to_vec(),
+            between: pair[open..pair.len() - close].to_vec(),
+            close: pair[pair.len() - close..].to_vec(),
+        })
     }
 
     /// Encodes texts truncated to `max_len` ids and padded to the longest row, as transformers'

@@ -3,6 +3,7 @@
 use crate::audio::{AugmentConfig, NormalizeOver};
 use crate::core::Gender;
 use crate::data::batch::FeatureNormKind;
+use crate::data::context::ContextConfig;
 use crate::features::FeatureKind;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -164,6 +165,8 @@ pub struct DataConfig {
     pub hop_length: usize,
     /// Texts are cut to this many tokens (the first one is `[CLS]`).
     pub max_tokens: usize,
+    /// `[data.context]`: dialogue context for a pretrained text encoder (off by default).
+    pub context: ContextConfig,
     /// `[data.augment]`: augmented copies of training clips (off by default).
     pub augment: AugmentConfig,
     /// Training manifest (`dataset = "manifest"`).
@@ -219,6 +222,7 @@ impl Default for DataConfig {
             n_fft: 400,
             hop_length: 160,
             max_tokens: 24,
+            context: ContextConfig::default(),
             augment: AugmentConfig::default(),
             train_manifest: None,
             valid_manifest: None,

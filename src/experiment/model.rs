@@ -5,6 +5,7 @@ use crate::core::Modality;
 use crate::inference::cache::CacheDtype;
 use crate::models::finetune::TrainLayers;
 use crate::models::fusion::FramePooling;
+use crate::models::nn::{LayerPooling, SequencePooling};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -103,6 +104,21 @@ pub struct EncoderConfig {
     /// Audio only: also train Wav2Vec2's convolutional feature encoder (needs
     /// `train_last_layers = "all"`).
     pub train_feature_encoder: bool,
+    /// How the sequence becomes the utterance vector: `"cls"` (the first token's state) or
+    /// `"mean"` (over valid positions); default: `"cls"` for text, `"mean"` for audio (the
+    /// only one audio has).
+    pub pooling: Option<SequencePooling>,
+    /// Which hidden states are pooled: `"last"`, or `"weighted"` (a learned softmax-weighted
+    /// sum of the embedding output and every layer's; needs a frozen encoder,
+    /// `train_last_layers = 0`, whose per-layer pooled vectors are cached).
+    pub layer_pooling: LayerPooling,
+}
+
+impl EncoderConfig {
+    /// The pooling of this branch: the configured one or the branch's default.
+    pub fn pooling_or(&self, default: SequencePooling) -> SequencePooling {
+        self.pooling.unwrap_or(default)
+    }
 }
 
 impl Default for ModelConfig {

@@ -8,6 +8,7 @@ use crate::data::batch::FrontEndConfig;
 use crate::data::speech::labels::{BUILTIN_TABLES, LabelTable, builtin_table};
 use crate::features::FeatureKind;
 use crate::models::fusion::{DilatedAudioCnnConfig, LateFusionConfig, ScratchTextEncoderConfig};
+use crate::models::nn::SequencePooling;
 use anyhow::{Context, Result, anyhow, bail};
 use std::path::PathBuf;
 
@@ -100,6 +101,7 @@ impl Experiment {
             m.dropout,
             class_weights,
         )
+        .with_text_pooling(m.text.pooling_or(SequencePooling::Cls))
     }
 
     /// The built-in encoders' front end: tokenisation length, clip length and features.

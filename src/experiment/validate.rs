@@ -48,6 +48,41 @@ impl Experiment {
             );
         }
 
+        let c = &d.context;
+        if c.enabled() {
+            if !self.model.uses(Modality::Text) || self.model.text.checkpoint.is_none() {
+                bail!(
+                    "key `data.context`: dialogue context is built with a pretrained text encoder's tokenizer; set `model.text.checkpoint` (and text in `model.modalities`), or remove [data.context]"
+                );
+            }
+            // Utterances without a dialogue are refused when the context is built, by id.
+            if let Some(budget) = c.max_tokens
+                && budget < 8
+            {
+                bail!(
+                    "key `data.context.max_tokens` = {budget}: allowed >= 8 (the separators alone take up to 6 tokens)"
+                );
+            }
+        }
+        for (key, encoder) in [
+            ("model.text", &self.model.text),
+            ("model.audio", &self.model.audio),
+        ] {
+            if encoder.checkpoint.is_none()
+                && (encoder.pooling.is_some()
+                    || encoder.layer_pooling != crate::models::nn::LayerPooling::Last)
+            {
+                bail!(
+                    "keys `{key}.pooling` / `{key}.layer_pooling` choose how a pretrained encoder is pooled; set `{key}.checkpoint`, or remove them"
+                );
+            }
+        }
+        if self.model.audio.pooling == Some(crate::models::nn::SequencePooling::Cls) {
+            bail!(
+                "key `model.audio.pooling` = \"cls\": Wav2Vec2 has no classification token; allowed \"mean\""
+            );
+        }
+
         d.augment.validate()?;
         let labels = self.label_map()?;
         if let Some(unknown) = d.augment.classes.iter().find(|c| labels.index(c).is_err()) {

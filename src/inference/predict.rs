@@ -40,9 +40,22 @@ pub fn predict(
     device: &Device,
     zero: Option<Modality>,
 ) -> Predictions {
-    let mut classes = Vec::with_capacity(split.len());
-    let mut probabilities = Vec::with_capacity(split.len());
     let indices: Vec<usize> = (0..split.len()).collect();
+    predict_some(model, batcher, split, &indices, batch_size, device, zero)
+}
+
+/// [`predict`] for the utterances at `indices` of `split` only, in that order.
+pub fn predict_some(
+    model: &LateFusion,
+    batcher: &InputBatcher,
+    split: &SplitInputs,
+    indices: &[usize],
+    batch_size: usize,
+    device: &Device,
+    zero: Option<Modality>,
+) -> Predictions {
+    let mut classes = Vec::with_capacity(indices.len());
+    let mut probabilities = Vec::with_capacity(indices.len());
     for chunk in indices.chunks(batch_size.max(1)) {
         let batch = batcher.batch(split, chunk, device);
         let logits = model.forward_ablated(&batch, zero);

@@ -8,10 +8,10 @@
 
 use crate::data::tokenizer::HfTokenizer;
 use crate::models::fusion::TextInput;
-use crate::models::nn::split_batch;
+use crate::models::nn::{SequencePooling, masked_mean_channels_last, split_batch};
 use crate::models::roberta::{RobertaConfig, RobertaModel, RobertaStage, TextState};
 use crate::models::wav2vec2::{AudioState, Wav2Vec2Config, Wav2Vec2Model, Wav2Vec2Stage};
-use burn::tensor::Tensor;
+use burn::tensor::{Int, Tensor};
 use std::path::PathBuf;
 
 /// The frozen parts of the pretrained encoders (`None`: the branch has no frozen part).
@@ -21,37 +21,76 @@ pub struct Trunks {
     pub text: Option<RobertaStage>,
     /// Below the trainable audio layers.
     pub audio: Option<Wav2Vec2Stage>,
+    /// A frozen text encoder under layer-weighted pooling: the trunk returns each hidden
+    /// state pooled this way, `[batch, layers + 1, hidden]`, instead of the last layer's tokens.
+    pub text_layers: Option<SequencePooling>,
+    /// A frozen audio encoder under layer-weighted pooling: the trunk returns each hidden
+    /// state's mean over valid frames, `[batch, layers + 1, hidden]`.
+    pub audio_layers: bool,
 }
 
 impl Trunks {
-    /// Runs the text trunk: token ids to the hidden states the trainable layers read. On the
+    /// Runs the text trunk: token ids to the hidden states the trainable layers read (or, with
+    /// [`Trunks::text_layers`], to one pooled vector per hidden state, every row valid). On the
     /// CPU, parts of the batch run on the pool's threads side by side ([`split_batch`]).
     pub fn text(&self, input: TextInput) -> TextInput {
         match (&self.text, input) {
             (Some(trunk), TextInput::Tokens { ids, mask }) => {
                 let [batch, _] = ids.dims();
                 let parts = split_batch(batch, &ids.device(), |start, len| {
-                    trunk.forward(
-                        TextState::Ids(ids.clone().narrow(0, start, len)),
+                    let (ids, mask) = (
+                        ids.clone().narrow(0, start, len),
                         mask.clone().narrow(0, start, len),
-                    )
+                    );
+                    match self.text_layers {
+                        None => trunk.forward(TextState::Ids(ids), mask),
+                        Some(pooling) => {
+                            let valid = mask.clone().equal_elem(1);
+                            let pooled = trunk
+                                .forward_hidden_states(TextState::Ids(ids), mask)
+                                .into_iter()
+                                .map(|x| pooling.pool(x, valid.clone()))
+                                .collect();
+                            Tensor::stack(pooled, 1)
+                        }
+                    }
                 });
-                TextInput::Hidden {
-                    states: Tensor::cat(parts, 0),
-                    mask,
-                }
+                let states = Tensor::cat(parts, 0);
+                let mask = match self.text_layers {
+                    None => mask,
+                    Some(_) => {
+                        let [batch, layers, _] = states.dims();
+                        Tensor::ones([batch, layers], &states.device())
+                    }
+                };
+                TextInput::Hidden { states, mask }
             }
             (_, input) => input,
         }
     }
 
-    /// Runs the audio trunk: waveforms to conv features or hidden states. On the CPU, parts of
-    /// the batch run on the pool's threads side by side ([`split_batch`]).
+    /// Runs the audio trunk: waveforms to conv features or hidden states (or, with
+    /// [`Trunks::audio_layers`], to one mean vector per hidden state, every row valid). On the
+    /// CPU, parts of the batch run on the pool's threads side by side ([`split_batch`]).
     pub fn audio(&self, state: AudioState) -> AudioState {
         match &self.audio {
             Some(trunk) => {
                 let parts = split_batch(state.batch(), &state.device(), |start, len| {
-                    trunk.forward(state.narrow(start, len))
+                    let part = state.narrow(start, len);
+                    if !self.audio_layers {
+                        return trunk.forward(part);
+                    }
+                    let (states, frame_mask) = trunk.forward_hidden_states(part);
+                    let pooled: Vec<Tensor<2>> = states
+                        .into_iter()
+                        .map(|x| masked_mean_channels_last(x, Some(frame_mask.clone())))
+                        .collect();
+                    let layers = pooled.len();
+                    AudioState::Hidden {
+                        x: Tensor::stack(pooled, 1),
+                        frame_mask: Tensor::<2, Int>::ones([len, layers], &frame_mask.device())
+                            .equal_elem(1),
+                    }
                 });
                 AudioState::cat(parts)
             }

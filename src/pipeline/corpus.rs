@@ -40,6 +40,7 @@ pub fn load_corpus(experiment: &Experiment) -> anyhow::Result<Corpus> {
                 experiment.label_map()?,
                 d.sample_rate,
                 experiment.model.uses(crate::core::Modality::Text),
+                experiment.model.uses(crate::core::Modality::Audio),
             )
         }
     }

@@ -114,6 +114,7 @@ impl TargetCorpus {
                 audio_path: Some(c.path.clone()),
                 label,
                 speaker: index(&c.speaker) as u32,
+                turn: None,
             })
             .collect();
         let groups = self

@@ -123,6 +123,7 @@ fn utterances(
             audio_path: Some(clips[i].path.clone()),
             label: labels[i],
             speaker: speakers[&clips[i].speaker],
+            turn: None,
         })
         .collect()
 }

@@ -15,6 +15,7 @@ use crate::inference::trunk::{
 use crate::models::fusion::SpeechCnnConfig;
 use crate::models::fusion::{AudioBranchEncoder, LateFusion, TextBranchEncoder};
 use crate::models::hub::safetensors::LoadReport;
+use crate::models::nn::{LayerPooling, LayerWeights, SequencePooling};
 use crate::models::roberta::{RobertaModel, RobertaStage};
 use crate::models::wav2vec2::{Wav2Vec2Model, Wav2Vec2Stage};
 use anyhow::{Context, Result};
@@ -133,10 +134,17 @@ pub fn build_model_from(
     let mut trunks = Trunks::default();
     let mut description = Vec::new();
     let mut frozen = Vec::new();
+    let context = &experiment.data.context;
     let mut front = PretrainedFrontEnd {
         tokenizer: None,
-        max_tokens: experiment.data.max_tokens,
+        // With dialogue context, the sequence is the context's budget.
+        max_tokens: if context.enabled() {
+            context.max_tokens.unwrap_or(experiment.data.max_tokens)
+        } else {
+            experiment.data.max_tokens
+        },
         audio: None,
+        context: context.clone(),
     };
 
     let text = if !m.uses(Modality::Text) {
@@ -150,21 +158,41 @@ pub fn build_model_from(
     {
         front.tokenizer = Some(tokenizer);
         let max = hf.max_tokens();
-        if experiment.data.max_tokens > max {
+        let key = if context.enabled() && context.max_tokens.is_some() {
+            "data.context.max_tokens"
+        } else {
+            "data.max_tokens"
+        };
+        if front.max_tokens > max {
             anyhow::bail!(
-                "key `data.max_tokens` = {}: the text encoder in {} takes at most {max} tokens",
-                experiment.data.max_tokens,
+                "key `{key}` = {}: the text encoder in {} takes at most {max} tokens",
+                front.max_tokens,
                 dir.display()
             );
         }
         let (frozen_stage, top) = encoder.split(m.text.train_last_layers);
-        let what = split_text(&frozen_stage, &top, hf.num_layers);
+        let mut what = split_text(&frozen_stage, &top, hf.num_layers);
+        let pooling = m.text.pooling_or(SequencePooling::Cls);
+        let branch = if m.text.layer_pooling == LayerPooling::Weighted {
+            weighted_needs_frozen(
+                "model.text",
+                top.num_layers() + usize::from(top.takes_ids()),
+            )?;
+            trunks.text_layers = Some(pooling);
+            what = format!(
+                "{what}; {pooling:?} pooling of each of the {} hidden states, mixed by learned weights",
+                hf.num_layers + 1
+            );
+            TextBranchEncoder::LayerWeighted(LayerWeights::new(hf.num_layers + 1, train_device))
+        } else {
+            TextBranchEncoder::Pretrained(top)
+        };
         description.push(format!("text: {} ({what})", dir.display()));
         frozen.push((Modality::Text, dir, what));
         if !frozen_stage.is_empty() {
             trunks.text = Some(frozen_stage.valid());
         }
-        Some((TextBranchEncoder::Pretrained(top), hf.hidden_size))
+        Some((branch, hf.hidden_size))
     } else {
         description.push(format!(
             "text: built-in transformer, {} layers x {} wide, trained from scratch",
@@ -191,13 +219,24 @@ pub fn build_model_from(
         });
         let (frozen_stage, top) =
             encoder.split(m.audio.train_last_layers, m.audio.train_feature_encoder);
-        let what = split_audio(&frozen_stage, &top, hf.num_layers);
+        let mut what = split_audio(&frozen_stage, &top, hf.num_layers);
+        let branch = if m.audio.layer_pooling == LayerPooling::Weighted {
+            weighted_needs_frozen("model.audio", usize::from(!top.is_empty()))?;
+            trunks.audio_layers = true;
+            what = format!(
+                "{what}; mean of each of the {} hidden states, mixed by learned weights",
+                hf.num_layers + 1
+            );
+            AudioBranchEncoder::LayerWeighted(LayerWeights::new(hf.num_layers + 1, train_device))
+        } else {
+            AudioBranchEncoder::Pretrained(top)
+        };
         description.push(format!("audio: {} ({what})", dir.display()));
         frozen.push((Modality::Audio, dir, what));
         if !frozen_stage.is_empty() {
             trunks.audio = Some(frozen_stage.valid());
         }
-        Some((AudioBranchEncoder::Pretrained(top), hf.hidden_size))
+        Some((branch, hf.hidden_size))
     } else {
         let features = match experiment.data.features {
             FeatureKind::Logmel => "log-mel bands",
@@ -254,6 +293,17 @@ pub fn build_model_from(
         description,
         frozen,
     })
+}
+
+/// Layer-weighted pooling mixes per-layer pooled vectors of a frozen encoder (cached once);
+/// `trainable` counts what of the encoder would train.
+fn weighted_needs_frozen(key: &str, trainable: usize) -> Result<()> {
+    if trainable > 0 {
+        anyhow::bail!(
+            "key `{key}.layer_pooling` = \"weighted\" needs a frozen encoder: set `{key}.train_last_layers = 0` (the per-layer pooled vectors are then computed once and cached), or use layer_pooling = \"last\" to fine-tune layers"
+        );
+    }
+    Ok(())
 }
 
 fn split_text(frozen: &RobertaStage, top: &RobertaStage, layers: usize) -> String {

@@ -314,6 +314,9 @@ pub fn train_corpus(
     for line in &setup.description {
         observer.info(line.to_string());
     }
+    for split in SplitName::ALL {
+        setup.report_context(split, corpus.split(split))?;
+    }
     let train_inputs = setup.split_inputs(
         experiment,
         SplitName::Train,
@@ -440,6 +443,11 @@ pub fn train_corpus(
             backend: experiment.run.backend.as_str(),
             config_toml: &config_toml,
             ablation: &ablation_rows(&results, &ablation),
+            layer_weights: &model
+                .layer_weights()
+                .into_iter()
+                .map(|(m, w)| (m.name().to_string(), w))
+                .collect::<Vec<_>>(),
         },
     )?;
     if let Some(why) = &state.stopped {

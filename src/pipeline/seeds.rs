@@ -35,6 +35,13 @@ pub struct SeedsRecord {
     /// For k-fold runs: over every fold of every seed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub over_folds_and_seeds: Option<CvStats>,
+    /// Runs with fixed splits: mean and sample standard deviation of the seeds' validation
+    /// metrics (the split that chose each checkpoint; never the reported one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub over_seeds_valid: Option<CvStats>,
+    /// The metric that chose each seed's checkpoint on the validation split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selected_by: Option<String>,
     /// With `run.ensemble`: the seeds' models scored together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ensemble: Option<EnsembleRecord>,
@@ -78,6 +85,16 @@ pub struct SeedResult {
     pub run: String,
     /// Test metrics (for k-fold runs, the means over folds).
     pub test: Headline,
+    /// Runs with fixed splits: the validation split's metrics at the checkpoint it chose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid: Option<Headline>,
+    /// Runs with fixed splits: each class's test F1, in label order.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        with = "crate::io::ordered_map"
+    )]
+    pub test_f1_by_class: Vec<(String, f64)>,
     /// For k-fold runs: every fold of this seed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub folds: Vec<FoldRecord>,
@@ -174,10 +191,19 @@ pub fn train_seeds(experiment: &Experiment, options: TrainOptions) -> Result<Opt
     } else {
         None
     };
+    let valid: Option<Vec<Headline>> = results.iter().map(|r| r.valid).collect();
     let record = SeedsRecord {
         experiment: experiment.name().to_string(),
         over_seeds: CvStats::of_headlines(&headlines),
         over_folds_and_seeds: pooled.then(|| CvStats::of(&all_folds)),
+        over_seeds_valid: valid.map(|v| CvStats::of_headlines(&v)),
+        selected_by: Some(match experiment.evaluation.checkpoint {
+            crate::experiment::CheckpointChoice::Best => format!(
+                "best validation {}",
+                experiment.training.select_metric.as_str()
+            ),
+            crate::experiment::CheckpointChoice::Last => "last epoch".to_string(),
+        }),
         seeds: results,
         ensemble,
         wall_seconds: started.elapsed().as_secs_f64(),
@@ -351,6 +377,8 @@ fn seed_result(seed: u64, run: &RunDir, pooled: bool) -> Result<SeedResult> {
                 macro_f1: cv.cv.macro_f1_mean,
                 weighted_f1: cv.cv.weighted_f1_mean,
             },
+            valid: None,
+            test_f1_by_class: Vec::new(),
             folds: cv.folds,
         });
     }
@@ -358,15 +386,22 @@ fn seed_result(seed: u64, run: &RunDir, pooled: bool) -> Result<SeedResult> {
     let test = record
         .split(SplitName::Test)
         .with_context(|| format!("{shown}: the run has no test metrics"))?;
+    let headline = |m: &crate::evaluation::SplitMetrics| Headline {
+        accuracy: m.accuracy,
+        uar: m.uar,
+        macro_f1: m.macro_f1,
+        weighted_f1: m.weighted_f1,
+    };
     Ok(SeedResult {
         seed,
         run: shown,
-        test: Headline {
-            accuracy: test.accuracy,
-            uar: test.uar,
-            macro_f1: test.macro_f1,
-            weighted_f1: test.weighted_f1,
-        },
+        test: headline(test),
+        valid: record.split(SplitName::Valid).map(headline),
+        test_f1_by_class: test
+            .per_class
+            .iter()
+            .map(|(name, m)| (name.clone(), m["f1"].as_f64().unwrap_or(f64::NAN)))
+            .collect(),
         folds: Vec::new(),
     })
 }
@@ -380,8 +415,15 @@ pub fn seeds_markdown(record: &SeedsRecord) -> String {
         record.seeds.len(),
         if pooled {
             "Test metrics of each seed: the mean over its folds (held-out speakers only)."
+                .to_string()
         } else {
-            "Test metrics of each seed's run."
+            format!(
+                "Test metrics of each seed's run; each checkpoint was chosen on the validation split ({}), whose metrics are listed below the test ones.",
+                record
+                    .selected_by
+                    .as_deref()
+                    .unwrap_or("see each run's report")
+            )
         }
     );
     for s in &record.seeds {
@@ -391,6 +433,67 @@ pub fn seeds_markdown(record: &SeedsRecord) -> String {
     md += &stats_row(&format!("{} seeds", record.seeds.len()), &record.over_seeds);
     if let Some(all) = &record.over_folds_and_seeds {
         md += &stats_row(&format!("{} folds x seeds", all.folds), all);
+    }
+    if let Some(valid) = &record.over_seeds_valid {
+        md += "
+Validation split (chose the checkpoints; not a held-out result):
+
+| seed | accuracy | UAR | weighted F1 | macro F1 |
+|---:|---:|---:|---:|---:|
+";
+        for s in &record.seeds {
+            if let Some(v) = &s.valid {
+                md += &format!(
+                    "| {} | {} |
+",
+                    s.seed,
+                    headline_cells(v)
+                );
+            }
+        }
+        md += "
+| over | accuracy | UAR | weighted F1 | macro F1 |
+|---|---|---|---|---|
+";
+        md += &stats_row(&format!("{} seeds, validation", record.seeds.len()), valid);
+    }
+    if let Some(first) = record.seeds.first()
+        && !first.test_f1_by_class.is_empty()
+    {
+        md += &format!(
+            "
+Test F1 by class (%):
+
+| class | {} | mean +- std |
+|---|{}---|
+",
+            record
+                .seeds
+                .iter()
+                .map(|s| format!("seed {}", s.seed))
+                .collect::<Vec<_>>()
+                .join(" | "),
+            "---:|".repeat(record.seeds.len())
+        );
+        for (c, (class, _)) in first.test_f1_by_class.iter().enumerate() {
+            let values: Vec<f64> = record
+                .seeds
+                .iter()
+                .map(|s| s.test_f1_by_class.get(c).map_or(f64::NAN, |v| v.1))
+                .collect();
+            let (mean, std) = crate::pipeline::cv_record::mean_std(&values);
+            md += &format!(
+                "| {class} | {} | {} +- {} |
+",
+                values
+                    .iter()
+                    .map(|&v| pct(v))
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+                pct(mean),
+                pct(std)
+            );
+        }
     }
     if let Some(ensemble) = &record.ensemble {
         md += &format!(

@@ -14,6 +14,7 @@ use crate::inference::cache::{self, Branch, CacheJob};
 use crate::inference::inputs::{BranchData, InputBatcher, SplitInputs};
 use crate::io::atomic;
 use crate::models::LateFusion;
+use crate::models::nn::{LayerPooling, SequencePooling};
 use crate::pipeline::model::{BuiltModel, build_model};
 use crate::reports::run_dir::RunDir;
 use anyhow::{Context, Result, bail};
@@ -120,7 +121,8 @@ impl Setup {
         let mut frozen_keys = Vec::new();
         for (modality, dir, what) in &built.frozen {
             let (modality, dir) = (*modality, dir.as_path());
-            let preprocessing = match modality {
+            let context = &experiment.data.context;
+            let mut preprocessing = match modality {
                 Modality::Text => json!({
                     // Every file the tokenizer is read from (tokenizer.json, or vocab.json then
                     // merges.txt), by content only: the same file elsewhere reuses the cache.
@@ -138,6 +140,22 @@ impl Setup {
                     "normalize": experiment.data.normalize,
                 }),
             };
+            // Only what changes the trunk's output enters the key, so that the caches of
+            // experiments without these settings keep their keys.
+            if modality == Modality::Text && context.enabled() {
+                preprocessing["context"] = serde_json::to_value(context)?;
+            }
+            let encoder = match modality {
+                Modality::Text => &experiment.model.text,
+                Modality::Audio => &experiment.model.audio,
+            };
+            if encoder.layer_pooling == LayerPooling::Weighted {
+                preprocessing["per_layer_pooling"] =
+                    serde_json::to_value(encoder.pooling_or(match modality {
+                        Modality::Text => SequencePooling::Cls,
+                        Modality::Audio => SequencePooling::Mean,
+                    }))?;
+            }
             frozen_keys.push((
                 modality,
                 json!({
@@ -213,6 +231,23 @@ impl Setup {
         Ok(())
     }
 
+    /// Tells the observer what dialogue context the text encoder reads in one split
+    /// (neighbours taken, budget reached, current utterances cut); nothing without context.
+    pub fn report_context(&self, split: SplitName, utterances: &[Utterance]) -> Result<()> {
+        if let Some(front) = &self.pretrained
+            && front.tokenizer.is_some()
+            && front.context.enabled()
+        {
+            let (_, stats) = front.text_ids(utterances)?;
+            self.observer.info(format!(
+                "dialogue context ({split}, budget {} tokens): {}",
+                front.max_tokens,
+                stats.summary()
+            ));
+        }
+        Ok(())
+    }
+
     /// The inputs of one split. `examples`: the scratch examples when already built (training
     /// split, with augmented copies); `plain` is the device the trunks run on.
     pub fn split_inputs(
@@ -258,6 +293,7 @@ impl Setup {
                 },
                 max_tokens: front.max_tokens,
                 audio: if raw_audio { front.audio.clone() } else { None },
+                context: front.context.clone(),
             };
             Some(Arc::new(restricted.inputs(utterances)?))
         } else {
@@ -265,12 +301,16 @@ impl Setup {
         };
         let cached = |branch: Branch, modality: Modality| -> Result<BranchData> {
             let front = self.pretrained.as_ref().context("pretrained front end")?;
-            let key = self
+            let mut key = self
                 .frozen_keys
                 .iter()
                 .find(|(m, _)| *m == modality)
                 .map(|(_, k)| k.clone())
                 .context("frozen trunk key")?;
+            // Context reads the dialogues and speakers too.
+            if branch == Branch::Text && front.context.enabled() {
+                key["turns"] = json!(cache::turns_fingerprint(utterances));
+            }
             let mut states = cache::ensure(&CacheJob {
                 root: &experiment.output.cache_dir,
                 branch,

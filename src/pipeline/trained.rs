@@ -7,7 +7,7 @@ use crate::core::backend;
 use crate::core::events::Silent;
 use crate::data::Utterance;
 use crate::experiment::Experiment;
-use crate::inference::predict::{Predictions, predict};
+use crate::inference::predict::{Predictions, predict_some};
 use crate::models::LateFusion;
 use crate::pipeline::setup::{ScratchSource, Setup};
 use crate::reports::run_dir::RunDir;
@@ -42,6 +42,27 @@ impl TrainedRun {
         utterances: &[Utterance],
         batch_size: usize,
     ) -> Result<Predictions> {
+        let all: Vec<usize> = (0..utterances.len()).collect();
+        self.predict_some(utterances, &all, batch_size)
+    }
+
+    /// Class probabilities of the last of `utterances` only (one dialogue: the others are its
+    /// context); one row.
+    pub fn predict_last(&self, utterances: &[Utterance]) -> Result<Predictions> {
+        let last = utterances
+            .len()
+            .checked_sub(1)
+            .context("no utterance to score")?;
+        self.predict_some(utterances, &[last], 1)
+    }
+
+    /// The utterances at `indices`, their inputs built from all of `utterances` (context).
+    fn predict_some(
+        &self,
+        utterances: &[Utterance],
+        indices: &[usize],
+        batch_size: usize,
+    ) -> Result<Predictions> {
         let inputs = self.setup.split_inputs(
             &self.experiment,
             SplitName::Test,
@@ -49,10 +70,11 @@ impl TrainedRun {
             None,
             &self.device,
         )?;
-        Ok(predict(
+        Ok(predict_some(
             &self.model,
             &self.setup.batcher,
             &inputs,
+            indices,
             batch_size,
             &self.device,
             None,

@@ -41,6 +41,37 @@ pub struct ReportInput<'a> {
     pub config_toml: &'a str,
     /// Inference-time ablation results (empty: no such section).
     pub ablation: &'a [AblationRow],
+    /// Learned layer weights per branch under layer-weighted pooling (`text`, `audio`;
+    /// embedding output first; empty: no such section).
+    pub layer_weights: &'a [(String, Vec<f32>)],
+}
+
+/// The "Layer weights" section: each branch's softmax weights over its hidden states.
+fn render_layer_weights(md: &mut String, weights: &[(String, Vec<f32>)]) {
+    if weights.is_empty() {
+        return;
+    }
+    let width = weights.iter().map(|(_, w)| w.len()).max().unwrap_or(0);
+    let _ = writeln!(
+        md,
+        "## Layer weights
+"
+    );
+    let _ = writeln!(
+        md,
+        "Learned softmax weights of the layer-weighted pooling (h0: the embedding output, hN: layer N's output).
+"
+    );
+    let heads: Vec<String> = (0..width).map(|i| format!("h{i}")).collect();
+    let _ = writeln!(md, "| branch | {} |", heads.join(" | "));
+    let _ = writeln!(md, "|---|{}", "---:|".repeat(width));
+    for (branch, w) in weights {
+        let cells: Vec<String> = (0..width)
+            .map(|i| w.get(i).map_or(String::new(), |v| format!("{v:.3}")))
+            .collect();
+        let _ = writeln!(md, "| {branch} | {} |", cells.join(" | "));
+    }
+    let _ = writeln!(md);
 }
 
 /// The "Data" section: per-split, per-class counts and the loss weight of each class.
@@ -145,6 +176,7 @@ pub fn render(input: &ReportInput) -> String {
     }
     let _ = writeln!(md, "\n(percentages)\n");
     md += &render_ablation(input.ablation);
+    render_layer_weights(&mut md, input.layer_weights);
 
     // Runs written before per-split counts were saved may have neither counts nor weights.
     if !input.counts.is_empty() || !input.class_weights.is_empty() {

@@ -54,6 +54,7 @@ pub fn metrics_json(input: &ReportInput, seed: u64) -> Result<Value> {
         epochs_run: input.epochs_run.to_vec(),
         seed,
         backend: input.backend.to_string(),
+        layer_weights: input.layer_weights.to_vec(),
     };
     Ok(serde_json::to_value(file)?)
 }
@@ -89,6 +90,13 @@ struct MetricsFile {
     epochs_run: Vec<usize>,
     seed: u64,
     backend: String,
+    // Only runs with layer-weighted pooling have it.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        with = "crate::io::ordered_map"
+    )]
+    layer_weights: Vec<(String, Vec<f32>)>,
 }
 
 /// A finished run, read back from its run folder.
@@ -126,6 +134,8 @@ pub struct RunRecord {
     pub backend: String,
     /// Seed of the run.
     pub seed: u64,
+    /// Learned layer weights per branch (layer-weighted pooling only).
+    pub layer_weights: Vec<(String, Vec<f32>)>,
 }
 
 impl RunRecord {
@@ -242,6 +252,7 @@ impl RunRecord {
             parameters: (file.trainable_parameters, file.total_parameters),
             backend: file.backend,
             seed: file.seed,
+            layer_weights: file.layer_weights,
         })
     }
 
@@ -258,6 +269,7 @@ impl RunRecord {
             train_seconds: self.train_seconds,
             epochs_run: &self.epochs_run,
             parameters: self.parameters,
+            layer_weights: &self.layer_weights,
             backend: &self.backend,
             config_toml: &self.config_toml,
             ablation: &self.ablation,

@@ -7,7 +7,7 @@
 
 use crate::audio::{TooLong, UnsupportedFormat, decode_bytes, resample};
 use crate::core::Modality;
-use crate::data::Utterance;
+use crate::data::{Turn, Utterance};
 use crate::inference::predict::argmax;
 use crate::pipeline::trained::{TrainedRun, load_run, run_experiment};
 use anyhow::Result;
@@ -34,6 +34,25 @@ pub struct PredictionInput {
     pub text: Option<String>,
     /// The speech.
     pub audio: Option<AudioFile>,
+    /// Earlier utterances of the conversation, oldest first, each `SPEAKER: text` or plain
+    /// text: the past context of a model trained with `[data.context]` (ignored, and noted,
+    /// by other models).
+    pub past: Vec<String>,
+    /// The current utterance's speaker (`SPEAKER: text` for models trained with speaker names).
+    pub speaker: Option<String>,
+}
+
+/// `SPEAKER: text` split into the speaker and the text; a line without a short name before
+/// its first colon is all text.
+pub fn split_speaker(line: &str) -> (Option<String>, String) {
+    if let Some((name, text)) = line.split_once(':') {
+        let name = name.trim();
+        // A name is a few words, not a sentence that happens to contain a colon.
+        if !name.is_empty() && name.split_whitespace().count() <= 4 && name.len() <= 40 {
+            return (Some(name.to_string()), text.trim().to_string());
+        }
+    }
+    (None, line.trim().to_string())
 }
 
 /// The audio a prediction read, as decoded (before resampling to the model's rate).
@@ -181,18 +200,57 @@ impl Predictor {
 
     /// The class probabilities of one utterance, as the model computes them.
     fn probabilities(&self, id: &str, text: String, audio: Vec<f32>) -> Result<Vec<f32>> {
-        let utterance = Utterance {
+        self.probabilities_in_dialogue(id, &[], None, text, audio)
+    }
+
+    /// The class probabilities of one utterance after `past` (`SPEAKER: text` lines, oldest
+    /// first): one dialogue whose last turn is scored, its context built as in training.
+    fn probabilities_in_dialogue(
+        &self,
+        id: &str,
+        past: &[String],
+        speaker: Option<String>,
+        text: String,
+        audio: Vec<f32>,
+    ) -> Result<Vec<f32>> {
+        let turn = |index: usize, speaker: Option<String>| Turn {
+            dialogue: "input".into(),
+            index: index as u32,
+            speaker: speaker.unwrap_or_default(),
+        };
+        let mut utterances: Vec<Utterance> = past
+            .iter()
+            .enumerate()
+            .map(|(i, line)| {
+                let (speaker, text) = split_speaker(line);
+                Utterance {
+                    id: format!("past-{i}"),
+                    text,
+                    audio: Vec::new(),
+                    audio_path: None,
+                    label: 0,
+                    speaker: 0,
+                    turn: Some(turn(i, speaker)),
+                }
+            })
+            .collect();
+        utterances.push(Utterance {
             id: id.into(),
             text,
             audio,
             audio_path: None,
             label: 0,
             speaker: 0,
-        };
-        let mut predictions = self
-            .run
-            .predict_utterances(std::slice::from_ref(&utterance), 1)?;
+            turn: Some(turn(past.len(), speaker)),
+        });
+        // Only the last turn is scored: the past ones are context.
+        let mut predictions = self.run.predict_last(&utterances)?;
         Ok(predictions.probabilities.swap_remove(0))
+    }
+
+    /// Whether the model reads earlier utterances (trained with `[data.context] past`).
+    pub fn reads_past_context(&self) -> bool {
+        self.run.experiment.model.uses(Modality::Text) && self.run.experiment.data.context.past.on()
     }
 
     /// The run's name.
@@ -247,7 +305,7 @@ impl Predictor {
             }
             None => String::new(),
         };
-        let (audio, summary, warnings) = match input.audio {
+        let (audio, summary, mut warnings) = match input.audio {
             Some(file) if model.uses(Modality::Audio) => {
                 let (samples, summary, warnings) = self.decode(file)?;
                 (samples, Some(summary), warnings)
@@ -261,8 +319,23 @@ impl Predictor {
             }
             None => (Vec::new(), None, Vec::new()),
         };
+        let past = if self.reads_past_context() {
+            input
+                .past
+                .into_iter()
+                .filter(|l| !l.trim().is_empty())
+                .collect()
+        } else {
+            if input.past.iter().any(|l| !l.trim().is_empty()) {
+                warnings.push(
+                    "this model was trained without past context; the `past` utterances were ignored"
+                        .into(),
+                );
+            }
+            Vec::new()
+        };
         let row = self
-            .probabilities("input", text, audio)
+            .probabilities_in_dialogue("input", &past, input.speaker, text, audio)
             .map_err(PredictError::Internal)?;
         if row.iter().any(|p| !p.is_finite()) {
             return Err(InputError::Unscorable.into());

@@ -404,6 +404,7 @@ async fn health(State(state): State<AppState>) -> Json<Value> {
         "labels": p.labels(),
         "sample_rate": p.sample_rate(),
         "clip_seconds": p.clip_seconds(),
+        "past_context": p.reads_past_context(),
         "max_upload_bytes": state.options.max_upload_bytes,
         "audio_formats": AUDIO_FORMATS,
         "limits": state.options.limits_json(),
@@ -498,6 +499,27 @@ async fn read_form(
                     .map_err(|e| multipart_error(e, max_upload_bytes))?;
                 input.text = Some(text);
             }
+            "past" => {
+                if !input.past.is_empty() {
+                    return Err(ApiError::bad_request("the `past` field is given twice"));
+                }
+                let past = field
+                    .text()
+                    .await
+                    .map_err(|e| multipart_error(e, max_upload_bytes))?;
+                // One earlier utterance per line, oldest first.
+                input.past = past.lines().map(str::to_string).collect();
+            }
+            "speaker" => {
+                if input.speaker.is_some() {
+                    return Err(ApiError::bad_request("the `speaker` field is given twice"));
+                }
+                let speaker = field
+                    .text()
+                    .await
+                    .map_err(|e| multipart_error(e, max_upload_bytes))?;
+                input.speaker = (!speaker.trim().is_empty()).then(|| speaker.trim().to_string());
+            }
             "audio" => {
                 if input.audio.is_some() {
                     return Err(ApiError::bad_request("the `audio` field is given twice"));
@@ -519,7 +541,7 @@ async fn read_form(
             }
             other => {
                 return Err(ApiError::bad_request(format!(
-                    "unknown field `{other}`: send `text` (the transcript) and/or `audio` (a file)"
+                    "unknown field `{other}`: send `text` (the transcript) and/or `audio` (a file), optionally `past` (earlier utterances, one `SPEAKER: text` per line) and `speaker`"
                 )));
             }
         }

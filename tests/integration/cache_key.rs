@@ -73,6 +73,7 @@ fn utterances() -> Vec<Utterance> {
             audio_path: None,
             label: i % 2,
             speaker: 0,
+            turn: None,
         })
         .collect()
 }
@@ -459,4 +460,194 @@ fn a_length_sorted_cache_build_stores_each_utterance_as_the_trunk_computes_it_al
     }
     println!("cached (length-sorted chunks) vs alone: max abs diff {worst:.2e}");
     assert!(worst <= 1e-5, "{worst}");
+}
+
+/// The utterances of [`utterances`] as one dialogue, each with its speaker.
+fn in_a_dialogue(speakers: &[&str]) -> Vec<Utterance> {
+    let mut data = utterances();
+    for (i, u) in data.iter_mut().enumerate() {
+        u.turn = Some(emofuse::data::Turn {
+            dialogue: "d0".into(),
+            index: i as u32,
+            speaker: speakers[i].into(),
+        });
+    }
+    data
+}
+
+#[test]
+fn context_settings_and_dialogues_are_in_the_text_cache_key() {
+    let dir = scratch_dir("cache-key-context");
+    let text = copy_fixture("roberta-tiny", &dir.join("text"));
+    let audio = copy_fixture("wav2vec2-tiny", &dir.join("audio"));
+    let sets = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let folders = |name: &str, extra: &[&str], data: &[Utterance]| {
+        cache_folders(&experiment(&dir, name, &text, &audio, &sets(extra)), data)
+    };
+    let speakers = ["ann", "bob", "ann", "cy"];
+    let plain = folders("plain", &[], &utterances());
+    // Without context, dialogues and speakers change nothing.
+    assert_eq!(folders("turns", &[], &in_a_dialogue(&speakers)), plain);
+    let data = in_a_dialogue(&speakers);
+    let past = folders("past", &["data.context.past=1"], &data);
+    assert_ne!(past.0, plain.0, "past context: a new text cache");
+    assert_eq!(past.1, plain.1, "past context: the same audio cache");
+    for (name, extra) in [
+        ("past-2", vec!["data.context.past=2"]),
+        (
+            "future",
+            vec!["data.context.past=1", "data.context.future=\"all\""],
+        ),
+        (
+            "names",
+            vec!["data.context.past=1", "data.context.speaker_names=true"],
+        ),
+        (
+            "budget",
+            vec!["data.context.past=1", "data.context.max_tokens=12"],
+        ),
+    ] {
+        let got = folders(name, &extra, &data);
+        assert_ne!(got.0, past.0, "{name}: a new text cache");
+        assert_eq!(got.1, plain.1, "{name}: the same audio cache");
+    }
+    // With context, the dialogue and the speakers are data of the text trunk.
+    let other_speaker = in_a_dialogue(&["ann", "bob", "dee", "cy"]);
+    assert_ne!(
+        folders("past-speaker", &["data.context.past=1"], &other_speaker).0,
+        past.0
+    );
+    let mut reordered = in_a_dialogue(&speakers);
+    reordered[0].turn.as_mut().unwrap().index = 9;
+    assert_ne!(
+        folders("past-order", &["data.context.past=1"], &reordered).0,
+        past.0
+    );
+    // Layer-weighted pooling caches pooled vectors, not the last layer's tokens.
+    let frozen = folders("frozen", &["model.text.train_last_layers=0"], &data);
+    let weighted = folders(
+        "weighted",
+        &[
+            "model.text.train_last_layers=0",
+            "model.text.layer_pooling=\"weighted\"",
+        ],
+        &data,
+    );
+    assert_ne!(weighted.0, frozen.0);
+    let weighted_mean = folders(
+        "weighted-mean",
+        &[
+            "model.text.train_last_layers=0",
+            "model.text.layer_pooling=\"weighted\"",
+            "model.text.pooling=\"mean\"",
+        ],
+        &data,
+    );
+    assert_ne!(weighted_mean.0, weighted.0);
+}
+
+/// With a frozen encoder and `layer_pooling = "weighted"`, the cache holds one pooled vector per
+/// hidden state, equal to pooling transformers-style `hidden_states`; weights one-hot on a
+/// layer give exactly that layer's vector.
+#[test]
+fn layer_weighted_pooling_caches_each_hidden_state_and_one_hot_picks_one() {
+    use emofuse::models::nn::{LayerWeights, SequencePooling};
+    use emofuse::models::roberta::{RobertaInput, RobertaModel};
+    use emofuse::models::wav2vec2::{Wav2Vec2Input, Wav2Vec2Model};
+    let dir = scratch_dir("cache-layer-weights");
+    let (text, audio) = (
+        repo_path("tests/fixtures/fusion/roberta-tiny"),
+        repo_path("tests/fixtures/fusion/wav2vec2-tiny"),
+    );
+    let data = utterances();
+    let device = Device::flex();
+    let indices: Vec<usize> = (0..data.len()).collect();
+    for pooling in [SequencePooling::Cls, SequencePooling::Mean] {
+        let name = format!("{pooling:?}");
+        let sets = vec![
+            "model.cache_dtype=\"f32\"".to_string(),
+            "model.text.train_last_layers=0".to_string(),
+            "model.audio.train_last_layers=0".to_string(),
+            "model.text.layer_pooling=\"weighted\"".to_string(),
+            "model.audio.layer_pooling=\"weighted\"".to_string(),
+            format!("model.text.pooling=\"{}\"", name.to_lowercase()),
+        ];
+        let experiment = experiment(&dir, &name, &text, &audio, &sets);
+        let (setup, inputs) = setup_and_inputs(&experiment, &data);
+        let batch = setup.batcher.batch(&inputs, &indices, &device);
+        let Some(TextInput::Hidden { states, .. }) = batch.text else {
+            panic!("cached pooled text states expected");
+        };
+        let Some(AudioInput::Wav2Vec2(AudioState::Hidden {
+            x: audio_states, ..
+        })) = batch.audio
+        else {
+            panic!("cached pooled audio states expected");
+        };
+
+        // The reference: the whole encoders' hidden states on the same inputs, pooled.
+        let raw = setup.pretrained.as_ref().unwrap().inputs(&data).unwrap();
+        let ids: Vec<&[u32]> = raw.iter().map(|r| r.ids.as_slice()).collect();
+        let emofuse::models::fusion::TextInput::Tokens { ids, mask } =
+            emofuse::data::pretrained::text_batch(&ids, setup.batcher.pad_id, &device)
+        else {
+            unreachable!()
+        };
+        let (roberta, ..) = RobertaModel::from_pretrained(&text, &device).unwrap();
+        let out = roberta.forward(RobertaInput::new(ids, mask.clone()).with_hidden_states(true));
+        let clips: Vec<_> = raw.iter().map(|r| &r.clip).collect();
+        let AudioState::Waveform {
+            values,
+            attention_mask,
+        } = emofuse::data::pretrained::audio_batch(&clips, &device)
+        else {
+            unreachable!()
+        };
+        let (wav2vec2, ..) = Wav2Vec2Model::from_pretrained(&audio, &device).unwrap();
+        let audio_out = wav2vec2.forward(
+            Wav2Vec2Input::new(values)
+                .with_attention_mask(attention_mask)
+                .with_hidden_states(true),
+        );
+        let layers = out.hidden_states.len();
+        assert_eq!(states.dims()[1], layers, "embeddings + every layer");
+        let audio_layers = audio_out.hidden_states.len();
+        assert_eq!(audio_states.dims()[1], audio_layers);
+        let frame_mask = audio_out.frame_mask.clone().expect("a frame mask");
+        for k in 0..layers {
+            let expected = pooling.pool(out.hidden_states[k].clone(), mask.clone().equal_elem(1));
+            let mut logits = vec![0.0f32; layers];
+            logits[k] = 1e4;
+            let one_hot =
+                LayerWeights::from_logits(Tensor::from_floats(logits.as_slice(), &device));
+            let mixed = one_hot.forward(states.clone());
+            let values = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().unwrap();
+            let diff = max_abs_diff(&values(mixed), &values(expected));
+            assert!(diff <= 1e-5, "{name} text layer {k}: {diff}");
+        }
+        for k in 0..audio_layers {
+            let expected = emofuse::models::nn::masked_mean_channels_last(
+                audio_out.hidden_states[k].clone(),
+                Some(frame_mask.clone()),
+            );
+            let mut logits = vec![-1e4f32; audio_layers];
+            logits[k] = 0.0;
+            let one_hot =
+                LayerWeights::from_logits(Tensor::from_floats(logits.as_slice(), &device));
+            let values = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().unwrap();
+            let diff = max_abs_diff(
+                &values(one_hot.forward(audio_states.clone())),
+                &values(expected),
+            );
+            assert!(diff <= 1e-5, "audio layer {k}: {diff}");
+        }
+        // Equal weights (the initialisation) average the layers.
+        let uniform = LayerWeights::new(layers, &device).forward(states.clone());
+        let mean = states.mean_dim(1).reshape([data.len(), uniform.dims()[1]]);
+        let diff = max_abs_diff(
+            &uniform.into_data().try_to_vec::<f32>().unwrap(),
+            &mean.into_data().try_to_vec::<f32>().unwrap(),
+        );
+        assert!(diff <= 1e-6, "{diff}");
+    }
 }

@@ -295,4 +295,27 @@ fn seeds_repeat_a_run_on_the_same_data() {
     let std = (acc(&a) - acc(&b)).abs() / 2f64.sqrt();
     assert!((top["over_seeds"]["accuracy_std"].as_f64().unwrap() - std).abs() < 1e-12);
     assert!(top.get("over_folds_and_seeds").is_none());
+    // The validation split (which chose each checkpoint) is summarised apart from the test.
+    let dev = |m: &Value| m["splits"]["valid"]["weighted_f1"].as_f64().unwrap();
+    let valid = &top["over_seeds_valid"];
+    assert!(
+        (valid["weighted_f1_mean"].as_f64().unwrap() - (dev(&a) + dev(&b)) / 2.0).abs() < 1e-12
+    );
+    assert_ne!(
+        valid["weighted_f1_mean"],
+        top["over_seeds"]["weighted_f1_mean"]
+    );
+    assert_eq!(top["selected_by"], "best validation weighted_f1");
+    // Per-class test F1 of each seed, as its own run recorded it.
+    let f1 = &top["seeds"][1]["test_f1_by_class"];
+    for (class, value) in b["splits"]["test"]["per_class"].as_object().unwrap() {
+        assert_eq!(f1[class], value["f1"], "{class}");
+    }
+    let summary = std::fs::read_to_string(dir.join("reports/seeds/summary.md")).unwrap();
+    assert!(
+        summary.contains("chosen on the validation split (best validation weighted_f1)"),
+        "{summary}"
+    );
+    assert!(summary.contains("| 2 seeds, validation |"), "{summary}");
+    assert!(summary.contains("Test F1 by class"), "{summary}");
 }

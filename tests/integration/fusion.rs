@@ -293,6 +293,7 @@ fn partial_fine_tuning_trains_only_the_last_layers_and_the_head() {
                 bytes: std::fs::read(&wav).unwrap(),
                 name: Some("pcm_s16.wav".into()),
             }),
+            ..PredictionInput::default()
         })
         .unwrap();
     let utterance = Utterance {
@@ -302,6 +303,7 @@ fn partial_fine_tuning_trains_only_the_last_layers_and_the_head() {
         audio_path: Some(wav.clone()),
         label: 0,
         speaker: 0,
+        turn: None,
     };
     // Uncached, as the server runs: a cache would round the trunk's output (f16).
     let mut uncached = experiment.clone();

@@ -165,6 +165,7 @@ fn non_finite_and_absurd_samples_are_errors_with_their_time_everywhere() {
             audio_path: Some(hostile(file)),
             label: 0,
             speaker: 0,
+            turn: None,
         };
         let text = format!("{:#}", utterance.samples(16_000).unwrap_err());
         assert!(

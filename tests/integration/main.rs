@@ -8,6 +8,7 @@ mod cache_key;
 mod cli;
 mod committed_reports;
 mod config;
+mod context;
 mod cpu_kernels;
 mod crossval;
 mod end_to_end;

@@ -38,7 +38,14 @@ fn manifests_keep_cells_as_written_and_number_speakers_across_splits() {
         "id,path,text,label,speaker\ndia2_utt0,wav/d.wav,Okay.,anger,Joey\n",
     );
     // Audio-only use: the empty transcript of `valid` is allowed.
-    let corpus = load_manifests([&train, &valid, &test], LabelMap::meld(), 16_000, false).unwrap();
+    let corpus = load_manifests(
+        [&train, &valid, &test],
+        LabelMap::meld(),
+        16_000,
+        false,
+        true,
+    )
+    .unwrap();
     let texts: Vec<&str> = corpus.train.iter().map(|u| u.text.as_str()).collect();
     assert_eq!(
         texts,
@@ -72,7 +79,7 @@ fn manifest_errors_name_the_file_the_lines_and_the_column() {
         "bad.csv",
         "id,path,text,label\nx,wav/a.wav,hi,happy\ny,wav/missing.wav,hi,joy\nz,wav/a.wav,fine,fear\n",
     );
-    let err = load_manifests([&bad, &good, &good], LabelMap::meld(), 16_000, false)
+    let err = load_manifests([&bad, &good, &good], LabelMap::meld(), 16_000, false, true)
         .unwrap_err()
         .to_string();
     assert!(err.contains("bad.csv: 2 bad rows (of 3)"), "{err}");
@@ -80,9 +87,15 @@ fn manifest_errors_name_the_file_the_lines_and_the_column() {
     assert!(err.contains("line 3: audio file"), "{err}");
     assert!(err.contains("missing.wav does not exist"), "{err}");
     let no_text = write(&dir, "no_text.csv", "id,path,label\nx,wav/a.wav,joy\n");
-    let err = load_manifests([&no_text, &good, &good], LabelMap::meld(), 16_000, false)
-        .unwrap_err()
-        .to_string();
+    let err = load_manifests(
+        [&no_text, &good, &good],
+        LabelMap::meld(),
+        16_000,
+        false,
+        true,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
         err.contains("no_text.csv: no `text` column (found: id,path,label)"),
         "{err}"
@@ -90,7 +103,14 @@ fn manifest_errors_name_the_file_the_lines_and_the_column() {
     let absent = dir.join("absent.csv");
     let err = format!(
         "{:#}",
-        load_manifests([&absent, &good, &good], LabelMap::meld(), 16_000, false).unwrap_err()
+        load_manifests(
+            [&absent, &good, &good],
+            LabelMap::meld(),
+            16_000,
+            false,
+            true
+        )
+        .unwrap_err()
     );
     assert!(
         err.contains("cannot open manifest") && err.contains("absent.csv"),
@@ -116,9 +136,15 @@ fn manifests_refuse_repeated_ids_empty_transcripts_and_clips_in_two_splits() {
         "repeated.csv",
         "id,path,text,label\nx,wav/a.wav,hi,joy\nx,wav/a.wav,hi again,joy\n",
     );
-    let err = load_manifests([&repeated, &valid, &test], LabelMap::meld(), 16_000, false)
-        .unwrap_err()
-        .to_string();
+    let err = load_manifests(
+        [&repeated, &valid, &test],
+        LabelMap::meld(),
+        16_000,
+        false,
+        true,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("line 3: id `x` repeats line 2"), "{err}");
 
     // An empty transcript is a bad row only for a model that reads text.
@@ -127,10 +153,23 @@ fn manifests_refuse_repeated_ids_empty_transcripts_and_clips_in_two_splits() {
         "empty.csv",
         "id,path,text,label\nx,wav/a.wav,hi,joy\ny,wav/a.wav,  ,joy\n",
     );
-    load_manifests([&empty, &valid, &test], LabelMap::meld(), 16_000, false).unwrap();
-    let err = load_manifests([&empty, &valid, &test], LabelMap::meld(), 16_000, true)
-        .unwrap_err()
-        .to_string();
+    load_manifests(
+        [&empty, &valid, &test],
+        LabelMap::meld(),
+        16_000,
+        false,
+        true,
+    )
+    .unwrap();
+    let err = load_manifests(
+        [&empty, &valid, &test],
+        LabelMap::meld(),
+        16_000,
+        true,
+        true,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("empty.csv: 1 bad rows (of 2)"), "{err}");
     assert!(err.contains("line 3: empty transcript"), "{err}");
 
@@ -140,15 +179,28 @@ fn manifests_refuse_repeated_ids_empty_transcripts_and_clips_in_two_splits() {
         "train.csv",
         "id,path,text,label\nv,wav/a.wav,hi,joy\n",
     );
-    load_manifests([&train, &valid, &test], LabelMap::meld(), 16_000, true).unwrap();
+    load_manifests(
+        [&train, &valid, &test],
+        LabelMap::meld(),
+        16_000,
+        true,
+        true,
+    )
+    .unwrap();
     let leaky = write(
         &dir,
         "leaky.csv",
         "id,path,text,label\nz,wav/c.wav,hi,joy\n",
     );
-    let err = load_manifests([&leaky, &valid, &test], LabelMap::meld(), 16_000, true)
-        .unwrap_err()
-        .to_string();
+    let err = load_manifests(
+        [&leaky, &valid, &test],
+        LabelMap::meld(),
+        16_000,
+        true,
+        true,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
         err.contains("1 audio file(s) appear in two splits"),
         "{err}"
@@ -157,6 +209,91 @@ fn manifests_refuse_repeated_ids_empty_transcripts_and_clips_in_two_splits() {
         err.contains("c.wav (id `t`) is in")
             && err.contains("leaky.csv and in")
             && err.contains("test.csv"),
+        "{err}"
+    );
+}
+
+/// What `data-prep meld` writes without `--raw`: empty audio paths, dialogue ids. A text model
+/// reads it (turns kept); an audio model refuses every row, naming it.
+#[test]
+fn text_only_manifests_keep_dialogue_turns_and_need_no_audio() {
+    let dir = scratch_dir("manifest-text-only");
+    let header = "id,path,text,label,speaker,duration,dialogue_id,utterance_id,sentiment\n";
+    let train = write(
+        &dir,
+        "train.csv",
+        &format!(
+            "{header}dia0_utt0,,Hi there,neutral,Monica,,0,0,neutral\n\
+             dia0_utt1,,What happened?,surprise,The Interviewer,,0,1,negative\n"
+        ),
+    );
+    let valid = write(
+        &dir,
+        "dev.csv",
+        &format!("{header}dia0_utt0,,Oh!,joy,Ross,,0,0,positive\n"),
+    );
+    let test = write(
+        &dir,
+        "test.csv",
+        &format!("{header}dia3_utt2,,No.,anger,Joey,,3,2,negative\n"),
+    );
+    let corpus = load_manifests(
+        [&train, &valid, &test],
+        LabelMap::meld(),
+        16_000,
+        true,
+        false,
+    )
+    .unwrap();
+    let turn = corpus.train[1].turn.as_ref().unwrap();
+    assert_eq!(
+        (turn.dialogue.as_str(), turn.index, turn.speaker.as_str()),
+        ("0", 1, "The Interviewer")
+    );
+    assert_eq!(corpus.test[0].turn.as_ref().unwrap().index, 2);
+    assert!(corpus.train.iter().all(|u| u.audio_path.is_none()));
+    let err = load_manifests(
+        [&train, &valid, &test],
+        LabelMap::meld(),
+        16_000,
+        true,
+        true,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("2 bad rows") && err.contains("line 2: audio file"),
+        "{err}"
+    );
+
+    let bad = write(
+        &dir,
+        "bad.csv",
+        &format!("{header}dia0_utt0,,Hi,neutral,Monica,,0,zero,neutral\n"),
+    );
+    let err = load_manifests([&bad, &valid, &test], LabelMap::meld(), 16_000, true, false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("utterance_id `zero` is not a whole number"),
+        "{err}"
+    );
+    let half = write(
+        &dir,
+        "half.csv",
+        "id,path,text,label,dialogue_id\nx,,Hi,neutral,0\n",
+    );
+    let err = load_manifests(
+        [&half, &valid, &test],
+        LabelMap::meld(),
+        16_000,
+        true,
+        false,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("both `dialogue_id` and `utterance_id`"),
         "{err}"
     );
 }

@@ -73,6 +73,7 @@ impl FakeRun {
             backend: "cpu",
             config_toml: "",
             ablation: &self.ablation,
+            layer_weights: &[],
         }
     }
 

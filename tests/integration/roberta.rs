@@ -594,6 +594,7 @@ fn the_batch_split_between_threads_equals_one_part() {
             let trunks = Trunks {
                 text: Some(trunk),
                 audio: None,
+                ..Trunks::default()
             };
             let TextInput::Hidden { states, .. } = trunks.text(TextInput::Tokens { ids, mask })
             else {

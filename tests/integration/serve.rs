@@ -243,6 +243,8 @@ fn api_predicts_what_emofuse_predict_prints() {
         run: runs.both.clone(),
         text: Some(text.into()),
         audio: Some(path.clone()),
+        past: Vec::new(),
+        speaker: None,
         json: true,
     })
     .unwrap();
@@ -265,6 +267,7 @@ fn api_predicts_what_emofuse_predict_prints() {
         audio_path: Some(path),
         label: 0,
         speaker: 0,
+        turn: None,
     };
     let evaluated = trained
         .predict_utterances(std::slice::from_ref(&utterance), 1)

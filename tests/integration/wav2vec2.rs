@@ -807,6 +807,7 @@ fn the_batch_split_between_threads_equals_one_part() {
                 let trunks = Trunks {
                     text: None,
                     audio: Some(trunk),
+                    ..Trunks::default()
                 };
                 match trunks.audio(waveform.narrow(0, 3)) {
                     AudioState::Hidden { x, frame_mask }

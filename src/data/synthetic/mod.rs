@@ -83,6 +83,7 @@ pub fn generate(options: &SyntheticOptions) -> Corpus {
                         audio_path: None,
                         label,
                         speaker,
+                        turn: None,
                     }
                 })
                 .collect()

@@ -7,15 +7,30 @@
 
 use super::store::read_index;
 use super::{Branch, CacheDtype, CacheJob, SORTED_CHUNKS_PER_WINDOW, text_chunks};
+use crate::audio::Clip;
 use crate::core::events::Event;
 use crate::data::pretrained::{audio_batch, text_batch};
 use crate::io::atomic;
 use crate::models::fusion::TextInput;
 use crate::models::wav2vec2::AudioState;
 use anyhow::{Context, Result, bail};
+use burn::tensor::{Int, Tensor};
+use rayon::prelude::*;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::Path;
+
+/// Valid rows per utterance from a mask summed over its rows (`[batch, 1]`).
+fn mask_rows(counts: Tensor<2, Int>) -> Result<Vec<usize>> {
+    Ok(counts
+        .into_data()
+        .convert::<i64>()
+        .try_into_vec::<i64>()
+        .map_err(|e| anyhow::anyhow!("mask: {e:?}"))?
+        .into_iter()
+        .map(|r| r as usize)
+        .collect())
+}
 
 pub(super) fn build(job: &CacheJob, dir: &Path) -> Result<()> {
     let bytes = match job.dtype {
@@ -89,39 +104,55 @@ pub(super) fn build(job: &CacheJob, dir: &Path) -> Result<()> {
         Branch::Text => chunk * SORTED_CHUNKS_PER_WINDOW,
         Branch::Audio => chunk,
     };
+    // Token ids of the whole split at once: dialogue context reads neighbours beyond a window.
+    let text_ids = match job.branch {
+        Branch::Text => job.front.text_ids(job.utterances)?.0,
+        Branch::Audio => Vec::new(),
+    };
     for window_start in (done.len()..total).step_by(window) {
-        let utterances = &job.utterances[window_start..(window_start + window).min(total)];
-        let inputs = job.front.inputs(utterances)?;
+        let range = window_start..(window_start + window).min(total);
+        let count = range.len();
+        let ids: &[Vec<u32>] = match job.branch {
+            Branch::Text => &text_ids[range.clone()],
+            Branch::Audio => &[],
+        };
+        let clips: Vec<Clip> = match job.branch {
+            Branch::Text => Vec::new(),
+            Branch::Audio => job.utterances[range]
+                .par_iter()
+                .map(|u| job.front.clip(u))
+                .collect::<Result<_>>()?,
+        };
         let chunks = match job.branch {
             Branch::Text => {
-                let lengths: Vec<usize> = inputs.iter().map(|r| r.ids.len()).collect();
+                let lengths: Vec<usize> = ids.iter().map(Vec::len).collect();
                 text_chunks(&lengths, chunk, window)
             }
-            Branch::Audio => (0..inputs.len())
+            Branch::Audio => (0..count)
                 .collect::<Vec<_>>()
                 .chunks(chunk)
                 .map(<[usize]>::to_vec)
                 .collect(),
         };
         // Each utterance's valid rows, encoded, in the window's order.
-        let mut encoded: Vec<(usize, Vec<u8>)> = vec![(0, Vec::new()); inputs.len()];
+        let mut encoded: Vec<(usize, Vec<u8>)> = vec![(0, Vec::new()); count];
         for members in &chunks {
             let (values, rows, w) = match job.branch {
                 Branch::Text => {
-                    let ids: Vec<&[u32]> =
-                        members.iter().map(|&i| inputs[i].ids.as_slice()).collect();
-                    let rows: Vec<usize> = ids.iter().map(|r| r.len()).collect();
+                    let ids: Vec<&[u32]> = members.iter().map(|&i| ids[i].as_slice()).collect();
                     let input = job
                         .trunks
                         .text(text_batch(&ids, job.front.pad_id(), job.device));
-                    let TextInput::Hidden { states, .. } = input else {
+                    let TextInput::Hidden { states, mask } = input else {
                         bail!("the text branch has no frozen trunk to cache");
                     };
+                    // Rows per utterance: its tokens, or one pooled vector per layer.
+                    let rows = mask_rows(mask.sum_dim(1))?;
                     let [_, _, w] = states.dims();
                     (states, rows, w)
                 }
                 Branch::Audio => {
-                    let clips: Vec<_> = members.iter().map(|&i| &inputs[i].clip).collect();
+                    let clips: Vec<_> = members.iter().map(|&i| &clips[i]).collect();
                     let (x, mask) = match job.trunks.audio(audio_batch(&clips, job.device)) {
                         AudioState::Hidden { x, frame_mask } => (x, frame_mask),
                         AudioState::Conv {
@@ -132,16 +163,7 @@ pub(super) fn build(job: &CacheJob, dir: &Path) -> Result<()> {
                             bail!("the audio branch has no frozen trunk to cache")
                         }
                     };
-                    let rows: Vec<usize> = mask
-                        .int()
-                        .sum_dim(1)
-                        .into_data()
-                        .convert::<i64>()
-                        .try_into_vec::<i64>()
-                        .map_err(|e| anyhow::anyhow!("frame mask: {e:?}"))?
-                        .into_iter()
-                        .map(|r| r as usize)
-                        .collect();
+                    let rows = mask_rows(mask.int().sum_dim(1))?;
                     let [_, _, w] = x.dims();
                     (x, rows, w)
                 }

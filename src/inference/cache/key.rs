@@ -53,6 +53,23 @@ pub fn checkpoint_fingerprint(dir: &Path) -> Result<Value> {
     }))
 }
 
+/// Fingerprint of the utterances' places in their dialogues (dialogue, turn, speaker): what
+/// dialogue context reads besides the transcripts, so part of a text cache's key when context
+/// is on.
+pub fn turns_fingerprint(utterances: &[Utterance]) -> String {
+    let mut hasher = Xxh3::new();
+    for u in utterances {
+        if let Some(turn) = &u.turn {
+            hasher.update(turn.dialogue.as_bytes());
+            hasher.update(&[0]);
+            hasher.update(&turn.index.to_le_bytes());
+            hasher.update(turn.speaker.as_bytes());
+        }
+        hasher.update(&[0xff]);
+    }
+    format!("{:016x}", hasher.digest())
+}
+
 /// Fingerprint of the data a branch's trunk reads: ids and transcripts (text), ids and audio
 /// (in-memory samples by content, files by path, size and modification time).
 pub fn data_fingerprint(branch: Branch, utterances: &[Utterance]) -> Result<String> {

@@ -16,7 +16,7 @@ mod build;
 mod key;
 mod store;
 
-pub use key::{checkpoint_fingerprint, data_fingerprint, file_hash};
+pub use key::{checkpoint_fingerprint, data_fingerprint, file_hash, turns_fingerprint};
 pub use store::{CachedStates, prefix_mask_bool, prefix_mask_int};
 
 use crate::core::SplitName;

@@ -11,7 +11,7 @@ use crate::core::Modality;
 use crate::models::fusion::dilated_audio_cnn::{DilatedAudioCnn, DilatedAudioCnnConfig};
 use crate::models::fusion::scratch_text_encoder::{ScratchTextEncoder, ScratchTextEncoderConfig};
 use crate::models::fusion::speech_cnn::SpeechCnn;
-use crate::models::nn::{first_token, masked_mean_channels_last};
+use crate::models::nn::{LayerWeights, SequencePooling, masked_mean_channels_last};
 use crate::models::roberta::{RobertaStage, TextState};
 use crate::models::wav2vec2::{AudioState, Wav2Vec2Stage};
 use burn::config::Config;
@@ -71,12 +71,15 @@ pub enum TextBranchEncoder {
     /// The small transformer trained from scratch.
     Scratch(ScratchTextEncoder),
     /// The trainable top of a pretrained RoBERTa/BERT; the utterance vector is the first
-    /// token's final state.
+    /// token's final state or the mean over tokens ([`LateFusionConfig::text_pooling`]).
     Pretrained(RobertaStage),
+    /// A frozen pretrained encoder under layer-weighted pooling: its hidden states, each
+    /// pooled (by the frozen trunk, or read from the cache), mixed by learned weights.
+    LayerWeighted(LayerWeights),
 }
 
 impl TextBranchEncoder {
-    fn forward(&self, input: TextInput) -> Tensor<2> {
+    fn forward(&self, input: TextInput, pooling: SequencePooling) -> Tensor<2> {
         match (self, input) {
             (TextBranchEncoder::Scratch(encoder), TextInput::Tokens { ids, mask }) => {
                 encoder.forward(ids, mask.equal_elem(0))
@@ -86,7 +89,14 @@ impl TextBranchEncoder {
                     TextInput::Tokens { ids, mask } => (TextState::Ids(ids), mask),
                     TextInput::Hidden { states, mask } => (TextState::Hidden(states), mask),
                 };
-                first_token(stage.forward(state, mask))
+                let valid = mask.clone().equal_elem(1);
+                pooling.pool(stage.forward(state, mask), valid)
+            }
+            (TextBranchEncoder::LayerWeighted(weights), TextInput::Hidden { states, .. }) => {
+                weights.forward(states)
+            }
+            (TextBranchEncoder::LayerWeighted(_), TextInput::Tokens { .. }) => {
+                panic!("layer-weighted pooling takes the frozen trunk's pooled hidden states")
             }
             (TextBranchEncoder::Scratch(_), TextInput::Hidden { .. }) => {
                 panic!("the scratch text encoder takes token ids")
@@ -106,6 +116,9 @@ pub enum AudioBranchEncoder {
     /// The trainable top of a pretrained Wav2Vec2; the utterance vector is the mean of the
     /// final hidden states over valid frames.
     Pretrained(Wav2Vec2Stage),
+    /// A frozen Wav2Vec2 under layer-weighted pooling: each hidden state's mean over valid
+    /// frames (from the frozen trunk or the cache), mixed by learned weights.
+    LayerWeighted(LayerWeights),
 }
 
 impl AudioBranchEncoder {
@@ -125,6 +138,10 @@ impl AudioBranchEncoder {
                     _ => panic!("a pretrained audio branch must end in hidden states"),
                 }
             }
+            (
+                AudioBranchEncoder::LayerWeighted(weights),
+                AudioInput::Wav2Vec2(AudioState::Hidden { x, .. }),
+            ) => weights.forward(x),
             _ => panic!("audio input does not match the audio encoder"),
         }
     }
@@ -149,6 +166,9 @@ pub struct LateFusionConfig {
     pub dropout: f64,
     /// Loss weight of each class (empty: unweighted).
     pub class_weights: Vec<f32>,
+    /// How a pretrained text encoder's last hidden state is pooled.
+    #[config(default = "SequencePooling::Cls")]
+    pub text_pooling: SequencePooling,
 }
 
 impl LateFusionConfig {
@@ -226,6 +246,7 @@ impl LateFusionConfig {
             output,
             activation: Gelu::new(),
             dropout: DropoutConfig::new(self.dropout).init(),
+            text_pooling: self.text_pooling,
             loss: CrossEntropyLossConfig::new()
                 .with_weights(weights)
                 .init(device),
@@ -285,6 +306,8 @@ pub struct LateFusion {
     activation: Gelu,
     dropout: Dropout,
     #[module(skip)]
+    text_pooling: SequencePooling,
+    #[module(skip)]
     loss: CrossEntropyLoss,
 }
 
@@ -299,7 +322,7 @@ impl LateFusion {
     pub fn forward_ablated(&self, batch: &FusionBatch, zero: Option<Modality>) -> Tensor<2> {
         let mut parts = Vec::with_capacity(2);
         if let (Some(text), Some(input)) = (&self.text, &batch.text) {
-            let v = text.encoder.forward(input.clone());
+            let v = text.encoder.forward(input.clone(), self.text_pooling);
             let v = match &text.projection {
                 Some(p) => p.forward(v),
                 None => v,
@@ -330,6 +353,34 @@ impl LateFusion {
             None => fused,
         };
         self.output.forward(fused)
+    }
+
+    /// The learned layer weights of each branch under layer-weighted pooling (softmax
+    /// weights, embedding output first).
+    pub fn layer_weights(&self) -> Vec<(Modality, Vec<f32>)> {
+        let values = |w: &LayerWeights| {
+            w.weights()
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .unwrap_or_default()
+        };
+        let mut out = Vec::new();
+        if let Some(TextBranch {
+            encoder: TextBranchEncoder::LayerWeighted(w),
+            ..
+        }) = &self.text
+        {
+            out.push((Modality::Text, values(w)));
+        }
+        if let Some(AudioBranch {
+            encoder: AudioBranchEncoder::LayerWeighted(w),
+            ..
+        }) = &self.audio
+        {
+            out.push((Modality::Audio, values(w)));
+        }
+        out
     }
 
     /// Logits and the class-weighted cross-entropy loss of a batch.

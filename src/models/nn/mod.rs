@@ -11,5 +11,8 @@ mod threads;
 pub use activation::HiddenAct;
 pub use attention::{AttentionNames, SelfAttention};
 pub use masks::attention_mask_bias;
-pub use pooling::{first_token, masked_mean_channels_first, masked_mean_channels_last};
+pub use pooling::{
+    LayerPooling, LayerWeights, SequencePooling, first_token, masked_mean_channels_first,
+    masked_mean_channels_last,
+};
 pub use threads::{cat_parts, is_cpu, set_batch_split, split_batch};

@@ -101,4 +101,30 @@ impl RobertaStage {
         }
         x
     }
+
+    /// Runs the stage and returns every hidden state it computes, as transformers'
+    /// `output_hidden_states` does for a whole encoder: the embedding output (when the stage
+    /// has the embeddings, else its input), then each layer's output.
+    ///
+    /// # Panics
+    /// As [`RobertaStage::forward`].
+    pub fn forward_hidden_states(
+        &self,
+        state: TextState,
+        attention_mask: Tensor<2, Int>,
+    ) -> Vec<Tensor<3>> {
+        let mut x = match (state, &self.embeddings) {
+            (TextState::Ids(ids), Some(embeddings)) => embeddings.forward(ids, None),
+            (TextState::Hidden(x), None) => x,
+            (TextState::Ids(_), None) => panic!("a stage without embeddings takes hidden states"),
+            (TextState::Hidden(_), Some(_)) => panic!("a stage with embeddings takes token ids"),
+        };
+        let mut states = vec![x.clone()];
+        let mask_bias = attention_mask_bias(attention_mask.float());
+        for layer in &self.layers {
+            x = layer.forward(x, mask_bias.clone());
+            states.push(x.clone());
+        }
+        states
+    }
 }

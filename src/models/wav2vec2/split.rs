@@ -286,6 +286,38 @@ impl Wav2Vec2Stage {
         self.layers.len()
     }
 
+    /// Runs a stage that starts at or below the feature projection and returns its hidden
+    /// states as transformers' `output_hidden_states` does: the first layer's input, then each
+    /// layer's output (for pre-LayerNorm models the last one before the final LayerNorm), with
+    /// the valid frames.
+    ///
+    /// # Panics
+    /// When the stage has no feature projection, or `state` is not its input kind.
+    pub fn forward_hidden_states(&self, state: AudioState) -> (Vec<Tensor<3>>, Tensor<2, Bool>) {
+        assert!(
+            self.front.is_some(),
+            "hidden states start at the feature projection"
+        );
+        let below = Wav2Vec2Stage {
+            conv: self.conv.clone(),
+            front: self.front.clone(),
+            layers: Vec::new(),
+            final_norm: None,
+            conv_kernel: self.conv_kernel.clone(),
+            conv_stride: self.conv_stride.clone(),
+        };
+        let AudioState::Hidden { mut x, frame_mask } = below.forward(state) else {
+            unreachable!("the feature projection ends in hidden states");
+        };
+        let mut states = vec![x.clone()];
+        let mask_bias = attention_mask_bias(frame_mask.clone().float());
+        for layer in &self.layers {
+            x = layer.forward(x, Some(mask_bias.clone()));
+            states.push(x.clone());
+        }
+        (states, frame_mask)
+    }
+
     /// Runs the stage from whatever state it starts at to the state it ends at.
     ///
     /// # Panics
