@@ -651,3 +651,73 @@ fn layer_weighted_pooling_caches_each_hidden_state_and_one_hot_picks_one() {
         assert!(diff <= 1e-6, "{diff}");
     }
 }
+
+#[test]
+fn layer_weighted_pooling_and_context_refuse_what_they_cannot_do() {
+    let dir = scratch_dir("cache-layer-errors");
+    let (text, audio) = (
+        repo_path("tests/fixtures/fusion/roberta-tiny"),
+        repo_path("tests/fixtures/fusion/wav2vec2-tiny"),
+    );
+    let setup_error = |name: &str, sets: &[&str]| {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        let experiment = experiment(&dir, name, &text, &audio, &sets);
+        let labels = experiment.label_map().unwrap();
+        match Setup::new(
+            &experiment,
+            &labels,
+            vec![1.0; labels.len()],
+            ScratchSource::Fit(&[]),
+            &Device::flex(),
+            std::sync::Arc::new(emofuse::core::events::Silent),
+        ) {
+            Ok(_) => panic!("{name}: accepted"),
+            Err(e) => format!("{e:#}"),
+        }
+    };
+    let err = setup_error(
+        "weighted-trained",
+        &["model.text.layer_pooling=\"weighted\""],
+    );
+    assert!(
+        err.contains("`model.text.layer_pooling` = \"weighted\" needs a frozen encoder")
+            && err.contains("train_last_layers = 0"),
+        "{err}"
+    );
+    let err = setup_error(
+        "weighted-audio",
+        &[
+            "model.audio.layer_pooling=\"weighted\"",
+            "model.audio.train_last_layers=\"all\"",
+        ],
+    );
+    assert!(err.contains("model.audio.train_last_layers = 0"), "{err}");
+    let err = setup_error(
+        "budget",
+        &["data.context.past=1", "data.context.max_tokens=4096"],
+    );
+    assert!(
+        err.contains("key `data.context.max_tokens` = 4096"),
+        "{err}"
+    );
+
+    // Schema-level checks, before anything loads.
+    let invalid = |sets: &[&str]| {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        Experiment::from_toml_str("", &sets, "invalid.toml")
+            .unwrap_err()
+            .to_string()
+    };
+    let err = invalid(&["data.context.past=2"]);
+    assert!(
+        err.contains("key `data.context`") && err.contains("model.text.checkpoint"),
+        "{err}"
+    );
+    let err = invalid(&["model.text.layer_pooling=\"weighted\""]);
+    assert!(err.contains("set `model.text.checkpoint`"), "{err}");
+    let err = invalid(&[
+        &format!("model.audio.checkpoint=\"{}\"", audio.display()),
+        "model.audio.pooling=\"cls\"",
+    ]);
+    assert!(err.contains("no classification token"), "{err}");
+}
