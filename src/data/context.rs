@@ -24,12 +24,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::HashMap;
 
 /// How many neighbours one side of the context may take.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Neighbours {
     /// At most this many (0: the side is off).
     Count(usize),
     /// As many as the token budget allows.
-    #[default]
     All,
 }
 

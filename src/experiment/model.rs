@@ -114,10 +114,15 @@ pub struct EncoderConfig {
     pub layer_pooling: LayerPooling,
 }
 
-impl EncoderConfig {
-    /// The pooling of this branch: the configured one or the branch's default.
-    pub fn pooling_or(&self, default: SequencePooling) -> SequencePooling {
-        self.pooling.unwrap_or(default)
+impl ModelConfig {
+    /// How a branch pools its sequence: the configured `pooling`, else the branch's default
+    /// (the classification token for text, as the study did; the mean over valid frames for
+    /// audio, which has no such token). The one place these defaults are written.
+    pub fn pooling(&self, modality: Modality) -> SequencePooling {
+        match modality {
+            Modality::Text => self.text.pooling.unwrap_or(SequencePooling::Cls),
+            Modality::Audio => self.audio.pooling.unwrap_or(SequencePooling::Mean),
+        }
     }
 }
 

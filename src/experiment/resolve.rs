@@ -4,11 +4,11 @@
 
 use super::{DatasetKind, Experiment};
 use crate::core::LabelMap;
+use crate::core::Modality;
 use crate::data::batch::FrontEndConfig;
 use crate::data::speech::labels::{BUILTIN_TABLES, LabelTable, builtin_table};
 use crate::features::FeatureKind;
 use crate::models::fusion::{DilatedAudioCnnConfig, LateFusionConfig, ScratchTextEncoderConfig};
-use crate::models::nn::SequencePooling;
 use anyhow::{Context, Result, anyhow, bail};
 use std::path::PathBuf;
 
@@ -101,7 +101,7 @@ impl Experiment {
             m.dropout,
             class_weights,
         )
-        .with_text_pooling(m.text.pooling_or(SequencePooling::Cls))
+        .with_text_pooling(m.pooling(Modality::Text))
     }
 
     /// The built-in encoders' front end: tokenisation length, clip length and features.

@@ -2,7 +2,7 @@
 //! log-mel spectrogram in dB, first `n_mfcc` coefficients; and the per-clip time mean that the
 //! RAVDESS study fed its CNN.
 
-use super::logmel::{LogMel, LogMelConfig};
+use super::logmel::{LogMel, LogMelConfig, weighted_row_sum};
 
 /// A reusable MFCC extractor.
 pub struct Mfcc {
@@ -53,15 +53,9 @@ impl Mfcc {
         let frames = self.frames(audio.len());
         let logmel = self.logmel.compute(audio);
         let mut out = vec![0.0f32; self.n_mfcc * frames];
-        for k in 0..self.n_mfcc {
+        for (k, row) in out.chunks_exact_mut(frames).enumerate() {
             let basis = &self.dct[k * n_mels..(k + 1) * n_mels];
-            let row = &mut out[k * frames..(k + 1) * frames];
-            for (m, &w) in basis.iter().enumerate() {
-                let band = &logmel[m * frames..(m + 1) * frames];
-                for (o, &x) in row.iter_mut().zip(band) {
-                    *o += w * x;
-                }
-            }
+            weighted_row_sum(row, basis, &logmel, frames);
         }
         out
     }

@@ -15,7 +15,7 @@ use crate::inference::trunk::{
 use crate::models::fusion::SpeechCnnConfig;
 use crate::models::fusion::{AudioBranchEncoder, LateFusion, TextBranchEncoder};
 use crate::models::hub::safetensors::LoadReport;
-use crate::models::nn::{LayerPooling, LayerWeights, SequencePooling};
+use crate::models::nn::{LayerPooling, LayerWeights};
 use crate::models::roberta::{RobertaModel, RobertaStage};
 use crate::models::wav2vec2::{Wav2Vec2Model, Wav2Vec2Stage};
 use anyhow::{Context, Result};
@@ -172,7 +172,7 @@ pub fn build_model_from(
         }
         let (frozen_stage, top) = encoder.split(m.text.train_last_layers);
         let mut what = split_text(&frozen_stage, &top, hf.num_layers);
-        let pooling = m.text.pooling_or(SequencePooling::Cls);
+        let pooling = m.pooling(Modality::Text);
         let branch = if m.text.layer_pooling == LayerPooling::Weighted {
             weighted_needs_frozen(
                 "model.text",

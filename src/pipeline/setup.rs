@@ -14,7 +14,7 @@ use crate::inference::cache::{self, Branch, CacheJob};
 use crate::inference::inputs::{BranchData, InputBatcher, SplitInputs};
 use crate::io::atomic;
 use crate::models::LateFusion;
-use crate::models::nn::{LayerPooling, SequencePooling};
+use crate::models::nn::LayerPooling;
 use crate::pipeline::model::{BuiltModel, build_model};
 use crate::reports::run_dir::RunDir;
 use anyhow::{Context, Result, bail};
@@ -151,10 +151,7 @@ impl Setup {
             };
             if encoder.layer_pooling == LayerPooling::Weighted {
                 preprocessing["per_layer_pooling"] =
-                    serde_json::to_value(encoder.pooling_or(match modality {
-                        Modality::Text => SequencePooling::Cls,
-                        Modality::Audio => SequencePooling::Mean,
-                    }))?;
+                    serde_json::to_value(experiment.model.pooling(modality))?;
             }
             frozen_keys.push((
                 modality,

@@ -51,11 +51,22 @@ pub(crate) fn write_png_and_svg(
     };
     // Both through a temporary file: a full disk leaves the old chart, not a truncated one.
     let png = with_ext("png");
-    atomic::write_with(&png, |tmp| {
-        figure
-            .draw(BitMapBackend::new(tmp, size).into_drawing_area())
-            .map_err(std::io::Error::other)
-    })?;
+    let mut pixels = vec![0u8; size.0 as usize * size.1 as usize * 3];
+    figure
+        .draw(BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area())
+        .map_err(|e| anyhow!("cannot draw {}: {e}", png.display()))?;
+    let mut encoded = Vec::new();
+    let mut encoder = ::png::Encoder::new(&mut encoded, size.0, size.1);
+    encoder.set_color(::png::ColorType::Rgb);
+    encoder.set_depth(::png::BitDepth::Eight);
+    encoder
+        .write_header()
+        .and_then(|mut writer| {
+            writer.write_image_data(&pixels)?;
+            writer.finish()
+        })
+        .map_err(|e| anyhow!("cannot encode {}: {e}", png.display()))?;
+    atomic::write(&png, &encoded)?;
     let svg = with_ext("svg");
     let mut text = String::new();
     figure

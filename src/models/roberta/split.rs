@@ -86,12 +86,7 @@ impl RobertaStage {
     /// # Panics
     /// When given ids without embeddings or hidden states with them: the caller pairs stages.
     pub fn forward(&self, state: TextState, attention_mask: Tensor<2, Int>) -> Tensor<3> {
-        let mut x = match (state, &self.embeddings) {
-            (TextState::Ids(ids), Some(embeddings)) => embeddings.forward(ids, None),
-            (TextState::Hidden(x), None) => x,
-            (TextState::Ids(_), None) => panic!("a stage without embeddings takes hidden states"),
-            (TextState::Hidden(_), Some(_)) => panic!("a stage with embeddings takes token ids"),
-        };
+        let mut x = self.embed(state);
         if self.layers.is_empty() {
             return x;
         }
@@ -100,6 +95,16 @@ impl RobertaStage {
             x = layer.forward(x, mask_bias.clone());
         }
         x
+    }
+
+    /// The stage's input as hidden states: the embeddings of `state`'s ids, or its hidden states.
+    fn embed(&self, state: TextState) -> Tensor<3> {
+        match (state, &self.embeddings) {
+            (TextState::Ids(ids), Some(embeddings)) => embeddings.forward(ids, None),
+            (TextState::Hidden(x), None) => x,
+            (TextState::Ids(_), None) => panic!("a stage without embeddings takes hidden states"),
+            (TextState::Hidden(_), Some(_)) => panic!("a stage with embeddings takes token ids"),
+        }
     }
 
     /// Runs the stage and returns every hidden state it computes, as transformers'
@@ -113,12 +118,7 @@ impl RobertaStage {
         state: TextState,
         attention_mask: Tensor<2, Int>,
     ) -> Vec<Tensor<3>> {
-        let mut x = match (state, &self.embeddings) {
-            (TextState::Ids(ids), Some(embeddings)) => embeddings.forward(ids, None),
-            (TextState::Hidden(x), None) => x,
-            (TextState::Ids(_), None) => panic!("a stage without embeddings takes hidden states"),
-            (TextState::Hidden(_), Some(_)) => panic!("a stage with embeddings takes token ids"),
-        };
+        let mut x = self.embed(state);
         let mut states = vec![x.clone()];
         let mask_bias = attention_mask_bias(attention_mask.float());
         for layer in &self.layers {

@@ -298,15 +298,7 @@ impl Wav2Vec2Stage {
             self.front.is_some(),
             "hidden states start at the feature projection"
         );
-        let below = Wav2Vec2Stage {
-            conv: self.conv.clone(),
-            front: self.front.clone(),
-            layers: Vec::new(),
-            final_norm: None,
-            conv_kernel: self.conv_kernel.clone(),
-            conv_stride: self.conv_stride.clone(),
-        };
-        let AudioState::Hidden { mut x, frame_mask } = below.forward(state) else {
+        let AudioState::Hidden { mut x, frame_mask } = self.below_layers(state) else {
             unreachable!("the feature projection ends in hidden states");
         };
         let mut states = vec![x.clone()];
@@ -323,6 +315,25 @@ impl Wav2Vec2Stage {
     /// # Panics
     /// When `state` is not the stage's input kind: the caller pairs stages.
     pub fn forward(&self, state: AudioState) -> AudioState {
+        let state = self.below_layers(state);
+        if self.layers.is_empty() && self.final_norm.is_none() {
+            return state;
+        }
+        let AudioState::Hidden { mut x, frame_mask } = state else {
+            panic!("a stage of transformer layers takes hidden states");
+        };
+        let mask_bias = attention_mask_bias(frame_mask.clone().float());
+        for layer in &self.layers {
+            x = layer.forward(x, Some(mask_bias.clone()));
+        }
+        if let Some(norm) = &self.final_norm {
+            x = norm.forward(x);
+        }
+        AudioState::Hidden { x, frame_mask }
+    }
+
+    /// The conv feature encoder and the feature projection, those of them the stage has.
+    fn below_layers(&self, state: AudioState) -> AudioState {
         let mut state = state;
         if let Some(conv) = &self.conv {
             let AudioState::Waveform {
@@ -352,19 +363,6 @@ impl Wav2Vec2Stage {
             let x = front.forward(features, &frame_mask);
             state = AudioState::Hidden { x, frame_mask };
         }
-        if self.layers.is_empty() && self.final_norm.is_none() {
-            return state;
-        }
-        let AudioState::Hidden { mut x, frame_mask } = state else {
-            panic!("a stage of transformer layers takes hidden states");
-        };
-        let mask_bias = attention_mask_bias(frame_mask.clone().float());
-        for layer in &self.layers {
-            x = layer.forward(x, Some(mask_bias.clone()));
-        }
-        if let Some(norm) = &self.final_norm {
-            x = norm.forward(x);
-        }
-        AudioState::Hidden { x, frame_mask }
+        state
     }
 }
