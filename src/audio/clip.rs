@@ -28,6 +28,28 @@ pub fn fix_length(mut samples: Vec<f32>, length: usize) -> Clip {
     Clip { samples, valid }
 }
 
+/// The windows a long recording is scored in: `[start, end)` sample ranges of `window`
+/// samples every `hop` samples from the start, and, when they stop short of the end, one more
+/// window that ends with the recording (so every sample is covered and every window is
+/// full-length, with no padding inside the recording). A recording no longer than `window` is
+/// one window, the whole of it: exactly what a model reading one clip sees.
+///
+/// `window` and `hop` must be positive.
+pub fn windows(len: usize, window: usize, hop: usize) -> Vec<std::ops::Range<usize>> {
+    assert!(window > 0 && hop > 0, "window and hop are positive");
+    if len <= window {
+        return vec![0..len];
+    }
+    let mut ranges: Vec<_> = (0..=len - window)
+        .step_by(hop)
+        .map(|start| start..start + window)
+        .collect();
+    if ranges.last().is_some_and(|last| last.end < len) {
+        ranges.push(len - window..len);
+    }
+    ranges
+}
+
 /// Which samples the mean and variance of [`normalize`] are computed over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

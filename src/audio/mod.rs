@@ -15,7 +15,7 @@ pub mod ogg;
 pub mod resample;
 
 pub use augment::{AugmentConfig, Augmentation};
-pub use clip::{Clip, NormalizeOver, fix_length, normalize};
+pub use clip::{Clip, NormalizeOver, fix_length, normalize, windows};
 pub use decode::{
     BadSample, BadSampleRate, DEFAULT_MAX_SECONDS, Decoded, MAX_MAGNITUDE, MAX_SAMPLE_RATE,
     MAX_SAMPLES, MIN_SAMPLE_RATE, TooLong, UnsupportedFormat, check_sample_rate, check_samples,

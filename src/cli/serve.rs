@@ -55,6 +55,9 @@ pub struct ServeArgs {
     /// Do not print a line per request.
     #[arg(long)]
     pub quiet: bool,
+    /// How uploads longer than the model's clip are scored.
+    #[command(flatten)]
+    pub windows: crate::cli::predict::WindowArgs,
 }
 
 /// `seconds` as a duration, or an error naming `flag`.
@@ -106,7 +109,8 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         options.workers = workers;
     }
     let started = std::time::Instant::now();
-    let predictor = Predictor::load(&args.run, args.checkpoint.as_deref())?;
+    let mut predictor = Predictor::load(&args.run, args.checkpoint.as_deref())?;
+    args.windows.apply(&mut predictor)?;
     let modalities: Vec<&str> = predictor.modalities().iter().map(|m| m.name()).collect();
     eprintln!(
         "loaded {} ({}; reads {}; {} classes) in {:.1} s",

@@ -83,3 +83,44 @@ pub fn argmax(row: &[f32]) -> usize {
         .enumerate()
         .fold(0, |best, (i, &p)| if p > row[best] { i } else { best })
 }
+
+/// How the windows of a long recording are combined into one prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Aggregate {
+    /// The mean of the windows' probabilities.
+    #[default]
+    Mean,
+    /// Each class's largest probability over the windows, renormalised to sum to 1 (a short
+    /// outburst in a long calm recording still shows).
+    Max,
+}
+
+impl Aggregate {
+    /// The name used on the command line and in outputs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Aggregate::Mean => "mean",
+            Aggregate::Max => "max",
+        }
+    }
+
+    /// One probability row from the windows' rows (all of the same width; at least one).
+    pub fn combine(self, rows: &[Vec<f32>]) -> Vec<f32> {
+        let width = rows.first().map_or(0, Vec::len);
+        if rows.len() == 1 {
+            return rows[0].clone();
+        }
+        // Sums in f64 so the mean of many windows does not depend on their order's rounding.
+        let combined: Vec<f64> = (0..width)
+            .map(|c| {
+                let column = rows.iter().map(|r| f64::from(r[c]));
+                match self {
+                    Aggregate::Mean => column.sum::<f64>() / rows.len() as f64,
+                    Aggregate::Max => column.fold(f64::NEG_INFINITY, f64::max),
+                }
+            })
+            .collect();
+        let total: f64 = combined.iter().sum();
+        combined.iter().map(|&p| (p / total) as f32).collect()
+    }
+}

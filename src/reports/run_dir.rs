@@ -61,6 +61,11 @@ impl RunDir {
         self.root.join("predictions.csv")
     }
 
+    /// `predict/<name>/`: what `emofuse predict --input` writes for the input called `name`.
+    pub fn batch_predictions(&self, name: &str) -> PathBuf {
+        self.root.join("predict").join(name)
+    }
+
     /// `split.json`: the speakers and clips of each split (pooled datasets).
     pub fn split(&self) -> PathBuf {
         self.root.join("split.json")

@@ -5,10 +5,10 @@
 //! read by the command line); problems with them come back as [`InputError`]s, which say what
 //! the caller has to change, apart from failures of the model itself.
 
-use crate::audio::{TooLong, UnsupportedFormat, decode_bytes, resample};
+use crate::audio::{TooLong, UnsupportedFormat, decode_bytes, resample, windows};
 use crate::core::Modality;
 use crate::data::{Turn, Utterance};
-use crate::inference::predict::argmax;
+use crate::inference::predict::{Aggregate, argmax};
 use crate::pipeline::trained::{TrainedRun, load_run, run_experiment};
 use anyhow::Result;
 use std::path::Path;
@@ -60,12 +60,75 @@ pub fn split_speaker(line: &str) -> (Option<String>, String) {
 pub struct AudioSummary {
     /// The file's name, when it had one.
     pub name: Option<String>,
-    /// Its duration, in seconds (the model reads at most its first `clip_seconds`).
+    /// Its duration, in seconds (audio longer than one window is scored in windows).
     pub seconds: f64,
     /// Its own sample rate, in Hz.
     pub sample_rate: u32,
     /// Its channels (mixed down to mono).
     pub channels: usize,
+}
+
+/// How a recording longer than one window is scored: windows of `window` seconds every `hop`
+/// seconds ([`crate::audio::windows`]), each scored as a clip, their probabilities combined.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Windowing {
+    /// Window length in seconds (at most the model's clip length).
+    pub window: f32,
+    /// Seconds between window starts (at most `window`, so no audio goes unscored).
+    pub hop: f32,
+    /// How the windows' probabilities become the recording's.
+    pub aggregate: Aggregate,
+}
+
+impl Windowing {
+    /// The default for a model reading `clip_seconds`: windows of the training clip length
+    /// with 50% overlap, averaged.
+    pub fn for_clip(clip_seconds: f32) -> Self {
+        Self {
+            window: clip_seconds,
+            hop: clip_seconds / 2.0,
+            aggregate: Aggregate::Mean,
+        }
+    }
+}
+
+/// The prediction of one window of a long recording.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowPrediction {
+    /// Where the window starts, in seconds from the start of the recording.
+    pub start: f64,
+    /// Where it ends, in seconds.
+    pub end: f64,
+    /// Its most probable class.
+    pub label: String,
+    /// Its class probabilities, in label order.
+    pub probabilities: Vec<f32>,
+}
+
+/// One utterance of a batch, decoded: what [`Predictor::score`] reads.
+#[derive(Debug, Clone, Default)]
+pub struct BatchUtterance {
+    /// The transcript (empty for audio-only models).
+    pub text: String,
+    /// Mono samples at the model's rate (empty for text-only models).
+    pub audio: Vec<f32>,
+    /// The speaker's name: utterances of one speaker share statistics under
+    /// `data.feature_norm = "speaker"`, and name the turns of dialogue context.
+    pub speaker: Option<String>,
+    /// The dialogue it belongs to: with a dialogue-context model, the utterances of one
+    /// dialogue (in the order given) are each other's context, as in training.
+    pub dialogue: Option<String>,
+}
+
+/// What [`Predictor::score`] found for one utterance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    /// Class probabilities, in label order (the windows' combined, for a long recording).
+    pub probabilities: Vec<f32>,
+    /// Each window's prediction when the recording was scored in more than one window.
+    pub windows: Vec<WindowPrediction>,
+    /// Something the caller should know about this utterance's scoring.
+    pub warning: Option<String>,
 }
 
 /// Class probabilities of one utterance.
@@ -82,6 +145,8 @@ pub struct Prediction {
     pub audio: Option<AudioSummary>,
     /// Non-fatal problems with the audio (skipped corrupt packets, a truncated file).
     pub warnings: Vec<String>,
+    /// Each window's prediction, when the audio was longer than one window (empty otherwise).
+    pub windows: Vec<WindowPrediction>,
 }
 
 /// A problem with the inputs of one prediction: the caller's to fix.
@@ -156,6 +221,7 @@ impl From<InputError> for PredictError {
 pub struct Predictor {
     run: TrainedRun,
     name: String,
+    windowing: Windowing,
 }
 
 impl Predictor {
@@ -171,9 +237,11 @@ impl Predictor {
         // Single utterances: nothing to cache.
         experiment.model.cache_frozen = false;
         let name = experiment.name().to_string();
+        let windowing = Windowing::for_clip(experiment.data.clip_seconds);
         let predictor = Self {
             run: load_run(experiment, checkpoint)?,
             name,
+            windowing,
         };
         predictor.check_finite()?;
         Ok(predictor)
@@ -273,9 +341,195 @@ impl Predictor {
         self.run.experiment.data.sample_rate
     }
 
-    /// The length of audio the model reads, in seconds (longer clips are cut).
+    /// The length of audio the model reads at a time, in seconds (longer recordings are scored
+    /// in windows).
     pub fn clip_seconds(&self) -> f32 {
         self.run.experiment.data.clip_seconds
+    }
+
+    /// Whether each speaker's features are standardised with that speaker's statistics
+    /// (`data.feature_norm = "speaker"`, built-in audio encoder): then a speaker's utterances
+    /// should be scored in one [`Predictor::score`] call.
+    pub fn normalises_by_speaker(&self) -> bool {
+        self.run.experiment.model.uses(Modality::Audio)
+            && self.run.setup.scratch.is_some()
+            && self.run.experiment.data.feature_norm == crate::data::batch::FeatureNormKind::Speaker
+    }
+
+    /// The class a label written in an input table or file name stands for: a class name of
+    /// the run, the same emotion under another corpus's name (`angry` for `anger`), or, for a
+    /// run trained on a speech corpus, an emotion its label table maps (RAVDESS's `calm` to
+    /// `neutral` in a grouped run). `None`: the run has no such class.
+    pub fn class_of(&self, label: &str) -> Option<usize> {
+        use crate::data::speech::canonical_emotion;
+        let names = self.labels();
+        let label = label.trim();
+        if let Some(i) = names.iter().position(|n| n == label) {
+            return Some(i);
+        }
+        let canonical = canonical_emotion(label);
+        if let Some(i) = names.iter().position(|n| canonical_emotion(n) == canonical) {
+            return Some(i);
+        }
+        if self.run.experiment.data.dataset.is_pooled() {
+            let table = self.run.experiment.label_table().ok()?;
+            return table.class_of(label).or_else(|| table.class_of(&canonical));
+        }
+        None
+    }
+
+    /// How long recordings are scored.
+    pub fn windowing(&self) -> Windowing {
+        self.windowing
+    }
+
+    /// Scores long recordings with windows of `window` seconds every `hop` seconds (defaults:
+    /// the clip length, and half the window) combined by `aggregate`. The model reads at most
+    /// its clip length at a time, so a longer window is refused, and a hop longer than the
+    /// window would leave audio unscored. `what` names the options in errors (e.g. `--window`).
+    pub fn set_windowing(
+        &mut self,
+        window: Option<f32>,
+        hop: Option<f32>,
+        aggregate: Aggregate,
+        what: (&str, &str),
+    ) -> Result<()> {
+        let clip = self.clip_seconds();
+        let window = window.unwrap_or(clip);
+        let hop = hop.unwrap_or(window / 2.0);
+        let min = 1.0 / self.sample_rate() as f32;
+        if !(window.is_finite() && window >= min && window <= clip) {
+            anyhow::bail!(
+                "{} {window}: a window must be between one sample and the model's clip length \
+                 ({clip} s, what it was trained on): pass a value in (0, {clip}]",
+                what.0
+            );
+        }
+        if !(hop.is_finite() && hop >= min && hop <= window) {
+            anyhow::bail!(
+                "{} {hop}: the hop must be positive and at most the window ({window} s), or \
+                 audio between windows would not be scored",
+                what.1
+            );
+        }
+        self.windowing = Windowing {
+            window,
+            hop,
+            aggregate,
+        };
+        Ok(())
+    }
+
+    /// Whether the model reads dialogue context (past or future turns): then the utterances of a
+    /// dialogue are scored together, each as one clip.
+    pub fn reads_context(&self) -> bool {
+        self.run.experiment.model.uses(Modality::Text) && self.run.experiment.data.context.enabled()
+    }
+
+    /// Scores `utterances` together, `batch_size` windows or utterances at a time, in order.
+    ///
+    /// Audio longer than the window is scored in windows ([`Predictor::set_windowing`]) and the
+    /// windows combined. A dialogue-context model scores each utterance as one clip cut to its
+    /// first window (its context is made of whole turns; the warning says so when audio was
+    /// cut). Under `data.feature_norm = "speaker"`, each speaker's statistics come from its
+    /// utterances among these, so give a speaker's utterances in one call.
+    pub fn score(&self, utterances: &[BatchUtterance], batch_size: usize) -> Result<Vec<Scored>> {
+        let rate = f64::from(self.sample_rate());
+        let window = (f64::from(self.windowing.window) * rate).round() as usize;
+        let hop = ((f64::from(self.windowing.hop) * rate).round() as usize).max(1);
+        let reads_audio = self.run.experiment.model.uses(Modality::Audio);
+        let mut speakers: Vec<&str> = utterances
+            .iter()
+            .filter_map(|u| u.speaker.as_deref())
+            .collect();
+        speakers.sort_unstable();
+        speakers.dedup();
+        let speaker_id = |u: &BatchUtterance| {
+            u.speaker
+                .as_deref()
+                .and_then(|s| speakers.binary_search(&s).ok())
+                .map_or(0, |i| i as u32 + 1)
+        };
+        let context = self.reads_context();
+        // Per utterance, the sample ranges of its windows.
+        let ranges: Vec<Vec<std::ops::Range<usize>>> = utterances
+            .iter()
+            .map(|u| match windows(u.audio.len(), window, hop) {
+                all if context || !reads_audio => vec![all[0].clone()],
+                all => all,
+            })
+            .collect();
+        let mut turns: std::collections::HashMap<&str, u32> = Default::default();
+        let mut fed = Vec::with_capacity(ranges.iter().map(Vec::len).sum());
+        for (k, (u, ranges)) in utterances.iter().zip(&ranges).enumerate() {
+            let turn = if context {
+                let dialogue = u.dialogue.clone().unwrap_or_else(|| format!("utterance-{k}"));
+                let index = turns.entry(u.dialogue.as_deref().unwrap_or("")).or_default();
+                let turn = Turn {
+                    dialogue,
+                    index: *index,
+                    speaker: u.speaker.clone().unwrap_or_default(),
+                };
+                *index += 1;
+                Some(turn)
+            } else {
+                None
+            };
+            for (w, range) in ranges.iter().enumerate() {
+                fed.push(Utterance {
+                    id: format!("{k}-{w}"),
+                    text: u.text.clone(),
+                    audio: u.audio[range.clone()].to_vec(),
+                    audio_path: None,
+                    label: 0,
+                    speaker: speaker_id(u),
+                    turn: turn.clone(),
+                });
+            }
+        }
+        let rows = self
+            .run
+            .predict_utterances(&fed, batch_size)?
+            .probabilities;
+        let names = self.labels();
+        let mut rows = rows.into_iter();
+        let scored = utterances
+            .iter()
+            .zip(ranges)
+            .map(|(u, ranges)| {
+                let own: Vec<Vec<f32>> = rows.by_ref().take(ranges.len()).collect();
+                let probabilities = self.windowing.aggregate.combine(&own);
+                let windows = if own.len() > 1 {
+                    ranges
+                        .iter()
+                        .zip(own)
+                        .map(|(range, p)| WindowPrediction {
+                            start: range.start as f64 / rate,
+                            end: range.end as f64 / rate,
+                            label: names[argmax(&p)].clone(),
+                            probabilities: p,
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let cut = reads_audio && context && u.audio.len() > window;
+                let warning = cut.then(|| {
+                    format!(
+                        "{:.2} s of audio scored on its first {} s: a dialogue-context model \
+                         scores each turn as one clip, not in windows",
+                        u.audio.len() as f64 / rate,
+                        self.windowing.window
+                    )
+                });
+                Scored {
+                    probabilities,
+                    windows,
+                    warning,
+                }
+            })
+            .collect();
+        Ok(scored)
     }
 
     /// The checkpoint file that was loaded.
@@ -334,10 +588,39 @@ impl Predictor {
             }
             Vec::new()
         };
-        let row = self
-            .probabilities_in_dialogue("input", &past, input.speaker, text, audio)
-            .map_err(PredictError::Internal)?;
-        if row.iter().any(|p| !p.is_finite()) {
+        let (row, windows) = if self.reads_context() {
+            let window = (self.windowing.window * self.sample_rate() as f32).round() as usize;
+            let mut audio = audio;
+            if audio.len() > window {
+                warnings.push(format!(
+                    "this model reads dialogue context and scores a turn as one clip: only the \
+                     first {} s of the audio were read",
+                    self.windowing.window
+                ));
+                audio.truncate(window);
+            }
+            let row = self
+                .probabilities_in_dialogue("input", &past, input.speaker, text, audio)
+                .map_err(PredictError::Internal)?;
+            (row, Vec::new())
+        } else {
+            let utterance = BatchUtterance {
+                text,
+                audio,
+                speaker: input.speaker,
+                dialogue: None,
+            };
+            let scored = self
+                .score(std::slice::from_ref(&utterance), 1)
+                .map_err(PredictError::Internal)?
+                .swap_remove(0);
+            (scored.probabilities, scored.windows)
+        };
+        if row.iter().any(|p| !p.is_finite())
+            || windows
+                .iter()
+                .any(|w| w.probabilities.iter().any(|p| !p.is_finite()))
+        {
             return Err(InputError::Unscorable.into());
         }
         let names = self.labels();
@@ -347,12 +630,13 @@ impl Predictor {
             ignored,
             audio: summary,
             warnings,
+            windows,
         })
     }
 
     /// Decodes an audio file to mono samples at the model's rate, with what was read and the
     /// decoder's warnings.
-    fn decode(&self, file: AudioFile) -> Result<(Vec<f32>, AudioSummary, Vec<String>), InputError> {
+    pub fn decode(&self, file: AudioFile) -> Result<(Vec<f32>, AudioSummary, Vec<String>), InputError> {
         let what = match &file.name {
             Some(name) if !name.is_empty() => format!("audio file `{name}`"),
             _ => "the audio".to_string(),
@@ -369,9 +653,9 @@ impl Predictor {
                     InputError::UnsupportedAudio(format!("{what}: {unsupported}"))
                 } else if let Some(too_long) = e.downcast_ref::<TooLong>() {
                     InputError::CorruptAudio(format!(
-                        "{what}: {too_long}; at most {MAX_AUDIO_SECONDS:.0} s is accepted, and \
-                         the model reads only the first {} s: send a shorter clip",
-                        self.clip_seconds()
+                        "{what}: {too_long}; at most {MAX_AUDIO_SECONDS:.0} s is accepted (scored \
+                         in windows of {} s): send a shorter recording, or cut it in parts",
+                        self.windowing.window
                     ))
                 } else {
                     InputError::CorruptAudio(format!(

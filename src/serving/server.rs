@@ -360,8 +360,9 @@ impl From<PredictError> for ApiError {
 }
 
 /// The JSON answer of a prediction: `{"label", "probabilities"}` (class order), `audio` (what
-/// was read: name, seconds, sample rate, channels) when the model reads audio, and `ignored`
-/// and `warnings` when there are any.
+/// was read: name, seconds, sample rate, channels) when the model reads audio, `windows` (the
+/// timeline of a recording longer than one window: `start`, `end` in seconds, `label`,
+/// `probabilities`), and `ignored` and `warnings` when there are any.
 pub fn prediction_json(prediction: &Prediction) -> Value {
     let probabilities: Map<String, Value> = prediction
         .probabilities
@@ -384,6 +385,27 @@ pub fn prediction_json(prediction: &Prediction) -> Value {
             "channels": audio.channels,
         });
     }
+    if !prediction.windows.is_empty() {
+        let names = prediction.probabilities.iter().map(|(name, _)| name);
+        let windows: Vec<Value> = prediction
+            .windows
+            .iter()
+            .map(|w| {
+                let probabilities: Map<String, Value> = names
+                    .clone()
+                    .zip(&w.probabilities)
+                    .map(|(name, p)| (name.clone(), json!(p)))
+                    .collect();
+                json!({
+                    "start": w.start,
+                    "end": w.end,
+                    "label": w.label,
+                    "probabilities": probabilities,
+                })
+            })
+            .collect();
+        answer["windows"] = json!(windows);
+    }
     if !prediction.warnings.is_empty() {
         answer["warnings"] = json!(prediction.warnings);
     }
@@ -404,6 +426,11 @@ async fn health(State(state): State<AppState>) -> Json<Value> {
         "labels": p.labels(),
         "sample_rate": p.sample_rate(),
         "clip_seconds": p.clip_seconds(),
+        "window": {
+            "seconds": p.windowing().window,
+            "hop": p.windowing().hop,
+            "aggregate": p.windowing().aggregate.as_str(),
+        },
         "past_context": p.reads_past_context(),
         "max_upload_bytes": state.options.max_upload_bytes,
         "audio_formats": AUDIO_FORMATS,

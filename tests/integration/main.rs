@@ -3,6 +3,7 @@
 mod architecture;
 mod audio;
 mod augment;
+mod batch_predict;
 mod bench;
 mod cache_key;
 mod cli;

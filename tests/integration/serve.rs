@@ -246,6 +246,12 @@ fn api_predicts_what_emofuse_predict_prints() {
         past: Vec::new(),
         speaker: None,
         json: true,
+        input: None,
+        out: None,
+        dataset: None,
+        timeline: false,
+        batch_size: 32,
+        windows: Default::default(),
     })
     .unwrap();
     assert_eq!(
