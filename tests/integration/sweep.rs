@@ -172,7 +172,7 @@ fn a_sweep_trains_each_combination_as_train_would_ranks_them_and_skips_finished_
             test.macro_f1,
             m["splits"]["test"]["macro_f1"].as_f64().unwrap()
         );
-        assert_eq!(run.runs, [run.run.clone()]);
+        assert_eq!(run.runs, std::slice::from_ref(&run.run));
     }
     assert_eq!(
         read_sweep_record(&dir.join("runs/base-sweep")).unwrap(),
@@ -398,6 +398,8 @@ fn grid_arguments_parse_lists_nested_arrays_and_single_values() {
 fn bad_grid_input_is_refused_with_the_argument_and_the_fix() {
     let dir = scratch_dir("sweep-cli-errors");
     let runs = format!("output.runs_dir=\"{}\"", dir.display());
+    // Where a sweep that wrongly went ahead would write its reports: not the repository's.
+    let reports = format!("output.reports_dir=\"{}\"", dir.display());
     let cases: [(&[&str], &[&str]); 10] = [
         (&[], &["--grid", "training.learning_rate=[1e-4,3e-4]"]),
         (
@@ -443,7 +445,7 @@ fn bad_grid_input_is_refused_with_the_argument_and_the_fix() {
         ),
     ];
     for (args, wanted) in cases {
-        let mut all = vec!["sweep", "--set", runs.as_str()];
+        let mut all = vec!["sweep", "--set", runs.as_str(), "--set", reports.as_str()];
         all.extend_from_slice(args);
         let (ok, out) = run_emofuse(&all);
         assert!(!ok, "{args:?} succeeded: {out}");
