@@ -8,6 +8,7 @@ pub mod fuzz;
 pub mod predict;
 pub mod report;
 pub mod serve;
+pub mod sweep;
 
 use crate::core::BackendKind;
 use crate::experiment::{DEFAULT_EXPERIMENT, Experiment};
@@ -39,6 +40,9 @@ pub enum Command {
     Predict(predict::PredictArgs),
     /// Serve a trained run: a web demo page and a JSON prediction API.
     Serve(serve::ServeArgs),
+    /// Train an experiment once per combination of `--grid` values (resumable), then rank the
+    /// runs by the validation selection metric, with test metrics beside.
+    Sweep(sweep::SweepArgs),
     /// Write a finished run's report again, or compare several runs, from their metrics.json.
     Report(report::ReportArgs),
     /// Compute waveforms, log-mel spectrograms or MFCCs of audio files (librosa definitions).
@@ -125,7 +129,7 @@ pub fn resolve_experiment(args: &TrainArgs) -> Result<Experiment> {
 /// interrupted transfer or a full disk still parses when the cut falls between keys, and the
 /// missing keys would silently take their defaults. (Not an error: some editors save files
 /// without a final line break.)
-fn warn_if_cut_off(path: &Path) {
+pub(crate) fn warn_if_cut_off(path: &Path) {
     use crate::core::events::Observer;
     if let Ok(bytes) = std::fs::read(path)
         && bytes.last().is_some_and(|&b| b != b'\n')
@@ -155,6 +159,7 @@ pub fn run(cli: Cli) -> Result<()> {
             pipeline::train(&experiment, options)?;
             Ok(())
         }
+        Command::Sweep(args) => sweep::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Predict(args) => predict::run(&args),

@@ -23,7 +23,7 @@ pub use data::{CrossCorpusConfig, DataConfig, DatasetKind, SplitConfig, SplitKin
 pub use evaluation::{CheckpointChoice, EvaluationConfig};
 pub use model::{AudioEncoderKind, CnnConfig, EncoderConfig, ModelConfig};
 pub use output::OutputConfig;
-pub use overrides::apply_override;
+pub use overrides::{apply_override, parse_value as parse_override_value};
 pub use resolve::DEFAULT_RAVDESS;
 pub use run::RunConfig;
 

@@ -32,7 +32,9 @@ pub fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
     Ok(())
 }
 
-fn parse_value(raw: &str) -> toml::Value {
+/// A `--set` value as the override reads it: a TOML value, or the plain string when the text
+/// is not valid TOML (so `cpu` and `"cpu"` are the same value).
+pub fn parse_value(raw: &str) -> toml::Value {
     // Parse as the right-hand side of a one-line document.
     match format!("v = {raw}").parse::<toml::Table>() {
         Ok(mut t) => t.remove("v").expect("the key was just written"),

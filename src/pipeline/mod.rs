@@ -1,5 +1,6 @@
 //! Pipelines: an experiment turned into runs. Training one run (data, model, fit, evaluation,
-//! outputs), pooled and k-fold speaker runs, resuming, and loading a finished run.
+//! outputs), pooled and k-fold speaker runs, resuming, sweeps over a grid of settings, and
+//! loading a finished run.
 
 pub mod corpus;
 pub mod cross_corpus;
@@ -12,6 +13,7 @@ pub mod resume;
 pub mod run;
 pub mod seeds;
 pub mod setup;
+pub mod sweep;
 pub mod train;
 pub mod trained;
 

@@ -24,20 +24,10 @@ pub fn check_resumable(experiment: &Experiment, run: &RunDir) -> Result<()> {
     let mut saved = Experiment::from_toml_str(&text, &[], &config_path.display().to_string())?;
     saved.training.epochs = experiment.training.epochs;
     if &saved != experiment {
-        let mut changed = Vec::new();
-        let sections = [
-            ("data", saved.data != experiment.data),
-            ("model", saved.model != experiment.model),
-            ("training", saved.training != experiment.training),
-            ("evaluation", saved.evaluation != experiment.evaluation),
-            ("output", saved.output != experiment.output),
-            ("run", saved.run != experiment.run),
-        ];
-        for (name, differs) in sections {
-            if differs {
-                changed.push(format!("[{name}]"));
-            }
-        }
+        let changed: Vec<String> = differing_sections(&saved, experiment)
+            .iter()
+            .map(|name| format!("[{name}]"))
+            .collect();
         bail!(
             "--resume: the experiment differs from the one {} was started with, in {} (only \
              training.epochs may change). Compare with {}, or start a new run without --resume \
@@ -48,4 +38,19 @@ pub fn check_resumable(experiment: &Experiment, run: &RunDir) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The sections (`data`, `model`, ...) in which two experiments differ, in file order.
+pub fn differing_sections(a: &Experiment, b: &Experiment) -> Vec<&'static str> {
+    [
+        ("data", a.data != b.data),
+        ("model", a.model != b.model),
+        ("training", a.training != b.training),
+        ("evaluation", a.evaluation != b.evaluation),
+        ("output", a.output != b.output),
+        ("run", a.run != b.run),
+    ]
+    .into_iter()
+    .filter_map(|(name, differs)| differs.then_some(name))
+    .collect()
 }

@@ -71,6 +71,12 @@ impl RunDir {
         self.root.join("split.json")
     }
 
+    /// `sweep.json`: the record of a sweep folder (`emofuse sweep`): its combinations, their
+    /// run folders and metrics, best first.
+    pub fn sweep_json(&self) -> PathBuf {
+        self.root.join("sweep.json")
+    }
+
     /// Whether the run finished (its `metrics.json` exists).
     pub fn finished(&self) -> bool {
         self.metrics_json().is_file()

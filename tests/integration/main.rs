@@ -27,6 +27,7 @@ mod roberta;
 mod serve;
 mod serve_limits;
 mod speech;
+mod sweep;
 mod synthetic;
 mod text;
 mod tokenizer;
