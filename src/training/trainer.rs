@@ -410,6 +410,9 @@ pub fn fit(mut model: LateFusion, fit: &Fit) -> Result<FitResult> {
                     if let Some(norm) = norm {
                         writer.scalar("step/grad_norm", step, f64::from(norm))?;
                     }
+                    // Flushed every step: TensorBoard shows a running epoch, and a killed run
+                    // leaves its steps on disk (which `--resume` then cuts).
+                    writer.flush()?;
                 }
                 (step_loss, step_correct, step_seen) = (0.0, 0, 0);
             }

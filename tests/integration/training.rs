@@ -564,3 +564,33 @@ fn tfevents_framing_matches_tensorflows_masked_crc32c() {
         "a flipped bit is caught"
     );
 }
+
+#[test]
+fn resuming_an_event_file_drops_the_steps_after_the_checkpoint() {
+    let dir = scratch_dir("tfevents-resume");
+    let path = dir.join("events.out.tfevents.test");
+    let mut writer = tfevents::EventWriter::create(&path).unwrap();
+    writer.text("config", 0, "x = 1").unwrap();
+    for step in 1..=10 {
+        writer.scalar("step/train_loss", step, step as f64).unwrap();
+    }
+    writer.flush().unwrap();
+    drop(writer);
+    let mut writer = tfevents::resume(&path, 6).unwrap();
+    writer.scalar("step/train_loss", 7, 70.0).unwrap();
+    writer.flush().unwrap();
+    let scalars = event_scalars(&path);
+    let steps: Vec<(i64, f32)> = scalars["step/train_loss"].clone();
+    let want: Vec<(i64, f32)> = (1..=6).map(|s| (s, s as f32)).chain([(7, 70.0)]).collect();
+    assert_eq!(steps, want);
+    let records = tfevents::read(&path).unwrap();
+    assert!(matches!(records[0].payload, Payload::FileVersion(_)));
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| matches!(r.payload, Payload::FileVersion(_) | Payload::Text { .. }))
+            .count(),
+        2,
+        "one file version, the config kept"
+    );
+}
