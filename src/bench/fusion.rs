@@ -473,6 +473,7 @@ impl Bench<'_> {
                 device: &self.train_device,
                 resume: false,
                 observer: &self.clock,
+                events: None,
             },
         )?;
         let epoch = started.elapsed().as_secs_f64();

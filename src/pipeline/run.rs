@@ -20,7 +20,7 @@ use crate::reports::markdown::ReportInput;
 use crate::reports::predictions::{PredictionRow, write_predictions};
 use crate::reports::run_dir::RunDir;
 use crate::training::history::EpochRecord;
-use crate::training::trainer::{Fit, fit, load_model, save_model};
+use crate::training::trainer::{EventLog, Fit, fit, load_model, save_model};
 use crate::training::weights::class_weights;
 use anyhow::{Context, Result};
 use burn::module::Module;
@@ -352,6 +352,10 @@ pub fn train_corpus(
             device: &train_device,
             resume: options.resume,
             observer,
+            events: Some(&EventLog {
+                file: run.events(),
+                config: config_toml.clone(),
+            }),
         },
     )?;
     let state = result.state;

@@ -46,6 +46,17 @@ impl RunDir {
         Checkpoints::new(self.root.join("checkpoint"))
     }
 
+    /// `tensorboard/`: TensorBoard's folder for this run (`tensorboard --logdir runs/`).
+    pub fn tensorboard(&self) -> PathBuf {
+        self.root.join("tensorboard")
+    }
+
+    /// `tensorboard/events.out.tfevents.emofuse`: the run's event file (TensorBoard reads files
+    /// whose name holds `tfevents`).
+    pub fn events(&self) -> PathBuf {
+        self.tensorboard().join("events.out.tfevents.emofuse")
+    }
+
     /// `vocab.json`: the built-in text encoder's word vocabulary.
     pub fn vocab(&self) -> PathBuf {
         self.root.join("vocab.json")

@@ -14,9 +14,10 @@ use crate::evaluation::evaluate;
 use crate::inference::inputs::{InputBatcher, SplitInputs};
 use crate::inference::predict::predict;
 use crate::io::atomic;
+use crate::io::tfevents::{self, EventWriter};
 use crate::models::LateFusion;
 use crate::training::config::{OptimizerKind, ScheduleKind, SelectMetric, TrainingConfig};
-use crate::training::grad_clip::clip_grad_norm;
+use crate::training::grad_clip::{clip_grad_norm, grad_norm};
 use crate::training::history::EpochRecord;
 use crate::training::mixing::{mixup, spec_augment};
 use crate::training::schedule::{Plateau, learning_rate};
@@ -91,6 +92,53 @@ pub struct Fit<'a> {
     pub resume: bool,
     /// Receives the epoch lines and the batch progress.
     pub observer: &'a dyn Observer,
+    /// Where TensorBoard events go (`None`: no event file).
+    pub events: Option<&'a EventLog>,
+}
+
+/// A run's TensorBoard event file and the text logged at step 0.
+#[derive(Debug, Clone)]
+pub struct EventLog {
+    /// The event file (its folder is created).
+    pub file: PathBuf,
+    /// The resolved experiment (`config.toml`), logged as the text summary `config`.
+    pub config: String,
+}
+
+/// Opens the event file of a run: a fresh one with the config at step 0, or, when resuming
+/// after `resumed_step`, the old one cut back to that step.
+fn open_events(log: &EventLog, resumed_step: Option<usize>) -> Result<EventWriter> {
+    if let Some(dir) = log.file.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    match resumed_step {
+        Some(step) => tfevents::resume(&log.file, step as i64),
+        None => {
+            let mut writer = EventWriter::create(&log.file)?;
+            // Four spaces make Markdown show the TOML as a code block.
+            let text: String = log.config.lines().map(|l| format!("    {l}\n")).collect();
+            writer.text("config", 0, &text)?;
+            writer.flush()?;
+            Ok(writer)
+        }
+    }
+}
+
+/// Writes the per-epoch scalars of `record` at `step`.
+fn log_epoch(writer: &mut EventWriter, record: &EpochRecord, step: i64) -> Result<()> {
+    for (tag, value) in [
+        ("epoch/train_loss", record.train_loss),
+        ("epoch/train_accuracy", record.train_accuracy),
+        ("epoch/valid_loss", record.valid_loss),
+        ("epoch/valid_accuracy", record.valid_accuracy),
+        ("epoch/valid_weighted_f1", record.valid_weighted_f1),
+        ("epoch/valid_macro_f1", record.valid_macro_f1),
+        ("epoch/learning_rate", record.learning_rate),
+        ("epoch/epoch", record.epoch as f64),
+    ] {
+        writer.scalar(tag, step, value)?;
+    }
+    writer.flush()
 }
 
 /// The checkpoint folder of a run and the names of its files: `model-<epoch>.bpk`,
@@ -227,6 +275,7 @@ pub fn fit(mut model: LateFusion, fit: &Fit) -> Result<FitResult> {
     let t = fit.config;
     let mut optim = optimizer(t);
     let mut state = LoopState::default();
+    let mut resumed_step = None;
     if fit.resume
         && let Some(saved) = read_state(fit.checkpoints)?
     {
@@ -239,9 +288,14 @@ pub fn fit(mut model: LateFusion, fit: &Fit) -> Result<FitResult> {
             "resuming after epoch {} of {} (step {})",
             saved.epoch, t.epochs, saved.step
         ));
+        resumed_step = Some(saved.step);
         state = saved;
         state.stopped = None;
     }
+    let mut events = fit
+        .events
+        .map(|log| open_events(log, resumed_step))
+        .transpose()?;
     let plain = fit.device.clone().inner();
     let batches = fit.train.len().div_ceil(t.batch_size);
     let steps_per_epoch = batches.div_ceil(t.grad_accumulation);
@@ -271,6 +325,8 @@ pub fn fit(mut model: LateFusion, fit: &Fit) -> Result<FitResult> {
         });
         let epoch_started = Instant::now();
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+        // Loss and accuracy of the batches of the current optimiser step (step scalars).
+        let (mut step_loss, mut step_correct, mut step_seen) = (0.0f64, 0usize, 0usize);
         let mut accumulator = GradientsAccumulator::<LateFusion>::new();
         let mut pending = 0usize;
         let mut lr = learning_rate(t, state.step.max(1), total_steps, state.plateau.scale);
@@ -309,12 +365,17 @@ pub fn fit(mut model: LateFusion, fit: &Fit) -> Result<FitResult> {
                     "error: {}",
                     state.stopped.as_deref().unwrap_or_default()
                 ));
+                close_events(events, fit.observer)?;
                 return finish(model, state, fit.checkpoints, started, first_epoch);
             }
             let predicted = logits.argmax(1).reshape([chunk.len()]);
-            correct += predicted.equal(targets).int().sum().into_scalar::<i64>() as usize;
+            let batch_correct = predicted.equal(targets).int().sum().into_scalar::<i64>() as usize;
+            correct += batch_correct;
             seen += chunk.len();
             loss_sum += f64::from(loss_value) * chunk.len() as f64;
+            step_correct += batch_correct;
+            step_seen += chunk.len();
+            step_loss += f64::from(loss_value) * chunk.len() as f64;
             // Accumulated gradients are averaged, as with a batch `grad_accumulation` times larger.
             let loss = if t.grad_accumulation > 1 {
                 loss.div_scalar(t.grad_accumulation as f32)
@@ -326,13 +387,34 @@ pub fn fit(mut model: LateFusion, fit: &Fit) -> Result<FitResult> {
             pending += 1;
             if pending == t.grad_accumulation || b + 1 == batches {
                 let mut grads = accumulator.grads();
-                if t.grad_clip_norm > 0.0 {
-                    clip_grad_norm(&model, &mut grads, t.grad_clip_norm);
-                }
+                let norm = if t.grad_clip_norm > 0.0 {
+                    Some(clip_grad_norm(&model, &mut grads, t.grad_clip_norm))
+                } else if events.is_some() {
+                    Some(grad_norm(&model, &grads))
+                } else {
+                    None
+                };
                 state.step += 1;
                 lr = learning_rate(t, state.step, total_steps, state.plateau.scale);
                 model = optim.step(lr, model, grads);
                 pending = 0;
+                if let Some(writer) = events.as_mut() {
+                    let step = state.step as i64;
+                    writer.scalar("step/train_loss", step, step_loss / step_seen as f64)?;
+                    writer.scalar(
+                        "step/train_accuracy",
+                        step,
+                        step_correct as f64 / step_seen as f64,
+                    )?;
+                    writer.scalar("step/learning_rate", step, lr)?;
+                    if let Some(norm) = norm {
+                        writer.scalar("step/grad_norm", step, f64::from(norm))?;
+                    }
+                    // Flushed every step: TensorBoard shows a running epoch, and a killed run
+                    // leaves its steps on disk (which `--resume` then cuts).
+                    writer.flush()?;
+                }
+                (step_loss, step_correct, step_seen) = (0.0, 0, 0);
             }
             fit.observer.event(Event::TaskProgress {
                 done: b as u64 + 1,
@@ -403,6 +485,9 @@ pub fn fit(mut model: LateFusion, fit: &Fit) -> Result<FitResult> {
                 ""
             },
         ));
+        if let Some(writer) = events.as_mut() {
+            log_epoch(writer, &record, state.step as i64)?;
+        }
         state.history.push(record);
         state.epoch = epoch;
         if t.early_stopping_patience > 0 && state.bad_epochs >= t.early_stopping_patience {
@@ -418,7 +503,22 @@ pub fn fit(mut model: LateFusion, fit: &Fit) -> Result<FitResult> {
             break;
         }
     }
+    close_events(events, fit.observer)?;
     finish(model, state, fit.checkpoints, started, first_epoch)
+}
+
+/// Flushes the event file and reports the time spent on it (the overhead of event logging).
+fn close_events(events: Option<EventWriter>, observer: &dyn Observer) -> Result<()> {
+    if let Some(mut writer) = events {
+        writer.flush()?;
+        let (spent, records) = writer.overhead();
+        observer.info(format!(
+            "tensorboard: {records} events in {} ({:.3} s spent writing them)",
+            writer.path().display(),
+            spent.as_secs_f64()
+        ));
+    }
+    Ok(())
 }
 
 /// One epoch of indices drawn with replacement so that every class present is equally likely

@@ -4,6 +4,7 @@
 
 use crate::{ONE_RUN_AT_A_TIME, experiment_in, parameters, repo_path, scratch_dir};
 use emofuse::experiment::Experiment;
+use emofuse::io::tfevents::{self, Payload};
 use emofuse::pipeline::TrainOptions;
 use emofuse::pipeline::trained::load_run;
 use emofuse::training::config::{ClassWeighting, ScheduleKind, TrainingConfig};
@@ -218,6 +219,8 @@ fn kill_9_during_an_epoch_loses_only_that_epoch() {
         "{out}"
     );
     let resumed = metrics(&run_dir);
+    // The killed epoch's steps were cut from the event file before the resumed run appended.
+    check_events_against_history(&run_dir, 15);
 
     std::fs::remove_dir_all(&run_dir).unwrap();
     let (ok, out) = crate::run_emofuse(&["train", experiment.to_str().unwrap()]);
@@ -427,4 +430,167 @@ fn loop_state_floats_round_trip_through_state_json_bit_for_bit() {
     let (a, b) = (bits(&state), bits(&back));
     let differing = a.iter().zip(&b).filter(|(x, y)| x != y).count();
     assert_eq!(differing, 0, "{differing} of {} floats changed", a.len());
+}
+
+/// The scalars of an event file by tag: (step, value) in file order.
+fn event_scalars(path: &Path) -> std::collections::BTreeMap<String, Vec<(i64, f32)>> {
+    let mut out = std::collections::BTreeMap::<String, Vec<(i64, f32)>>::new();
+    for record in tfevents::read(path).unwrap() {
+        if let Payload::Scalar { tag, value } = record.payload {
+            out.entry(tag).or_default().push((record.step, value));
+        }
+    }
+    out
+}
+
+/// The event file holds one set of step scalars per optimiser step and one set of epoch
+/// scalars per epoch, equal (as f32) to the history in metrics.json, and the config as text.
+fn check_events_against_history(run_dir: &Path, steps_per_epoch: i64) {
+    let events = run_dir.join("tensorboard/events.out.tfevents.emofuse");
+    let records = tfevents::read(&events).unwrap();
+    assert_eq!(
+        records[0].payload,
+        Payload::FileVersion("brain.Event:2".into())
+    );
+    let config = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
+    let texts: Vec<_> = records
+        .iter()
+        .filter_map(|r| match &r.payload {
+            Payload::Text { tag, text } => Some((r.step, tag.clone(), text.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts.len(), 1, "one config text");
+    assert_eq!((texts[0].0, texts[0].1.as_str()), (0, "config"));
+    assert!(texts[0].2.contains(config.lines().nth(1).unwrap()));
+    let scalars = event_scalars(&events);
+    let history = metrics(run_dir)["history"].as_array().unwrap().clone();
+    let epochs = history.len() as i64;
+    let mut tags: Vec<&str> = scalars.keys().map(String::as_str).collect();
+    tags.sort();
+    assert_eq!(
+        tags,
+        [
+            "epoch/epoch",
+            "epoch/learning_rate",
+            "epoch/train_accuracy",
+            "epoch/train_loss",
+            "epoch/valid_accuracy",
+            "epoch/valid_loss",
+            "epoch/valid_macro_f1",
+            "epoch/valid_weighted_f1",
+            "step/grad_norm",
+            "step/learning_rate",
+            "step/train_accuracy",
+            "step/train_loss",
+        ]
+    );
+    for tag in ["step/train_loss", "step/grad_norm", "step/learning_rate"] {
+        let steps: Vec<i64> = scalars[tag].iter().map(|s| s.0).collect();
+        assert_eq!(
+            steps,
+            (1..=epochs * steps_per_epoch).collect::<Vec<_>>(),
+            "{tag}: every step once, in order"
+        );
+    }
+    for (key, tag) in [
+        ("train_loss", "epoch/train_loss"),
+        ("train_accuracy", "epoch/train_accuracy"),
+        ("valid_loss", "epoch/valid_loss"),
+        ("valid_accuracy", "epoch/valid_accuracy"),
+        ("valid_weighted_f1", "epoch/valid_weighted_f1"),
+        ("valid_macro_f1", "epoch/valid_macro_f1"),
+        ("learning_rate", "epoch/learning_rate"),
+    ] {
+        let logged = &scalars[tag];
+        assert_eq!(logged.len(), history.len(), "{tag}");
+        for (e, (step, value)) in logged.iter().enumerate() {
+            assert_eq!(*step, (e as i64 + 1) * steps_per_epoch, "{tag}");
+            assert_eq!(*value, history[e][key].as_f64().unwrap() as f32, "{tag}");
+        }
+    }
+    // The epoch's train loss is the sample-weighted mean of its step losses (one batch a step).
+    let first: Vec<f32> = scalars["step/train_loss"][..steps_per_epoch as usize]
+        .iter()
+        .map(|s| s.1)
+        .collect();
+    assert!(first.iter().all(|l| l.is_finite() && *l > 0.0), "{first:?}");
+}
+
+#[test]
+fn tensorboard_events_hold_every_step_and_the_epoch_metrics() {
+    let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch_dir("training-tensorboard");
+    let experiment = tiny(&dir, "tb", &["training.epochs=2", "training.batch_size=64"]);
+    let summary = emofuse::pipeline::train(&experiment, TrainOptions::default())
+        .unwrap()
+        .unwrap();
+    assert_eq!(summary.history.len(), 2);
+    check_events_against_history(&summary.run_dir, 5);
+}
+
+#[test]
+fn tfevents_framing_matches_tensorflows_masked_crc32c() {
+    // CRC-32C's check value, and a record framed by TensorBoard's own writer
+    // (tests/fixtures/tensorboard/record.bin, made by make_fixture.py).
+    assert_eq!(tfevents::crc32c(b"123456789"), 0xE306_9283);
+    let fixture = std::fs::read(repo_path("tests/fixtures/tensorboard/record.bin")).unwrap();
+    let data = tfevents::frames(&fixture).unwrap();
+    assert_eq!(data.len(), 1);
+    assert_eq!(
+        tfevents::frame(data[0]),
+        fixture,
+        "our framing of the same bytes"
+    );
+    let record = tfevents::Record {
+        wall_time: 1.25,
+        step: 7,
+        payload: Payload::Scalar {
+            tag: "step/train_loss".into(),
+            value: 0.5,
+        },
+    };
+    assert_eq!(
+        tfevents::encode(&record),
+        data[0],
+        "TensorBoard's protobuf bytes"
+    );
+    assert_eq!(tfevents::decode(data[0]).unwrap(), [record]);
+    let mut damaged = fixture.clone();
+    let last = damaged.len() - 5;
+    damaged[last] ^= 1;
+    assert!(
+        tfevents::frames(&damaged).is_err(),
+        "a flipped bit is caught"
+    );
+}
+
+#[test]
+fn resuming_an_event_file_drops_the_steps_after_the_checkpoint() {
+    let dir = scratch_dir("tfevents-resume");
+    let path = dir.join("events.out.tfevents.test");
+    let mut writer = tfevents::EventWriter::create(&path).unwrap();
+    writer.text("config", 0, "x = 1").unwrap();
+    for step in 1..=10 {
+        writer.scalar("step/train_loss", step, step as f64).unwrap();
+    }
+    writer.flush().unwrap();
+    drop(writer);
+    let mut writer = tfevents::resume(&path, 6).unwrap();
+    writer.scalar("step/train_loss", 7, 70.0).unwrap();
+    writer.flush().unwrap();
+    let scalars = event_scalars(&path);
+    let steps: Vec<(i64, f32)> = scalars["step/train_loss"].clone();
+    let want: Vec<(i64, f32)> = (1..=6).map(|s| (s, s as f32)).chain([(7, 70.0)]).collect();
+    assert_eq!(steps, want);
+    let records = tfevents::read(&path).unwrap();
+    assert!(matches!(records[0].payload, Payload::FileVersion(_)));
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| matches!(r.payload, Payload::FileVersion(_) | Payload::Text { .. }))
+            .count(),
+        2,
+        "one file version, the config kept"
+    );
 }
