@@ -38,7 +38,7 @@ pub fn fix_length(mut samples: Vec<f32>, length: usize) -> Clip {
 pub fn windows(len: usize, window: usize, hop: usize) -> Vec<std::ops::Range<usize>> {
     assert!(window > 0 && hop > 0, "window and hop are positive");
     if len <= window {
-        return vec![0..len];
+        return std::iter::once(0..len).collect();
     }
     let mut ranges: Vec<_> = (0..=len - window)
         .step_by(hop)

@@ -33,12 +33,7 @@ pub struct WindowArgs {
 impl WindowArgs {
     /// Sets `predictor`'s windowing, or says which option is wrong.
     pub fn apply(&self, predictor: &mut Predictor) -> Result<()> {
-        predictor.set_windowing(
-            self.window,
-            self.hop,
-            self.aggregate,
-            ("--window", "--hop"),
-        )
+        predictor.set_windowing(self.window, self.hop, self.aggregate, ("--window", "--hop"))
     }
 }
 

@@ -725,7 +725,11 @@ pub fn write_outputs(
         optional(&format!("{}{suffix}", files::CONFUSION), scored)?;
     }
     if let Some(metrics) = metrics {
-        let unscored = outcome.predicted.iter().filter(|r| r.class.is_none()).count();
+        let unscored = outcome
+            .predicted
+            .iter()
+            .filter(|r| r.class.is_none())
+            .count();
         let record = serde_json::json!({
             "labels": labels.names(),
             "rows": outcome.predicted.len() + outcome.rejected.len(),

@@ -11,7 +11,7 @@ pub mod predictor;
 pub mod server;
 
 pub use predictor::{
-    AudioFile, AudioSummary, BatchUtterance, InputError, PredictError, Prediction,
-    PredictionInput, Predictor, Scored, WindowPrediction, Windowing,
+    AudioFile, AudioSummary, BatchUtterance, InputError, PredictError, Prediction, PredictionInput,
+    Predictor, Scored, WindowPrediction, Windowing,
 };
 pub use server::{ServeOptions, Server, router};

@@ -463,8 +463,13 @@ impl Predictor {
         let mut fed = Vec::with_capacity(ranges.iter().map(Vec::len).sum());
         for (k, (u, ranges)) in utterances.iter().zip(&ranges).enumerate() {
             let turn = if context {
-                let dialogue = u.dialogue.clone().unwrap_or_else(|| format!("utterance-{k}"));
-                let index = turns.entry(u.dialogue.as_deref().unwrap_or("")).or_default();
+                let dialogue = u
+                    .dialogue
+                    .clone()
+                    .unwrap_or_else(|| format!("utterance-{k}"));
+                let index = turns
+                    .entry(u.dialogue.as_deref().unwrap_or(""))
+                    .or_default();
                 let turn = Turn {
                     dialogue,
                     index: *index,
@@ -487,10 +492,7 @@ impl Predictor {
                 });
             }
         }
-        let rows = self
-            .run
-            .predict_utterances(&fed, batch_size)?
-            .probabilities;
+        let rows = self.run.predict_utterances(&fed, batch_size)?.probabilities;
         let names = self.labels();
         let mut rows = rows.into_iter();
         let scored = utterances
@@ -636,7 +638,10 @@ impl Predictor {
 
     /// Decodes an audio file to mono samples at the model's rate, with what was read and the
     /// decoder's warnings.
-    pub fn decode(&self, file: AudioFile) -> Result<(Vec<f32>, AudioSummary, Vec<String>), InputError> {
+    pub fn decode(
+        &self,
+        file: AudioFile,
+    ) -> Result<(Vec<f32>, AudioSummary, Vec<String>), InputError> {
         let what = match &file.name {
             Some(name) if !name.is_empty() => format!("audio file `{name}`"),
             _ => "the audio".to_string(),

@@ -38,6 +38,7 @@ fn close(a: &[f32], b: &[f32], what: &str) {
 }
 
 #[test]
+#[allow(clippy::single_range_in_vec_init)] // one window is the point
 fn windows_cover_the_recording_with_full_length_windows() {
     assert_eq!(windows(3, 4, 2), vec![0..3], "a short clip is one window");
     assert_eq!(windows(4, 4, 2), vec![0..4]);
@@ -92,7 +93,11 @@ fn a_folder_is_predicted_as_each_file_alone_and_bad_files_are_listed() {
         .iter()
         .map(|r| r.row.id.as_str())
         .collect();
-    assert_eq!(ids, ["a.wav", "c.wav", "long.wav", "sub/b.wav"], "input order");
+    assert_eq!(
+        ids,
+        ["a.wav", "c.wav", "long.wav", "sub/b.wav"],
+        "input order"
+    );
 
     // Each short file as `emofuse predict --audio` gives it (batched with others here).
     for (name, _) in &short {
@@ -191,7 +196,11 @@ fn a_labelled_table_is_scored_and_its_bad_rows_listed() {
     assert!(reasons[0].0 == "empty" && reasons[0].1.contains("no transcript"));
     assert!(reasons[1].0 == "missing" && reasons[1].1.contains("nowhere.wav"));
     assert_eq!(
-        outcome.unknown_labels.clone().into_iter().collect::<Vec<_>>(),
+        outcome
+            .unknown_labels
+            .clone()
+            .into_iter()
+            .collect::<Vec<_>>(),
         vec![("sarcasm".to_string(), 1)]
     );
     for (k, (text, _)) in texts.iter().enumerate() {
@@ -203,7 +212,11 @@ fn a_labelled_table_is_scored_and_its_bad_rows_listed() {
     }
     let labels = LabelMap::new(predictor.labels()).unwrap();
     let disgust = labels.index("disgust").unwrap();
-    assert_eq!(outcome.predicted[3].class, Some(disgust), "disgusted = disgust");
+    assert_eq!(
+        outcome.predicted[3].class,
+        Some(disgust),
+        "disgusted = disgust"
+    );
 
     // metrics.json: the four rows with known labels, computed here from the predictions.
     let out = dir.join("out");
@@ -218,7 +231,8 @@ fn a_labelled_table_is_scored_and_its_bad_rows_listed() {
     assert_eq!(metrics["unscored"], 1);
     assert_eq!(metrics["rejected"], 2);
     assert_eq!(metrics["accuracy"].as_f64().unwrap(), correct as f64 / 4.0);
-    let matrix: Vec<Vec<usize>> = serde_json::from_value(metrics["metrics"]["confusion_matrix"].clone()).unwrap();
+    let matrix: Vec<Vec<usize>> =
+        serde_json::from_value(metrics["metrics"]["confusion_matrix"].clone()).unwrap();
     assert_eq!(matrix.iter().flatten().sum::<usize>(), 4);
     assert!(out.join("confusion_matrix.png").is_file());
     assert!(!out.join(files::TIMELINE).exists());
@@ -226,8 +240,13 @@ fn a_labelled_table_is_scored_and_its_bad_rows_listed() {
     // A second prediction into the same folder without labels removes the stale metrics.
     let unlabelled = dir.join("unlabelled.csv");
     std::fs::write(&unlabelled, "path,text\nu0.wav,hello\n").unwrap();
-    let outcome =
-        predict_batch(&predictor, read_input(&unlabelled, None).unwrap(), 2, &Silent).unwrap();
+    let outcome = predict_batch(
+        &predictor,
+        read_input(&unlabelled, None).unwrap(),
+        2,
+        &Silent,
+    )
+    .unwrap();
     write_outputs(&out, &outcome, &labels, false, "both").unwrap();
     assert!(!out.join(files::METRICS).exists() && !out.join(files::REJECTED).exists());
 }
@@ -238,18 +257,32 @@ fn batch_prediction_errors_say_what_to_pass() {
     let dir = crate::scratch_dir("batch_errors");
     let run = runs.text.display().to_string();
     let (ok, out) = run_emofuse(&["predict", "--run", &run, "--input", "/nowhere/at/all"]);
-    assert!(!ok && out.contains("--input /nowhere/at/all: no such file or folder"), "{out}");
+    assert!(
+        !ok && out.contains("--input /nowhere/at/all: no such file or folder"),
+        "{out}"
+    );
     // A text model given a folder of audio files: there are no transcripts to read.
     std::fs::write(dir.join("a.wav"), wav(16_000, 0.5, 200.0)).unwrap();
     let shown = dir.display().to_string();
     let (ok, out) = run_emofuse(&["predict", "--run", &run, "--input", &shown]);
-    assert!(!ok && out.contains("this model reads text and the input has no transcripts"), "{out}");
+    assert!(
+        !ok && out.contains("this model reads text and the input has no transcripts"),
+        "{out}"
+    );
     let table = dir.join("t.csv");
     std::fs::write(&table, "speaker,label\nx,joy\n").unwrap();
-    let (ok, out) = run_emofuse(&["predict", "--run", &run, "--input", &table.display().to_string()]);
+    let (ok, out) = run_emofuse(&[
+        "predict",
+        "--run",
+        &run,
+        "--input",
+        &table.display().to_string(),
+    ]);
     assert!(!ok && out.contains("neither an audio column"), "{out}");
     let audio = runs.audio.display().to_string();
-    let (ok, out) = run_emofuse(&["predict", "--run", &audio, "--input", &shown, "--window", "9"]);
+    let (ok, out) = run_emofuse(&[
+        "predict", "--run", &audio, "--input", &shown, "--window", "9",
+    ]);
     assert!(!ok && out.contains("--window 9"), "{out}");
     let (ok, out) = run_emofuse(&["predict", "--run", &audio, "--input", &shown, "--hop", "2"]);
     assert!(!ok && out.contains("--hop 2"), "{out}");
@@ -259,14 +292,20 @@ fn batch_prediction_errors_say_what_to_pass() {
     assert!(out.contains("2 rows: 1 predicted"), "{out}");
     let written = runs.audio.join("predict").join("batch_errors");
     assert!(written.join(files::PREDICTIONS).is_file() && written.join(files::TIMELINE).is_file());
-    assert!(written.join(files::REJECTED).is_file(), "t.csv is listed as not audio");
+    assert!(
+        written.join(files::REJECTED).is_file(),
+        "t.csv is listed as not audio"
+    );
 }
 
 #[test]
 fn serve_answers_a_long_upload_with_its_timeline() {
     let runs = runs();
     let app = app(&runs.audio, 10_000_000);
-    let (status, answer) = post(&app, &[Part::File("audio", "long.wav", &wav(16_000, 3.0, 200.0))]);
+    let (status, answer) = post(
+        &app,
+        &[Part::File("audio", "long.wav", &wav(16_000, 3.0, 200.0))],
+    );
     assert_eq!(status, 200, "{answer}");
     let windows = answer["windows"].as_array().expect("a timeline");
     // 3 s in windows of 1.5 s every 0.75 s.
@@ -280,6 +319,9 @@ fn serve_answers_a_long_upload_with_its_timeline() {
         / 3.0;
     let got = answer["probabilities"]["neutral"].as_f64().unwrap();
     assert!((got - mean).abs() < 1e-5, "{got} vs {mean}");
-    let (_, short) = post(&app, &[Part::File("audio", "short.wav", &wav(16_000, 1.0, 200.0))]);
+    let (_, short) = post(
+        &app,
+        &[Part::File("audio", "short.wav", &wav(16_000, 1.0, 200.0))],
+    );
     assert!(short.get("windows").is_none(), "{short}");
 }
