@@ -102,27 +102,44 @@ pub struct TrainArgs {
     pub resume: bool,
 }
 
+/// `--set` overrides with `--backend` and `--seeds` (options of `train` and `sweep`) added as
+/// the keys they stand for.
+pub(crate) fn with_option_overrides(
+    overrides: &[String],
+    backend: Option<BackendKind>,
+    seeds: &[u64],
+) -> Vec<String> {
+    let mut all = overrides.to_vec();
+    if let Some(backend) = backend {
+        all.push(format!("run.backend=\"{}\"", backend.as_str()));
+    }
+    if !seeds.is_empty() {
+        let list: Vec<String> = seeds.iter().map(u64::to_string).collect();
+        all.push(format!("run.seeds=[{}]", list.join(", ")));
+    }
+    all
+}
+
+/// The experiment in `path` with `overrides`; without a path, experiments/quickstart.toml, or
+/// the built-in quickstart when that file is not there.
+pub(crate) fn load_experiment(path: Option<&Path>, overrides: &[String]) -> Result<Experiment> {
+    match path {
+        Some(path) => Experiment::load(path, overrides),
+        None if Path::new(DEFAULT_EXPERIMENT).exists() => {
+            Experiment::load(Path::new(DEFAULT_EXPERIMENT), overrides)
+        }
+        None => Experiment::built_in_quickstart(overrides),
+    }
+}
+
 /// Resolves the experiment of `emofuse train`.
 pub fn resolve_experiment(args: &TrainArgs) -> Result<Experiment> {
-    let mut overrides = args.overrides.clone();
-    if let Some(backend) = args.backend {
-        overrides.push(format!("run.backend=\"{}\"", backend.as_str()));
+    let overrides = with_option_overrides(&args.overrides, args.backend, &args.seeds);
+    let experiment = load_experiment(args.experiment.as_deref(), &overrides)?;
+    if let Some(path) = &args.experiment {
+        warn_if_cut_off(path);
     }
-    if !args.seeds.is_empty() {
-        let list: Vec<String> = args.seeds.iter().map(u64::to_string).collect();
-        overrides.push(format!("run.seeds=[{}]", list.join(", ")));
-    }
-    match &args.experiment {
-        Some(path) => {
-            let experiment = Experiment::load(path, &overrides)?;
-            warn_if_cut_off(path);
-            Ok(experiment)
-        }
-        None if Path::new(DEFAULT_EXPERIMENT).exists() => {
-            Experiment::load(Path::new(DEFAULT_EXPERIMENT), &overrides)
-        }
-        None => Experiment::built_in_quickstart(&overrides),
-    }
+    Ok(experiment)
 }
 
 /// Warns when an experiment file does not end with a line break: a copy cut off by an

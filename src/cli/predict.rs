@@ -221,13 +221,8 @@ fn run_batch(args: &PredictArgs) -> Result<()> {
     let outcome = predict_batch(&predictor, input, args.batch_size.max(1), &terminal)?;
     let seconds = predicting.elapsed().as_secs_f64();
     let title = format!("{} on {}", predictor.name(), input_path.display());
-    let written = write_outputs(
-        &out,
-        &outcome,
-        &crate::core::LabelMap::new(predictor.labels())?,
-        args.timeline,
-        &title,
-    )?;
+    let labels = predictor.label_map();
+    let written = write_outputs(&out, &outcome, labels, args.timeline, &title)?;
     for modality in &outcome.ignored {
         terminal.warn(format!(
             "this model does not read {}: the input's {} were ignored",
@@ -269,8 +264,7 @@ fn run_batch(args: &PredictArgs) -> Result<()> {
             outcome.rejected.len() - 5
         ));
     }
-    let labels = crate::core::LabelMap::new(predictor.labels())?;
-    if let Some(metrics) = outcome.metrics(&labels) {
+    if let Some(metrics) = outcome.metrics(labels) {
         terminal.info(format!(
             "{} labelled rows: accuracy {:.2}, UAR {:.2}, weighted F1 {:.2}, macro F1 {:.2}",
             metrics.support,

@@ -2,11 +2,10 @@
 //! the runs (see [`crate::pipeline::sweep`]).
 
 use crate::core::BackendKind;
-use crate::experiment::{DEFAULT_EXPERIMENT, Experiment};
 use crate::pipeline::sweep::{Sweep, SweepOptions, run_sweep};
 use crate::terminal::Terminal;
 use anyhow::Result;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Arguments of `emofuse sweep`.
@@ -37,24 +36,8 @@ pub struct SweepArgs {
 
 /// Runs `emofuse sweep`.
 pub fn run(args: &SweepArgs) -> Result<()> {
-    // The same overrides as `emofuse train`'s options.
-    let mut sets = args.overrides.clone();
-    if let Some(backend) = args.backend {
-        sets.push(format!("run.backend=\"{}\"", backend.as_str()));
-    }
-    if !args.seeds.is_empty() {
-        let list: Vec<String> = args.seeds.iter().map(u64::to_string).collect();
-        sets.push(format!("run.seeds=[{}]", list.join(", ")));
-    }
-    let load = |overrides: &[String]| -> Result<Experiment> {
-        match &args.experiment {
-            Some(path) => Experiment::load(path, overrides),
-            None if Path::new(DEFAULT_EXPERIMENT).exists() => {
-                Experiment::load(Path::new(DEFAULT_EXPERIMENT), overrides)
-            }
-            None => Experiment::built_in_quickstart(overrides),
-        }
-    };
+    let sets = super::with_option_overrides(&args.overrides, args.backend, &args.seeds);
+    let load = |overrides: &[String]| super::load_experiment(args.experiment.as_deref(), overrides);
     if let Some(path) = &args.experiment {
         super::warn_if_cut_off(path);
     }

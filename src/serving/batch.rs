@@ -9,7 +9,7 @@
 
 use crate::core::events::{Event, Observer};
 use crate::core::{LabelMap, Modality};
-use crate::data::speech::{ReadResult, read_emodb, read_ravdess, read_savee};
+use crate::data::speech::{ReadResult, files_under, read_emodb, read_ravdess, read_savee};
 use crate::data::text_table::TextTable;
 use crate::evaluation::{SplitMetrics, classification_report, evaluate};
 use crate::experiment::DatasetKind;
@@ -119,31 +119,7 @@ fn relative(path: &Path, root: &Path) -> String {
 }
 
 fn read_folder(root: &Path) -> Result<BatchInput> {
-    let mut files = Vec::new();
-    let mut pending = vec![root.to_path_buf()];
-    let mut visited = std::collections::BTreeSet::new();
-    while let Some(folder) = pending.pop() {
-        // Each real folder once: a link cycle cannot loop.
-        let real = folder
-            .canonicalize()
-            .with_context(|| format!("cannot resolve folder {}", folder.display()))?;
-        if !visited.insert(real) {
-            continue;
-        }
-        for entry in std::fs::read_dir(&folder)
-            .with_context(|| format!("cannot list folder {}", folder.display()))?
-        {
-            let path = entry
-                .with_context(|| format!("cannot list folder {}", folder.display()))?
-                .path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
+    let files = files_under(root)?;
     let mut input = BatchInput::default();
     for path in files {
         let id = relative(&path, root);

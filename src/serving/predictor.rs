@@ -331,6 +331,11 @@ impl Predictor {
         self.run.labels.names()
     }
 
+    /// The run's label map.
+    pub fn label_map(&self) -> &crate::core::LabelMap {
+        &self.run.labels
+    }
+
     /// The modalities the model reads, in the experiment's order.
     pub fn modalities(&self) -> &[Modality] {
         &self.run.experiment.model.modalities

@@ -31,6 +31,17 @@ pub(crate) fn audio_files(dir: &Path, dataset: &str, expected: &str) -> Result<V
             }
         );
     }
+    Ok(files_under(dir)?
+        .into_iter()
+        .filter(|p| p.is_file() && is_audio(p))
+        .collect())
+}
+
+/// Every entry under `dir` that is not a folder (files, and links that lead nowhere, so a
+/// caller can report them), recursively, sorted by path. Symbolic links are followed (a linked
+/// file or folder counts as what it points to), but each real folder is visited once, so a
+/// link cycle cannot loop forever.
+pub fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut visited = BTreeSet::new();
     let mut pending = vec![dir.to_path_buf()];
@@ -47,11 +58,9 @@ pub(crate) fn audio_files(dir: &Path, dataset: &str, expected: &str) -> Result<V
             let entry =
                 entry.with_context(|| format!("cannot list folder {}", folder.display()))?;
             let path = entry.path();
-            // `is_dir`/`is_file` follow links, so a linked file or folder counts as what it
-            // points to.
             if path.is_dir() {
                 pending.push(path);
-            } else if path.is_file() && is_audio(&path) {
+            } else {
                 files.push(path);
             }
         }

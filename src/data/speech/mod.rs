@@ -15,6 +15,7 @@ pub mod splits;
 pub mod table;
 
 pub use emodb::read_emodb;
+pub use files::files_under;
 pub use labels::{
     BUILTIN_TABLES, ClipFilter, LabelTable, Selection, builtin_table, canonical_emotion, select,
 };
