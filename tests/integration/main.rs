@@ -86,9 +86,9 @@ pub fn run_emofuse(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// An experiment named `name`: the defaults with `sets` (`key=value` overrides, as `--set`
-/// takes them) applied, writing its runs, reports and caches under `dir`.
-pub fn experiment_in<S: AsRef<str>>(dir: &Path, name: &str, sets: &[S]) -> Experiment {
+/// The overrides that name an experiment `name` and put its runs, reports and caches under
+/// `dir`.
+pub fn output_in(dir: &Path, name: &str) -> Vec<String> {
     let mut all = vec![format!("output.name=\"{name}\"")];
     for (key, sub) in [
         ("runs_dir", "runs"),
@@ -97,6 +97,13 @@ pub fn experiment_in<S: AsRef<str>>(dir: &Path, name: &str, sets: &[S]) -> Exper
     ] {
         all.push(format!("output.{key}=\"{}\"", dir.join(sub).display()));
     }
+    all
+}
+
+/// An experiment named `name`: the defaults with `sets` (`key=value` overrides, as `--set`
+/// takes them) applied, writing its runs, reports and caches under `dir`.
+pub fn experiment_in<S: AsRef<str>>(dir: &Path, name: &str, sets: &[S]) -> Experiment {
+    let mut all = output_in(dir, name);
     all.extend(sets.iter().map(|s| s.as_ref().to_string()));
     Experiment::from_toml_str("", &all, name).unwrap()
 }

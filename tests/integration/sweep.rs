@@ -32,14 +32,7 @@ fn loader(
     name: &str,
     base: &[String],
 ) -> impl Fn(&[String]) -> anyhow::Result<Experiment> {
-    let mut all = vec![format!("output.name=\"{name}\"")];
-    for (key, sub) in [
-        ("runs_dir", "runs"),
-        ("reports_dir", "reports"),
-        ("cache_dir", "cache"),
-    ] {
-        all.push(format!("output.{key}=\"{}\"", dir.join(sub).display()));
-    }
+    let mut all = crate::output_in(dir, name);
     all.extend(base.iter().cloned());
     move |sets: &[String]| Experiment::from_toml_str("", &[&all[..], sets].concat(), "test.toml")
 }
