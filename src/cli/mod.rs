@@ -1,6 +1,7 @@
 //! The `emofuse` command line.
 
 pub mod eval;
+pub mod export;
 pub mod features;
 pub mod forward;
 pub mod forward_audio;
@@ -43,6 +44,9 @@ pub enum Command {
     /// Train an experiment once per combination of `--grid` values (resumable), then rank the
     /// runs by the validation selection metric, with test metrics beside.
     Sweep(sweep::SweepArgs),
+    /// Write a trained run's encoders in the HuggingFace layout (config.json, model.safetensors,
+    /// tokenizer files) and its fusion head as safetensors with a JSON description.
+    Export(export::ExportArgs),
     /// Write a finished run's report again, or compare several runs, from their metrics.json.
     Report(report::ReportArgs),
     /// Compute waveforms, log-mel spectrograms or MFCCs of audio files (librosa definitions).
@@ -179,6 +183,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sweep(args) => sweep::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Export(args) => export::run(&args),
         Command::Predict(args) => predict::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Features(args) => features::run(&args),

@@ -6,6 +6,7 @@ pub mod corpus;
 pub mod cross_corpus;
 pub mod crossval;
 pub mod cv_record;
+pub mod export;
 pub mod model;
 pub mod outputs;
 pub mod probe;

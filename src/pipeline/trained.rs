@@ -109,6 +109,17 @@ pub fn load_run(experiment: Experiment, checkpoint: Option<&Path>) -> Result<Tra
             run_dir.display()
         );
     }
+    let mut trained = build_run(experiment)?;
+    trained.model = load_model(trained.setup.model.clone(), &checkpoint)?.valid();
+    trained.checkpoint = checkpoint;
+    Ok(trained)
+}
+
+/// The model and front ends of `experiment`'s run (scratch front ends read from its folder),
+/// with the head newly initialised and the pretrained encoders as their checkpoints hold them:
+/// the weights are the caller's to load.
+pub fn build_run(experiment: Experiment) -> Result<TrainedRun> {
+    let run = RunDir::new(experiment.run_dir());
     let device = backend::device(experiment.run.backend)?;
     let labels = experiment.label_map()?;
     let (setup, _) = Setup::new(
@@ -119,13 +130,13 @@ pub fn load_run(experiment: Experiment, checkpoint: Option<&Path>) -> Result<Tra
         &device,
         Arc::new(Silent),
     )?;
-    let model = load_model(setup.model.clone(), &checkpoint)?.valid();
+    let model = setup.model.clone().valid();
     Ok(TrainedRun {
         experiment,
         setup,
         model,
         labels,
         device,
-        checkpoint,
+        checkpoint: PathBuf::new(),
     })
 }

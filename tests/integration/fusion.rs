@@ -37,7 +37,13 @@ fn without_dropout(fixture: &str, dir: &Path) -> PathBuf {
 }
 
 /// A small late-fusion experiment on the synthetic corpus with the fixture encoders.
-fn fusion(dir: &Path, name: &str, text: &Path, audio: &Path, extra: &[&str]) -> Experiment {
+pub(crate) fn fusion(
+    dir: &Path,
+    name: &str,
+    text: &Path,
+    audio: &Path,
+    extra: &[&str],
+) -> Experiment {
     let mut sets: Vec<String> = [
         "data.train_size=96",
         "data.valid_size=32",

@@ -13,6 +13,7 @@ mod context;
 mod cpu_kernels;
 mod crossval;
 mod end_to_end;
+mod export;
 mod features;
 mod fusion;
 mod fuzz;

@@ -312,6 +312,22 @@ pub struct LateFusion {
 }
 
 impl LateFusion {
+    /// The trainable top of the pretrained text encoder, when the text branch has one.
+    pub fn text_stage(&self) -> Option<&RobertaStage> {
+        match &self.text.as_ref()?.encoder {
+            TextBranchEncoder::Pretrained(stage) => Some(stage),
+            _ => None,
+        }
+    }
+
+    /// The trainable top of the pretrained audio encoder, when the audio branch has one.
+    pub fn audio_stage(&self) -> Option<&Wav2Vec2Stage> {
+        match &self.audio.as_ref()?.encoder {
+            AudioBranchEncoder::Pretrained(stage) => Some(stage),
+            _ => None,
+        }
+    }
+
     /// Class logits `[batch, num_classes]` of a batch.
     pub fn forward(&self, batch: &FusionBatch) -> Tensor<2> {
         self.forward_ablated(batch, None)

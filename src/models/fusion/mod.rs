@@ -1,9 +1,11 @@
 //! The late-fusion classifier and the encoders it trains from scratch: a small transformer over
 //! tokens ([`ScratchTextEncoder`]), a dilated CNN over log-mel frames ([`DilatedAudioCnn`]) and
 //! a CNN over MFCC frames ([`SpeechCnn`]). The pretrained encoders are in
-//! [`crate::models::roberta`] and [`crate::models::wav2vec2`].
+//! [`crate::models::roberta`] and [`crate::models::wav2vec2`]; [`head`] writes and reads the
+//! model without them (`emofuse export`).
 
 mod dilated_audio_cnn;
+pub mod head;
 mod late_fusion;
 mod scratch_text_encoder;
 mod speech_cnn;

@@ -2,11 +2,13 @@
 //! `model.safetensors` and tokenizer files, as downloaded from the hub.
 //!
 //! - [`config`]: reading `config.json` with errors naming the file;
+//! - [`export`]: the way back, burn modules to transformers-named tensors in PyTorch layout;
 //! - [`safetensors`]: loading checkpoint tensors by name into burn modules, with key mapping
 //!   (head prefixes, old names) and a report of loaded / unused / missing / newly initialised
 //!   parameters. Model-agnostic: every pretrained encoder loads through it.
 
 pub mod config;
+pub mod export;
 pub mod safetensors;
 
 use anyhow::{Result, bail};

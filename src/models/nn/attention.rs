@@ -2,6 +2,7 @@
 //! value projections fused into one matrix product. Shared by both pretrained encoders, so it
 //! lives below them.
 
+use crate::models::hub::export::HubTensors;
 use crate::models::hub::safetensors::{Init, ParamSource, linear, linear_from};
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear};
@@ -74,6 +75,27 @@ impl SelfAttention {
             dropout: DropoutConfig::new(dropout).init(),
             heads,
         }
+    }
+
+    /// Hands the parameters to `out` under `names`, as [`Self::build`] reads them: the fused
+    /// projection split back into query, key and value.
+    pub fn export(&self, names: &AttentionNames, out: &mut HubTensors) {
+        let weight = self.query_key_value.weight.val().transpose();
+        let [fused, _] = weight.dims();
+        let hidden = fused / 3;
+        for (i, name) in names.qkv.iter().enumerate() {
+            out.tensor(
+                &format!("{name}.weight"),
+                weight.clone().narrow(0, i * hidden, hidden),
+            );
+            if let Some(bias) = &self.query_key_value.bias {
+                out.tensor(
+                    &format!("{name}.bias"),
+                    bias.val().narrow(0, i * hidden, hidden),
+                );
+            }
+        }
+        out.linear(&names.output, &self.output);
     }
 
     /// Attends `x` `[batch, length, hidden]` to itself; `mask_bias` `[batch, 1, 1, length]` is

@@ -299,7 +299,7 @@ impl RobertaConfig {
     }
 
     /// transformers' class name of the encoder, for messages.
-    pub(super) fn model_name(&self) -> String {
+    pub fn model_name(&self) -> String {
         match self.kind {
             EncoderKind::Roberta => "RobertaModel".into(),
             EncoderKind::Bert => "BertModel".into(),

@@ -1,5 +1,6 @@
 //! The embedding layer: token, position and token type embeddings, summed and normalised.
 
+use crate::models::hub::export::HubTensors;
 use crate::models::hub::safetensors::{ParamSource, embedding, layer_norm};
 use crate::models::roberta::config::{EncoderKind, RobertaConfig};
 use burn::module::Module;
@@ -57,6 +58,14 @@ impl RobertaEmbeddings {
             kind: config.kind,
             pad_token_id: config.pad_token_id,
         }
+    }
+
+    /// Hands the parameters to `out` under the names [`Self::build`] reads.
+    pub fn export(&self, out: &mut HubTensors) {
+        out.embedding("embeddings.word_embeddings", &self.word);
+        out.embedding("embeddings.position_embeddings", &self.position);
+        out.embedding("embeddings.token_type_embeddings", &self.token_type);
+        out.layer_norm("embeddings.LayerNorm", &self.norm);
     }
 
     /// The token embedding table `[vocab_size, hidden]`.

@@ -1,5 +1,6 @@
 //! The transformer stack: post-LayerNorm blocks of self-attention and feed-forward.
 
+use crate::models::hub::export::HubTensors;
 use crate::models::hub::safetensors::{ParamSource, layer_norm, linear};
 use crate::models::nn::{AttentionNames, HiddenAct, SelfAttention};
 use crate::models::roberta::config::RobertaConfig;
@@ -36,11 +37,8 @@ impl RobertaLayer {
         let h = config.hidden_size;
         let std = config.initializer_range;
         let eps = config.layer_norm_eps;
-        let p = format!("encoder.layer.{index}");
-        let names = AttentionNames {
-            qkv: ["query", "key", "value"].map(|n| format!("{p}.attention.self.{n}")),
-            output: format!("{p}.attention.output.dense"),
-        };
+        let p = Self::prefix(index);
+        let names = Self::attention_names(&p);
         Self {
             attention: SelfAttention::build(
                 source,
@@ -71,6 +69,31 @@ impl RobertaLayer {
             dropout: DropoutConfig::new(config.hidden_dropout).init(),
             activation: config.hidden_act,
         }
+    }
+
+    /// `encoder.layer.{index}`: the names of layer `index`.
+    fn prefix(index: usize) -> String {
+        format!("encoder.layer.{index}")
+    }
+
+    fn attention_names(p: &str) -> AttentionNames {
+        AttentionNames {
+            qkv: ["query", "key", "value"].map(|n| format!("{p}.attention.self.{n}")),
+            output: format!("{p}.attention.output.dense"),
+        }
+    }
+
+    /// Hands the parameters to `out` as layer `index`, under the names [`Self::build`] reads.
+    pub fn export(&self, index: usize, out: &mut HubTensors) {
+        let p = Self::prefix(index);
+        self.attention.export(&Self::attention_names(&p), out);
+        out.layer_norm(
+            &format!("{p}.attention.output.LayerNorm"),
+            &self.attention_norm,
+        );
+        out.linear(&format!("{p}.intermediate.dense"), &self.intermediate);
+        out.linear(&format!("{p}.output.dense"), &self.output);
+        out.layer_norm(&format!("{p}.output.LayerNorm"), &self.output_norm);
     }
 
     /// `x`: `[batch, tokens, hidden]`; `mask_bias`: `[batch, 1, 1, tokens]`, 0 for tokens and

@@ -1,6 +1,7 @@
 //! The whole encoder, [`RobertaModel`], and loading it from a HuggingFace model folder.
 
 use crate::models::hub::HubFolder;
+use crate::models::hub::export::HubTensors;
 use crate::models::hub::safetensors::{FreshInit, HubWeights, LoadReport, ParamSource};
 use crate::models::nn::{attention_mask_bias, cat_parts, first_token, split_batch};
 use crate::models::roberta::config::RobertaConfig;
@@ -122,6 +123,18 @@ impl RobertaModel {
         let model = config.build(&mut weights);
         let report = weights.finish(&config.model_name())?;
         Ok((model, config, report))
+    }
+
+    /// Every parameter under its transformers name in PyTorch layout, as `model.safetensors`
+    /// of a `RobertaModel` / `BertModel` holds it (no prefix, no pooler): what
+    /// [`Self::from_pretrained`] reads back.
+    pub fn hub_tensors(&self) -> HubTensors {
+        let mut out = HubTensors::new();
+        self.embeddings.export(&mut out);
+        for (index, layer) in self.encoder.layers.iter().enumerate() {
+            layer.export(index, &mut out);
+        }
+        out
     }
 
     /// The token embedding table `[vocab_size, hidden]`.

@@ -4,8 +4,9 @@
 use crate::models::finetune::TrainLayers;
 use crate::models::nn::attention_mask_bias;
 use crate::models::roberta::embeddings::RobertaEmbeddings;
-use crate::models::roberta::encoder::RobertaLayer;
+use crate::models::roberta::encoder::{RobertaEncoder, RobertaLayer};
 use crate::models::roberta::model::RobertaModel;
+use anyhow::{Result, bail};
 use burn::module::Module;
 use burn::tensor::{Int, Tensor};
 
@@ -59,6 +60,32 @@ impl RobertaModel {
                 )
             }
         }
+    }
+
+    /// Puts a split encoder back together: the inverse of [`Self::split`], with whatever the
+    /// trainable stage learned. An error when the two stages are not the halves of one split
+    /// (the embeddings in both or in neither).
+    /// `None` stands for an empty stage.
+    pub fn join(frozen: Option<RobertaStage>, trained: Option<RobertaStage>) -> Result<Self> {
+        let empty = || RobertaStage {
+            embeddings: None,
+            layers: Vec::new(),
+        };
+        let (frozen, trained) = (frozen.unwrap_or_else(empty), trained.unwrap_or_else(empty));
+        let embeddings = match (frozen.embeddings, trained.embeddings) {
+            (Some(e), None) => e,
+            (None, Some(e)) if frozen.layers.is_empty() => e,
+            _ => bail!(
+                "the two text encoder stages are not the halves of one split (the embeddings \
+                 must be in exactly one of them, below every layer)"
+            ),
+        };
+        let mut layers = frozen.layers;
+        layers.extend(trained.layers);
+        Ok(RobertaModel {
+            embeddings,
+            encoder: RobertaEncoder { layers },
+        })
     }
 }
 

@@ -2,6 +2,7 @@
 //! layers, in both of transformers' variants (post-LayerNorm `Wav2Vec2Encoder`, pre-LayerNorm
 //! `Wav2Vec2EncoderStableLayerNorm`), chosen by `do_stable_layer_norm`.
 
+use crate::models::hub::export::HubTensors;
 use crate::models::hub::safetensors::{
     Conv1dShape, Init, ParamSource, conv1d_from, layer_norm, linear, weight_norm_weight,
 };
@@ -17,6 +18,9 @@ use burn::tensor::{Bool, Tensor};
 fn positional_conv_std(kernel: usize, hidden: usize) -> f64 {
     2.0 * (1.0 / (kernel * hidden) as f64).sqrt()
 }
+
+/// transformers' name of the positional convolution.
+const POS_CONV: &str = "encoder.pos_conv_embed.conv";
 
 /// Relative positional information: a grouped convolution over time (kernel 128, 16 groups in
 /// wav2vec2-base) with weight normalisation, then the activation. transformers'
@@ -42,7 +46,7 @@ impl Wav2Vec2PositionalConvEmbedding {
     pub fn build<S: ParamSource>(config: &Wav2Vec2Config, source: &mut S) -> Self {
         let h = config.hidden_size;
         let kernel = config.num_conv_pos_embeddings;
-        let name = "encoder.pos_conv_embed.conv";
+        let name = POS_CONV;
         let shape = Conv1dShape {
             channels_in: h,
             channels_out: h,
@@ -67,6 +71,15 @@ impl Wav2Vec2PositionalConvEmbedding {
         Self {
             conv: conv1d_from(weight, Some(bias), &shape, &device),
             activation: config.feat_extract_activation,
+        }
+    }
+
+    /// Hands the convolution to `out` in the weight-normalised form transformers builds (see
+    /// [`HubTensors::weight_norm`]).
+    pub fn export(&self, out: &mut HubTensors) {
+        out.weight_norm(POS_CONV, self.conv.weight.val(), 2);
+        if let Some(bias) = &self.conv.bias {
+            out.tensor(&format!("{POS_CONV}.bias"), bias.val());
         }
     }
 
@@ -116,11 +129,8 @@ impl Wav2Vec2EncoderLayer {
         let h = config.hidden_size;
         let std = config.initializer_range;
         let eps = config.layer_norm_eps;
-        let p = format!("encoder.layers.{index}");
-        let names = AttentionNames {
-            qkv: ["q_proj", "k_proj", "v_proj"].map(|n| format!("{p}.attention.{n}")),
-            output: format!("{p}.attention.out_proj"),
-        };
+        let p = Self::prefix(index);
+        let names = Self::attention_names(&p);
         Self {
             attention: SelfAttention::build(
                 source,
@@ -153,6 +163,31 @@ impl Wav2Vec2EncoderLayer {
             activation: config.hidden_act,
             pre_norm: config.do_stable_layer_norm,
         }
+    }
+
+    /// `encoder.layers.{index}`: the names of layer `index`.
+    fn prefix(index: usize) -> String {
+        format!("encoder.layers.{index}")
+    }
+
+    fn attention_names(p: &str) -> AttentionNames {
+        AttentionNames {
+            qkv: ["q_proj", "k_proj", "v_proj"].map(|n| format!("{p}.attention.{n}")),
+            output: format!("{p}.attention.out_proj"),
+        }
+    }
+
+    /// Hands the parameters to `out` as layer `index`, under the names [`Self::build`] reads.
+    pub fn export(&self, index: usize, out: &mut HubTensors) {
+        let p = Self::prefix(index);
+        self.attention.export(&Self::attention_names(&p), out);
+        out.layer_norm(&format!("{p}.layer_norm"), &self.attention_norm);
+        out.linear(
+            &format!("{p}.feed_forward.intermediate_dense"),
+            &self.intermediate,
+        );
+        out.linear(&format!("{p}.feed_forward.output_dense"), &self.output);
+        out.layer_norm(&format!("{p}.final_layer_norm"), &self.final_norm);
     }
 
     /// Self-attention of `x` `[batch, frames, hidden]`; `mask_bias` `[batch, 1, 1, frames]` is
@@ -221,6 +256,16 @@ impl Wav2Vec2Encoder {
             dropout: DropoutConfig::new(config.hidden_dropout).init(),
             layers,
             stable_layer_norm: config.do_stable_layer_norm,
+        }
+    }
+
+    /// Hands the positional convolution, the encoder LayerNorm and every layer to `out` under
+    /// the names [`Self::build`] and [`Wav2Vec2EncoderLayer::build`] read.
+    pub fn export(&self, out: &mut HubTensors) {
+        self.pos_conv.export(out);
+        out.layer_norm("encoder.layer_norm", &self.layer_norm);
+        for (index, layer) in self.layers.iter().enumerate() {
+            layer.export(index, out);
         }
     }
 

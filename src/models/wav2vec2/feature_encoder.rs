@@ -5,6 +5,7 @@
 //! Parameters carry transformers' names (`feature_extractor.conv_layers.0.conv.weight`,
 //! `feature_projection.projection.weight`).
 
+use crate::models::hub::export::HubTensors;
 use crate::models::hub::safetensors::{
     Conv1dShape, ParamSource, conv1d, group_norm, layer_norm, linear,
 };
@@ -221,6 +222,20 @@ impl Wav2Vec2FeatureEncoder {
         Self { layers }
     }
 
+    /// Hands the parameters to `out` under the names [`Self::build`] reads.
+    pub fn export(&self, out: &mut HubTensors) {
+        for (i, layer) in self.layers.iter().enumerate() {
+            let p = format!("feature_extractor.conv_layers.{i}");
+            out.conv1d(&format!("{p}.conv"), &layer.conv);
+            if let Some(norm) = &layer.group_norm {
+                out.group_norm(&format!("{p}.layer_norm"), norm);
+            }
+            if let Some(norm) = &layer.layer_norm {
+                out.layer_norm(&format!("{p}.layer_norm"), norm);
+            }
+        }
+    }
+
     /// Waveforms `[batch, samples]` to features `[batch, frames, conv_dim]` (transformers'
     /// `Wav2Vec2FeatureEncoder` followed by its transpose).
     pub fn forward(&self, input_values: Tensor<2>) -> Tensor<3> {
@@ -273,6 +288,12 @@ impl Wav2Vec2FeatureProjection {
             ),
             dropout: DropoutConfig::new(config.feat_proj_dropout).init(),
         }
+    }
+
+    /// Hands the parameters to `out` under the names [`Self::build`] reads.
+    pub fn export(&self, out: &mut HubTensors) {
+        out.layer_norm("feature_projection.layer_norm", &self.norm);
+        out.linear("feature_projection.projection", &self.projection);
     }
 
     /// Features `[batch, frames, conv_dim]` to `(hidden [batch, frames, hidden], normed

@@ -1,6 +1,7 @@
 //! The whole encoder, [`Wav2Vec2Model`], and loading it from a HuggingFace model folder.
 
 use crate::models::hub::HubFolder;
+use crate::models::hub::export::HubTensors;
 use crate::models::hub::safetensors::{FreshInit, HubWeights, LoadReport, ParamSource};
 use crate::models::nn::masked_mean_channels_last;
 use crate::models::nn::{cat_parts, split_batch};
@@ -132,6 +133,17 @@ impl Wav2Vec2Model {
         let model = config.build(&mut weights);
         let report = weights.finish("Wav2Vec2Model")?;
         Ok((model, config, report))
+    }
+
+    /// Every parameter under its transformers name in PyTorch layout, as `model.safetensors`
+    /// of a `Wav2Vec2Model` holds it (no prefix; the positional convolution weight-normalised):
+    /// what [`Self::from_pretrained`] reads back.
+    pub fn hub_tensors(&self) -> HubTensors {
+        let mut out = HubTensors::new();
+        self.feature_extractor.export(&mut out);
+        self.feature_projection.export(&mut out);
+        self.encoder.export(&mut out);
+        out
     }
 
     /// Runs only the conv feature encoder: waveforms `[batch, samples]` to features `[batch,

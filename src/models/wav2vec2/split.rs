@@ -9,6 +9,7 @@ use crate::models::wav2vec2::encoder::{
 use crate::models::wav2vec2::feature_encoder::{Wav2Vec2FeatureEncoder, Wav2Vec2FeatureProjection};
 use crate::models::wav2vec2::frames::frame_mask;
 use crate::models::wav2vec2::model::Wav2Vec2Model;
+use anyhow::{Result, bail};
 use burn::module::Module;
 use burn::nn::{Dropout, LayerNorm};
 use burn::tensor::{Bool, Device, Int, Tensor};
@@ -259,6 +260,73 @@ impl Wav2Vec2Model {
                 )
             }
         }
+    }
+}
+
+impl Wav2Vec2Model {
+    /// Puts a split encoder back together: the inverse of [`Self::split`], with whatever the
+    /// trainable stage learned. An error when the two stages are not the halves of one split
+    /// (a part in both stages or in neither, or the trainable stage below the frozen one).
+    /// `None` stands for an empty stage.
+    pub fn join(frozen: Option<Wav2Vec2Stage>, trained: Option<Wav2Vec2Stage>) -> Result<Self> {
+        fn one<T>(a: Option<T>, b: Option<T>, what: &str) -> Result<T> {
+            match (a, b) {
+                (Some(x), None) | (None, Some(x)) => Ok(x),
+                _ => bail!(
+                    "the two audio encoder stages are not the halves of one split: {what} must \
+                     be in exactly one of them"
+                ),
+            }
+        }
+        let (frozen, trained) = match (frozen, trained) {
+            (Some(f), Some(t)) => (f, t),
+            (Some(stage), None) | (None, Some(stage)) => {
+                let empty = Wav2Vec2Stage {
+                    conv: None,
+                    front: None,
+                    layers: Vec::new(),
+                    final_norm: None,
+                    conv_kernel: stage.conv_kernel.clone(),
+                    conv_stride: stage.conv_stride.clone(),
+                };
+                if stage.conv.is_some() {
+                    (stage, empty)
+                } else {
+                    (empty, stage)
+                }
+            }
+            (None, None) => bail!("no audio encoder stage to join"),
+        };
+        let below = (trained.conv.is_some() && frozen.front.is_some())
+            || (trained.front.is_some() && !frozen.layers.is_empty());
+        if below {
+            bail!(
+                "the two audio encoder stages are not the halves of one split: the trainable \
+                 stage starts below the frozen one"
+            );
+        }
+        let feature_extractor = one(frozen.conv, trained.conv, "the conv feature encoder")?;
+        let front = one(frozen.front, trained.front, "the feature projection")?;
+        let stable_layer_norm = front.norm.is_none();
+        let layer_norm = match front.norm {
+            Some(norm) => norm,
+            None => one(frozen.final_norm, trained.final_norm, "the final LayerNorm")?,
+        };
+        let mut layers = frozen.layers;
+        layers.extend(trained.layers);
+        Ok(Wav2Vec2Model {
+            feature_extractor,
+            feature_projection: front.feature_projection,
+            encoder: Wav2Vec2Encoder {
+                pos_conv: front.pos_conv,
+                layer_norm,
+                dropout: front.dropout,
+                layers,
+                stable_layer_norm,
+            },
+            conv_kernel: frozen.conv_kernel,
+            conv_stride: frozen.conv_stride,
+        })
     }
 }
 
