@@ -232,7 +232,10 @@ fn an_exported_fine_tuned_run_holds_its_trained_layers_and_loads_back_with_its_p
         head["tensors"].as_object().unwrap().len(),
         file.names().count()
     );
-    assert!(file.contains("output.weight") && file.contains("text.projection.norm.weight"));
+    assert!(file.contains("text.projection.norm.weight"));
+    // PyTorch's layout: the classifier maps hidden_dim 16 to 7 classes, weight [out, in].
+    assert_eq!(file.shape("output.weight").unwrap(), &[7, 16]);
+    assert_eq!(head["tensors"]["output.weight"], serde_json::json!([7, 16]));
     assert!(
         !file.names().any(|n| n.contains("Pretrained")),
         "an encoder tensor in the head"
