@@ -69,11 +69,18 @@ fn report_data_summary(
 ) {
     let names = corpus.labels.names();
     let width = names.iter().map(|n| n.len()).max().unwrap_or(5).max(8);
+    // A text-only model reads no audio: its clip length would be a number about nothing.
+    let audio = if experiment.model.uses(crate::core::Modality::Audio) {
+        format!(
+            "{} Hz, clips up to {} s",
+            corpus.sample_rate, experiment.data.clip_seconds
+        )
+    } else {
+        "text only (no audio read)".to_string()
+    };
     observer.info(format!(
-        "data: {}, {} Hz, clips up to {} s",
-        toml_name(&experiment.data.dataset),
-        corpus.sample_rate,
-        experiment.data.clip_seconds
+        "data: {}, {audio}",
+        toml_name(&experiment.data.dataset)
     ));
     let row = |head: &str, cells: Vec<String>| {
         let mut line = format!("{head:<6}");

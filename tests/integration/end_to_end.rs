@@ -319,3 +319,31 @@ fn seeds_repeat_a_run_on_the_same_data() {
     assert!(summary.contains("| 2 seeds, validation |"), "{summary}");
     assert!(summary.contains("Test F1 by class"), "{summary}");
 }
+
+#[test]
+fn the_data_line_gives_the_clip_length_only_when_the_model_reads_audio() {
+    let dir = scratch_dir("e2e-data-line");
+    let line = |name: &str, modalities: &str| {
+        let recorder = Arc::new(Recorder::default());
+        let experiment = tiny(&dir, name, &[&format!("model.modalities={modalities}")]);
+        let options = TrainOptions {
+            dry_run: true,
+            observer: recorder.clone(),
+            ..TrainOptions::default()
+        };
+        emofuse::pipeline::train(&experiment, options).unwrap();
+        recorder
+            .lines()
+            .into_iter()
+            .find(|l| l.starts_with("data: "))
+            .unwrap()
+    };
+    assert_eq!(
+        line("both", r#"["text", "audio"]"#),
+        "data: synthetic, 16000 Hz, clips up to 1.5 s"
+    );
+    assert_eq!(
+        line("text", r#"["text"]"#),
+        "data: synthetic, text only (no audio read)"
+    );
+}
