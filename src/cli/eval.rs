@@ -129,11 +129,14 @@ pub struct EvalArgs {
     /// Override a key, as for `train` (e.g. `--set output.runs_dir="other"`).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
+    /// Where and in what precision the model runs.
+    #[command(flatten)]
+    pub device: crate::cli::DeviceArgs,
 }
 
 /// Runs `emofuse eval`.
 pub fn run(args: &EvalArgs) -> Result<()> {
-    let experiment = if args.experiment.is_dir() {
+    let mut experiment = if args.experiment.is_dir() {
         let config = RunDir::new(&args.experiment).config();
         let text = std::fs::read_to_string(&config).with_context(|| {
             format!(
@@ -152,6 +155,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             resume: false,
         })?
     };
+    args.device.choice().apply(&mut experiment.run);
     let target = match (args.dataset, &args.path) {
         (Some(dataset), Some(path)) => Some(TargetCorpus::load(
             &CrossCorpusConfig {

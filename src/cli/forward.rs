@@ -2,8 +2,8 @@
 //! parity checks against transformers and for feature extraction.
 
 use crate::cli::f32_values;
-use crate::core::BackendKind;
 use crate::core::backend;
+use crate::core::{BackendKind, Precision};
 use crate::data::tokenizer::{DEFAULT_MAX_LEN, HfTokenizer};
 use crate::io::safetensors::{NamedArray, SafetensorsFile, write};
 use crate::models::roberta::{RobertaConfig, RobertaInput, RobertaModel};
@@ -55,6 +55,9 @@ pub struct ForwardTextArgs {
     /// Backend to run on.
     #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
     pub backend: BackendKind,
+    /// Float type to compute in (f16 and bf16 on GPU backends); the outputs are written as f32.
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub precision: Precision,
     /// Also print the checkpoint keys the model did not use.
     #[arg(long)]
     pub verbose: bool,
@@ -80,7 +83,7 @@ fn text(args: &ForwardTextArgs) -> Result<()> {
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let device = backend::device(args.backend)?;
+    let device = backend::device_with(args.backend, args.precision)?;
     let (model, config, report) = RobertaModel::from_pretrained(&args.model, &device)?;
     eprintln!("{}", report.summary(args.verbose));
     let (inputs, source) = match &args.inputs {

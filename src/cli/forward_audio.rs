@@ -3,8 +3,8 @@
 
 use crate::audio::{AudioOptions, NormalizeOver, fix_length, load_clip, normalize};
 use crate::cli::f32_values;
-use crate::core::BackendKind;
 use crate::core::backend;
+use crate::core::{BackendKind, Precision};
 use crate::io::safetensors::{NamedArray, SafetensorsFile, write};
 use crate::models::hub::config::read_json;
 use crate::models::nn::masked_mean_channels_last;
@@ -42,6 +42,9 @@ pub struct ForwardAudioArgs {
     /// Backend to run on.
     #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
     pub backend: BackendKind,
+    /// Float type to compute in (f16 and bf16 on GPU backends); the outputs are written as f32.
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub precision: Precision,
     /// Also print the checkpoint keys the model did not use.
     #[arg(long)]
     pub verbose: bool,
@@ -78,7 +81,7 @@ pub fn run(args: &ForwardAudioArgs) -> Result<()> {
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let device = backend::device(args.backend)?;
+    let device = backend::device_with(args.backend, args.precision)?;
     let (model, config, report) = Wav2Vec2Model::from_pretrained(&args.model, &device)?;
     eprintln!("{}", report.summary(args.verbose));
     let (inputs, source) = match &args.inputs {

@@ -11,8 +11,8 @@ pub mod report;
 pub mod serve;
 pub mod sweep;
 
-use crate::core::BackendKind;
-use crate::experiment::{DEFAULT_EXPERIMENT, Experiment};
+use crate::core::{BackendKind, Precision};
+use crate::experiment::{DEFAULT_EXPERIMENT, DeviceChoice, Experiment};
 use crate::pipeline;
 use crate::terminal::Terminal;
 use anyhow::Result;
@@ -104,6 +104,27 @@ pub struct TrainArgs {
     /// or with a larger `training.epochs` to train longer).
     #[arg(long, conflicts_with = "dry_run")]
     pub resume: bool,
+}
+
+/// `--backend` and `--precision` of the commands that run a finished run.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DeviceArgs {
+    /// Backend to run on (default: the run's `run.backend`).
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendKind>,
+    /// Float type to compute in, on a GPU backend (default: the run's `run.precision`).
+    #[arg(long, value_enum)]
+    pub precision: Option<Precision>,
+}
+
+impl DeviceArgs {
+    /// The choice these options make.
+    pub fn choice(&self) -> DeviceChoice {
+        DeviceChoice {
+            backend: self.backend,
+            precision: self.precision,
+        }
+    }
 }
 
 /// `--set` overrides with `--backend` and `--seeds` (options of `train` and `sweep`) added as
@@ -206,8 +227,9 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// The values of an f32 tensor read back from the device.
+/// The values of a float tensor read back from the device, as f32 (half precision widened).
 pub(crate) fn f32_values(data: TensorData) -> Vec<f32> {
-    data.try_into_vec::<f32>()
-        .expect("the encoder computes in f32")
+    data.convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("converted to f32")
 }

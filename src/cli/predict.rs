@@ -1,6 +1,7 @@
 //! `emofuse predict`: class probabilities of one utterance (a transcript and/or an audio file)
 //! from a trained run, or of every row of a folder, list or table (`--input`).
 
+use crate::cli::DeviceArgs;
 use crate::cli::eval::DatasetArg;
 use crate::core::Modality;
 use crate::core::events::Observer;
@@ -81,6 +82,9 @@ pub struct PredictArgs {
     /// How long recordings are scored.
     #[command(flatten)]
     pub windows: WindowArgs,
+    /// Where and in what precision the model runs.
+    #[command(flatten)]
+    pub device: DeviceArgs,
 }
 
 /// The probability of each class for one utterance, in label order.
@@ -99,7 +103,7 @@ pub fn predict_utterance(args: &PredictArgs) -> Result<Prediction> {
         }),
         None => None,
     };
-    let mut predictor = Predictor::load(&args.run, None)?;
+    let mut predictor = Predictor::load_on(&args.run, None, args.device.choice())?;
     args.windows.apply(&mut predictor)?;
     let input = PredictionInput {
         text: args.text.clone(),
@@ -203,7 +207,7 @@ fn run_batch(args: &PredictArgs) -> Result<()> {
     let input_path = args.input.as_ref().expect("checked by run");
     let terminal = Terminal::default();
     let started = std::time::Instant::now();
-    let mut predictor = Predictor::load(&args.run, None)?;
+    let mut predictor = Predictor::load_on(&args.run, None, args.device.choice())?;
     args.windows.apply(&mut predictor)?;
     let input = read_input(input_path, args.dataset.map(Into::into))?;
     let name = input_path

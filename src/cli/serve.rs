@@ -58,6 +58,9 @@ pub struct ServeArgs {
     /// How uploads longer than the model's clip are scored.
     #[command(flatten)]
     pub windows: crate::cli::predict::WindowArgs,
+    /// Where and in what precision the model runs.
+    #[command(flatten)]
+    pub device: crate::cli::DeviceArgs,
 }
 
 /// `seconds` as a duration, or an error naming `flag`.
@@ -109,7 +112,8 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         options.workers = workers;
     }
     let started = std::time::Instant::now();
-    let mut predictor = Predictor::load(&args.run, args.checkpoint.as_deref())?;
+    let mut predictor =
+        Predictor::load_on(&args.run, args.checkpoint.as_deref(), args.device.choice())?;
     args.windows.apply(&mut predictor)?;
     let modalities: Vec<&str> = predictor.modalities().iter().map(|m| m.name()).collect();
     eprintln!(

@@ -11,7 +11,7 @@ pub mod modality;
 pub mod panic;
 pub mod split;
 
-pub use backend::BackendKind;
+pub use backend::{BackendKind, Precision};
 pub use events::{Event, Observer};
 pub use gender::Gender;
 pub use labels::{LabelMap, MELD_EMOTIONS};

@@ -25,7 +25,7 @@ pub use model::{AudioEncoderKind, CnnConfig, EncoderConfig, ModelConfig};
 pub use output::OutputConfig;
 pub use overrides::{apply_override, parse_value as parse_override_value};
 pub use resolve::DEFAULT_RAVDESS;
-pub use run::RunConfig;
+pub use run::{DeviceChoice, RunConfig};
 
 /// The experiment `emofuse train` runs when given no file.
 pub const DEFAULT_EXPERIMENT: &str = "experiments/quickstart.toml";

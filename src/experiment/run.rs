@@ -1,6 +1,7 @@
-//! `[run]`: the seed and the backend.
+//! `[run]`: the seed, the backend and its precision.
 
 use crate::core::BackendKind;
+use crate::core::backend::Precision;
 use serde::{Deserialize, Serialize};
 
 /// `[run]`: reproducibility and hardware.
@@ -18,6 +19,11 @@ pub struct RunConfig {
     pub ensemble: bool,
     /// Backend to train on.
     pub backend: BackendKind,
+    /// Float type of inference (predict, serve, eval, forward) and of frozen-trunk cache builds
+    /// (`emofuse cache`) on the GPU backends: "f32", "f16" or "bf16". Training itself runs in
+    /// f32 (burn 0.22 has no automatic mixed precision); a run with "f16" trains its top on
+    /// the f16 trunk cache that `emofuse cache` built.
+    pub precision: Precision,
 }
 
 impl Default for RunConfig {
@@ -27,6 +33,29 @@ impl Default for RunConfig {
             seeds: Vec::new(),
             ensemble: false,
             backend: BackendKind::Cpu,
+            precision: Precision::F32,
+        }
+    }
+}
+
+/// A backend and precision chosen on the command line for a finished run, over its own
+/// `run.backend` and `run.precision` (`None`: the run's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeviceChoice {
+    /// Backend to run on.
+    pub backend: Option<BackendKind>,
+    /// Float type to compute in.
+    pub precision: Option<Precision>,
+}
+
+impl DeviceChoice {
+    /// `run` with this choice applied.
+    pub fn apply(&self, run: &mut RunConfig) {
+        if let Some(backend) = self.backend {
+            run.backend = backend;
+        }
+        if let Some(precision) = self.precision {
+            run.precision = precision;
         }
     }
 }

@@ -11,7 +11,8 @@ use crate::models::fusion::TextInput;
 use crate::models::nn::{SequencePooling, masked_mean_channels_last, split_batch};
 use crate::models::roberta::{RobertaConfig, RobertaModel, RobertaStage, TextState};
 use crate::models::wav2vec2::{AudioState, Wav2Vec2Config, Wav2Vec2Model, Wav2Vec2Stage};
-use burn::tensor::{Int, Tensor};
+use burn::module::Module;
+use burn::tensor::{Device, Int, Tensor};
 use std::path::PathBuf;
 
 /// The frozen parts of the pretrained encoders (`None`: the branch has no frozen part).
@@ -30,6 +31,15 @@ pub struct Trunks {
 }
 
 impl Trunks {
+    /// The trunks on `device` (a plain one: they run in eval mode).
+    pub fn to_device(self, device: &Device) -> Self {
+        Self {
+            text: self.text.map(|t| t.to_device(device)),
+            audio: self.audio.map(|a| a.to_device(device)),
+            ..self
+        }
+    }
+
     /// Runs the text trunk: token ids to the hidden states the trainable layers read (or, with
     /// [`Trunks::text_layers`], to one pooled vector per hidden state, every row valid). On the
     /// CPU, parts of the batch run on the pool's threads side by side ([`split_batch`]).

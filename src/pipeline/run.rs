@@ -11,6 +11,7 @@ use crate::inference::inputs::{InputBatcher, SplitInputs};
 use crate::inference::predict::{Predictions, predict};
 use crate::io::atomic;
 use crate::models::LateFusion;
+use crate::models::nn::is_cpu;
 use crate::pipeline::model::parameter_counts;
 use crate::pipeline::outputs::write_outputs;
 use crate::pipeline::resume::check_resumable;
@@ -277,18 +278,32 @@ pub fn train_corpus(
     let config_toml = experiment.to_toml();
     atomic::write(&run.config(), config_toml.as_bytes())?;
 
-    // Initialisation draws from the run seed (the loop reseeds every epoch).
+    // Initialisation draws from the run seed (the loop reseeds every epoch), on the CPU
+    // whatever the backend: each backend has its own generator, and a seed should give the
+    // same initial model on all of them. A GPU run then moves the model over.
     device.seed(experiment.run.seed);
     let train_device = device.clone().autodiff();
+    let init_device = if is_cpu(&device) {
+        train_device.clone()
+    } else {
+        let cpu = Device::flex();
+        cpu.seed(experiment.run.seed);
+        cpu.autodiff()
+    };
     let started = Instant::now();
     let (setup, train_examples) = Setup::new(
         experiment,
         &corpus.labels,
         weights.clone(),
         ScratchSource::Fit(&corpus.train),
-        &train_device,
+        &init_device,
         options.observer.clone(),
     )?;
+    let setup = if init_device == train_device {
+        setup
+    } else {
+        setup.to_device(&train_device)
+    };
     let train_examples = match train_examples {
         Some(mut examples) => {
             let augment = &experiment.data.augment;

@@ -3,7 +3,7 @@
 
 use crate::core::LabelMap;
 use crate::core::events::Observer;
-use crate::core::{Modality, SplitName};
+use crate::core::{Modality, Precision, SplitName};
 use crate::data::Utterance;
 use crate::data::batch::{FeatureNorm, FrontEnd, FusionBatcher};
 use crate::data::pretrained::PretrainedFrontEnd;
@@ -213,6 +213,23 @@ impl Setup {
         }
     }
 
+    /// The setup with its model moved to `train_device` (trainable parameters stay trainable)
+    /// and its trunks to the plain device under it. Parameters not drawn yet are drawn first,
+    /// on the device they were built on, so that moving never re-draws them.
+    pub fn to_device(self, train_device: &Device) -> Self {
+        let plain = train_device.clone().inner();
+        // Visiting every parameter's value initialises the lazy ones, in the visit order.
+        crate::pipeline::model::parameter_counts(&self.model);
+        Self {
+            model: self.model.moved_to(train_device),
+            batcher: InputBatcher {
+                trunks: self.batcher.trunks.to_device(&plain),
+                ..self.batcher
+            },
+            ..self
+        }
+    }
+
     /// Saves what evaluation and prediction need besides the weights: the scratch front end.
     pub fn save_front_end(&self, run: &RunDir, labels: &LabelMap) -> Result<()> {
         if let Some(front) = &self.scratch {
@@ -308,6 +325,10 @@ impl Setup {
             if branch == Branch::Text && front.context.enabled() {
                 key["turns"] = json!(cache::turns_fingerprint(utterances));
             }
+            // Half-precision trunks compute other values; f32 caches keep their old keys.
+            if experiment.run.precision != Precision::F32 {
+                key["precision"] = json!(experiment.run.precision.as_str());
+            }
             let mut states = cache::ensure(&CacheJob {
                 root: &experiment.output.cache_dir,
                 branch,
@@ -317,6 +338,7 @@ impl Setup {
                 trunks: &self.batcher.trunks,
                 key,
                 dtype: m.cache_dtype,
+                precision: experiment.run.precision,
                 chunk: match branch {
                     Branch::Text => cache::TEXT_CHUNK,
                     Branch::Audio => cache::AUDIO_CHUNK,

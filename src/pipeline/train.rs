@@ -3,6 +3,7 @@
 
 use crate::core::backend;
 use crate::core::events::Observer;
+use crate::core::{Modality, Precision};
 use crate::experiment::Experiment;
 use crate::pipeline::corpus::load_corpus;
 use crate::pipeline::crossval::train_pooled;
@@ -16,6 +17,7 @@ use std::time::Instant;
 /// `None` for a dry run.
 pub fn train(experiment: &Experiment, options: TrainOptions) -> Result<Option<RunSummary>> {
     let observer = &*options.observer;
+    check_precision(experiment)?;
     if options.dry_run {
         probe_model(experiment, observer)?;
     }
@@ -45,6 +47,26 @@ pub fn train(experiment: &Experiment, options: TrainOptions) -> Result<Option<Ru
 /// `--dry-run`'s model check, before any data loads: a scratch model is built and runs one
 /// batch of the experiment's shapes, so sizes that validation cannot judge alone still fail
 /// here rather than after the corpus is prepared.
+/// Training runs in f32; `run.precision` can only make a run train on half-precision trunk
+/// caches (built beforehand by `emofuse cache`).
+fn check_precision(experiment: &Experiment) -> Result<()> {
+    let m = &experiment.model;
+    let pretrained = (m.uses(Modality::Text) && m.text.checkpoint.is_some())
+        || (m.uses(Modality::Audio) && m.audio.checkpoint.is_some());
+    let precision = experiment.run.precision;
+    if precision != Precision::F32 && !(m.cache_frozen && pretrained) {
+        anyhow::bail!(
+            "key `run.precision` = \"{}\": training runs in f32 (burn 0.22 has no automatic mixed precision); \
+             half precision applies to inference and to the frozen-trunk caches of pretrained encoders \
+             (model.cache_frozen = true and a model.text/audio checkpoint), which `emofuse cache` builds.\n  \
+             fix: set run.precision = \"f32\" to train, and pass --precision {} to predict, serve or eval",
+            precision.as_str(),
+            precision.as_str()
+        );
+    }
+    Ok(())
+}
+
 fn probe_model(experiment: &Experiment, observer: &dyn Observer) -> Result<()> {
     let device = backend::device(experiment.run.backend)?;
     let classes = experiment.label_map()?.len();

@@ -120,7 +120,7 @@ pub fn load_run(experiment: Experiment, checkpoint: Option<&Path>) -> Result<Tra
 /// the weights are the caller's to load.
 pub fn build_run(experiment: Experiment) -> Result<TrainedRun> {
     let run = RunDir::new(experiment.run_dir());
-    let device = backend::device(experiment.run.backend)?;
+    let device = backend::device_with(experiment.run.backend, experiment.run.precision)?;
     let labels = experiment.label_map()?;
     let (setup, _) = Setup::new(
         &experiment,

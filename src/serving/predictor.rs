@@ -8,6 +8,7 @@
 use crate::audio::{TooLong, UnsupportedFormat, decode_bytes, resample, windows};
 use crate::core::Modality;
 use crate::data::{Turn, Utterance};
+use crate::experiment::DeviceChoice;
 use crate::inference::predict::{Aggregate, argmax};
 use crate::pipeline::trained::{TrainedRun, load_run, run_experiment};
 use anyhow::Result;
@@ -228,7 +229,18 @@ impl Predictor {
     /// Loads the run in `run_dir` (`runs/<name>`) with `checkpoint` (default: its selected
     /// `model.bpk`). Pretrained encoders are read from the checkpoint folders its config names.
     pub fn load(run_dir: &Path, checkpoint: Option<&Path>) -> Result<Self> {
+        Self::load_on(run_dir, checkpoint, DeviceChoice::default())
+    }
+
+    /// [`Predictor::load`] on the backend and precision of `device` (the run's own where it
+    /// chooses none).
+    pub fn load_on(
+        run_dir: &Path,
+        checkpoint: Option<&Path>,
+        device: DeviceChoice,
+    ) -> Result<Self> {
         let mut experiment = run_experiment(run_dir)?;
+        device.apply(&mut experiment.run);
         // The run folder may have moved: look for its files where they are now.
         if let (Some(parent), Some(name)) = (run_dir.parent(), run_dir.file_name()) {
             experiment.output.runs_dir = parent.to_path_buf();

@@ -27,7 +27,7 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::store::ModuleRecord;
-use burn::tensor::Device;
+use burn::tensor::{Device, FloatDType};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -201,8 +201,17 @@ pub fn metric_value(record: &EpochRecord, metric: SelectMetric) -> f64 {
 
 /// Loads a model checkpoint into `model`.
 pub fn load_model(model: LateFusion, path: &Path) -> Result<LateFusion> {
-    let record = ModuleRecord::load(path)
+    let mut record = ModuleRecord::load(path)
         .map_err(|e| anyhow!("cannot load checkpoint {}: {e:?}", path.display()))?;
+    // Checkpoints hold f32 (training runs in f32); a device computing in half precision gets
+    // them cast once, here.
+    if model
+        .devices()
+        .first()
+        .is_some_and(|d| d.settings().float_dtype != FloatDType::F32)
+    {
+        record = record.cast_to_module_dtype();
+    }
     model.try_load_record(record).map_err(|e| {
         anyhow!(
             "checkpoint {} does not fit this model: {e:?}",

@@ -25,6 +25,7 @@ fn single(run: &Path, text: Option<&str>, audio: Option<PathBuf>) -> Vec<f32> {
         timeline: false,
         batch_size: 32,
         windows: Default::default(),
+        device: Default::default(),
     })
     .unwrap()
     .1

@@ -59,7 +59,8 @@ fn vocab_merges_tokenizer(dir: &Path, merges: &[&str]) -> PathBuf {
     dir.to_path_buf()
 }
 
-fn utterances() -> Vec<Utterance> {
+/// Four short utterances, text and 0.3 s of audio each.
+pub(crate) fn utterances() -> Vec<Utterance> {
     ["what a day", "happy again", "so sad", "hello there"]
         .iter()
         .enumerate()
@@ -80,7 +81,13 @@ fn utterances() -> Vec<Utterance> {
 
 /// The pretrained fusion experiment of the test: both fixture encoders, one layer each
 /// trainable, the cache in `cache_dir`, then `sets`.
-fn experiment(dir: &Path, cache: &str, text: &Path, audio: &Path, sets: &[String]) -> Experiment {
+pub(crate) fn experiment(
+    dir: &Path,
+    cache: &str,
+    text: &Path,
+    audio: &Path,
+    sets: &[String],
+) -> Experiment {
     let mut all = vec![
         "data.clip_seconds=0.5".to_string(),
         "data.max_tokens=16".to_string(),
@@ -300,19 +307,27 @@ fn setup_and_inputs(
     experiment: &Experiment,
     utterances: &[Utterance],
 ) -> (Setup, emofuse::inference::inputs::SplitInputs) {
-    let device = Device::flex();
+    setup_and_inputs_on(experiment, utterances, &Device::flex())
+}
+
+/// [`setup_and_inputs`] on `device`.
+pub(crate) fn setup_and_inputs_on(
+    experiment: &Experiment,
+    utterances: &[Utterance],
+    device: &Device,
+) -> (Setup, emofuse::inference::inputs::SplitInputs) {
     let labels = experiment.label_map().unwrap();
     let (setup, _) = Setup::new(
         experiment,
         &labels,
         vec![1.0; labels.len()],
         ScratchSource::Fit(&[]),
-        &device,
+        device,
         std::sync::Arc::new(emofuse::core::events::Silent),
     )
     .unwrap();
     let inputs = setup
-        .split_inputs(experiment, SplitName::Train, utterances, None, &device)
+        .split_inputs(experiment, SplitName::Train, utterances, None, device)
         .unwrap();
     (setup, inputs)
 }

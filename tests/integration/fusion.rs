@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Copies a fixture encoder folder with every dropout probability set to 0.
-fn without_dropout(fixture: &str, dir: &Path) -> PathBuf {
+pub(crate) fn without_dropout(fixture: &str, dir: &Path) -> PathBuf {
     let from = repo_path("tests/fixtures/fusion").join(fixture);
     let to = dir.join(fixture);
     std::fs::create_dir_all(&to).unwrap();

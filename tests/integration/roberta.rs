@@ -14,7 +14,7 @@ use std::process::Command;
 
 const TOLERANCE: f32 = 1e-4;
 
-fn fixture(name: &str) -> PathBuf {
+pub(crate) fn fixture(name: &str) -> PathBuf {
     repo_path("tests/fixtures/text").join(name)
 }
 
@@ -23,7 +23,7 @@ fn int_tensor(file: &SafetensorsFile, name: &str, device: &Device) -> Tensor<2, 
     Tensor::from_data(TensorData::new(values, shape), device)
 }
 
-fn reference_input(reference: &SafetensorsFile, device: &Device) -> RobertaInput {
+pub(crate) fn reference_input(reference: &SafetensorsFile, device: &Device) -> RobertaInput {
     let mut input = RobertaInput::new(
         int_tensor(reference, "input_ids", device),
         int_tensor(reference, "attention_mask", device),

@@ -252,6 +252,7 @@ fn api_predicts_what_emofuse_predict_prints() {
         timeline: false,
         batch_size: 32,
         windows: Default::default(),
+        device: Default::default(),
     })
     .unwrap();
     assert_eq!(

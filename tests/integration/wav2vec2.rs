@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 const TOLERANCE: f32 = 1e-4;
 
-fn fixture(name: &str) -> PathBuf {
+pub(crate) fn fixture(name: &str) -> PathBuf {
     repo_path("tests/fixtures/wav2vec2").join(name)
 }
 
@@ -30,18 +30,26 @@ fn load(model: &str) -> (Wav2Vec2Model, Wav2Vec2Config) {
 
 /// Runs `model` on the reference batch, with the attention mask when `masked`.
 fn run(model: &Wav2Vec2Model, reference: &SafetensorsFile, masked: bool) -> Wav2Vec2Output {
-    let device = Device::flex();
+    model.forward(reference_input(reference, masked, &Device::flex()))
+}
+
+/// The reference batch on `device`, with the attention mask when `masked`.
+pub(crate) fn reference_input(
+    reference: &SafetensorsFile,
+    masked: bool,
+    device: &Device,
+) -> Wav2Vec2Input {
     let (shape, input) = reference.f32("input_values").unwrap();
-    let mut batch = Wav2Vec2Input::new(Tensor::from_data(TensorData::new(input, shape), &device))
+    let mut batch = Wav2Vec2Input::new(Tensor::from_data(TensorData::new(input, shape), device))
         .with_hidden_states(true);
     if masked {
         let (shape, mask) = reference.i64("attention_mask").unwrap();
         batch = batch.with_attention_mask(Tensor::<2, Int>::from_data(
             TensorData::new(mask, shape),
-            &device,
+            device,
         ));
     }
-    model.forward(batch)
+    batch
 }
 
 /// Compares every output with transformers' (`{tag}_*` arrays of `reference`); returns the

@@ -53,3 +53,294 @@ fn wgpu_forward_matches_cpu() {
     println!("max |wgpu - cpu| over {} logits: {max_diff:e}", a.len());
     assert!(max_diff < 1e-3, "WGPU and CPU logits differ by {max_diff}");
 }
+
+/// Largest difference allowed between the WGPU and the CPU backend on the fixture encoders.
+const ENCODER_TOLERANCE: f32 = 1e-4;
+
+fn wgpu_device() -> Device {
+    emofuse::core::backend::device(BackendKind::Wgpu).expect("the wgpu feature is compiled in")
+}
+
+fn floats<const D: usize>(tensor: burn::tensor::Tensor<D>) -> Vec<f32> {
+    tensor.into_data().convert::<f32>().try_to_vec().unwrap()
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max)
+}
+
+#[test]
+fn wgpu_text_encoders_match_cpu() {
+    use crate::roberta::{fixture, reference_input};
+    use emofuse::io::safetensors::SafetensorsFile;
+    use emofuse::models::roberta::RobertaModel;
+    let (cpu, gpu) = (Device::flex(), wgpu_device());
+    for (model, reference) in [
+        ("roberta-bare", "roberta_reference.safetensors"),
+        ("bert-cls", "bert_reference.safetensors"),
+    ] {
+        let reference = SafetensorsFile::open(&fixture(reference)).unwrap();
+        let output = |device: &Device| {
+            let (encoder, _, _) = RobertaModel::from_pretrained(&fixture(model), device).unwrap();
+            encoder.forward(reference_input(&reference, device))
+        };
+        let (expected, actual) = (output(&cpu), output(&gpu));
+        assert_eq!(expected.hidden_states.len(), actual.hidden_states.len());
+        let mut worst = 0.0f32;
+        for (e, a) in expected.hidden_states.into_iter().zip(actual.hidden_states) {
+            worst = worst.max(max_diff(&floats(a), &floats(e)));
+        }
+        let pooled = max_diff(&floats(actual.pooled), &floats(expected.pooled));
+        println!(
+            "{model}: max |wgpu - cpu| over every hidden state {worst:.2e}, pooled {pooled:.2e}"
+        );
+        assert!(
+            worst <= ENCODER_TOLERANCE && pooled <= ENCODER_TOLERANCE,
+            "{model}: {worst} {pooled}"
+        );
+    }
+}
+
+#[test]
+fn wgpu_wav2vec2_encoders_match_cpu_with_and_without_mask() {
+    use crate::wav2vec2::{fixture, reference_input};
+    use emofuse::io::safetensors::SafetensorsFile;
+    use emofuse::models::wav2vec2::Wav2Vec2Model;
+    let (cpu, gpu) = (Device::flex(), wgpu_device());
+    // Group-norm conv + post-LN (base), layer-norm conv + pre-LN (large / XLS-R).
+    for (model, reference) in [
+        ("group-ctc", "group_reference.safetensors"),
+        ("layer-bare", "layer_reference.safetensors"),
+    ] {
+        let reference = SafetensorsFile::open(&fixture(reference)).unwrap();
+        for masked in [false, true] {
+            let output = |device: &Device| {
+                let (encoder, _, _) =
+                    Wav2Vec2Model::from_pretrained(&fixture(model), device).unwrap();
+                encoder.forward(reference_input(&reference, masked, device))
+            };
+            let (expected, actual) = (output(&cpu), output(&gpu));
+            let features = max_diff(
+                &floats(actual.extract_features),
+                &floats(expected.extract_features),
+            );
+            let mut worst = 0.0f32;
+            for (e, a) in expected.hidden_states.into_iter().zip(actual.hidden_states) {
+                worst = worst.max(max_diff(&floats(a), &floats(e)));
+            }
+            let pooled = max_diff(&floats(actual.pooled), &floats(expected.pooled));
+            println!(
+                "{model} (mask: {masked}): max |wgpu - cpu| conv features {features:.2e}, hidden states {worst:.2e}, pooled {pooled:.2e}"
+            );
+            assert!(
+                features.max(worst).max(pooled) <= ENCODER_TOLERANCE,
+                "{model} (mask: {masked}): {features} {worst} {pooled}"
+            );
+        }
+    }
+}
+
+#[test]
+fn wgpu_builds_the_frozen_trunk_cache_the_cpu_builds() {
+    use crate::cache_key::{experiment, setup_and_inputs_on, utterances};
+    let dir = crate::scratch_dir("wgpu-cache");
+    let (text, audio) = (
+        crate::repo_path("tests/fixtures/fusion/roberta-tiny"),
+        crate::repo_path("tests/fixtures/fusion/wav2vec2-tiny"),
+    );
+    let sets = ["model.cache_dtype=\"f32\"".to_string()];
+    let mut folders = Vec::new();
+    for (name, device) in [("cpu", Device::flex()), ("wgpu", wgpu_device())] {
+        let experiment = experiment(&dir, name, &text, &audio, &sets);
+        setup_and_inputs_on(&experiment, &utterances(), &device);
+        let mut caches: Vec<_> = std::fs::read_dir(&experiment.output.cache_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        caches.sort();
+        assert_eq!(caches.len(), 2, "{caches:?}");
+        folders.push(caches);
+    }
+    for (cpu, gpu) in folders[0].iter().zip(&folders[1]) {
+        // Same key (the backend is not part of it), same rows per utterance.
+        assert_eq!(cpu.file_name(), gpu.file_name());
+        for file in ["key.json", "index.bin", "width", "complete"] {
+            assert_eq!(
+                std::fs::read(cpu.join(file)).unwrap(),
+                std::fs::read(gpu.join(file)).unwrap(),
+                "{}: {file}",
+                cpu.display()
+            );
+        }
+        let values = |dir: &std::path::Path| -> Vec<f32> {
+            std::fs::read(dir.join("data.bin"))
+                .unwrap()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .collect()
+        };
+        let (e, a) = (values(cpu), values(gpu));
+        assert!(!e.is_empty());
+        let diff = max_diff(&a, &e);
+        println!(
+            "{}: {} values, max |wgpu - cpu| {diff:.2e}",
+            cpu.file_name().unwrap().to_string_lossy(),
+            e.len()
+        );
+        assert!(diff <= ENCODER_TOLERANCE, "{}: {diff}", cpu.display());
+    }
+}
+
+/// Study A's late fusion on the fixture encoders (last layer of each trainable, frozen trunks
+/// cached, no dropout), trained one epoch on each backend.
+fn train_on(dir: &std::path::Path, name: &str, backend: &str) -> emofuse::pipeline::RunSummary {
+    let text = crate::fusion::without_dropout("roberta-tiny", dir);
+    let audio = crate::fusion::without_dropout("wav2vec2-tiny", dir);
+    let backend = format!("run.backend=\"{backend}\"");
+    let experiment = crate::fusion::fusion(
+        dir,
+        name,
+        &text,
+        &audio,
+        &[
+            "model.dropout=0.0",
+            "model.cache_frozen=true",
+            "model.cache_dtype=\"f32\"",
+            "training.epochs=1",
+            &backend,
+        ],
+    );
+    emofuse::pipeline::train(&experiment, Default::default())
+        .unwrap()
+        .unwrap()
+}
+
+#[test]
+fn wgpu_trains_study_a_as_the_cpu_does_and_predicts_and_serves() {
+    let _turn = crate::ONE_RUN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let dir = crate::scratch_dir("wgpu-train");
+    let cpu = train_on(&dir, "cpu", "cpu");
+    let gpu = train_on(&dir, "wgpu", "wgpu");
+    // The initial weights are drawn on the CPU for both; the epoch differs by rounding only.
+    let (c, g) = (&cpu.history[0], &gpu.history[0]);
+    println!("one epoch, cpu: {c:?}\none epoch, wgpu: {g:?}");
+    assert!((c.train_loss - g.train_loss).abs() < 1e-4, "{c:?} vs {g:?}");
+    assert!((c.valid_loss - g.valid_loss).abs() < 1e-4, "{c:?} vs {g:?}");
+    assert_eq!(c.valid_accuracy, g.valid_accuracy);
+    assert_eq!(c.valid_weighted_f1, g.valid_weighted_f1);
+    for ((split, a), (_, b)) in cpu.results.iter().zip(&gpu.results) {
+        assert_eq!(a.confusion_matrix, b.confusion_matrix, "{split:?}");
+    }
+
+    // The CPU run's model predicts on WGPU what it predicts on the CPU.
+    let run = cpu.run_dir.to_str().unwrap();
+    let audio = dir.join("tone.wav");
+    std::fs::write(&audio, crate::serve::wav(16_000, 0.4, 220.0)).unwrap();
+    let predict = |backend: &str| -> Vec<f64> {
+        let (ok, out) = crate::run_emofuse(&[
+            "predict",
+            "--run",
+            run,
+            "--text",
+            "what a lovely day",
+            "--audio",
+            audio.to_str().unwrap(),
+            "--json",
+            "--backend",
+            backend,
+        ]);
+        assert!(ok, "{out}");
+        let start = out.find('{').unwrap();
+        let answer: serde_json::Value = serde_json::from_str(&out[start..]).unwrap();
+        crate::serve::probabilities(&answer)
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect()
+    };
+    let (on_cpu, on_gpu) = (predict("cpu"), predict("wgpu"));
+    let diff = on_cpu
+        .iter()
+        .zip(&on_gpu)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    println!("predict, max |wgpu - cpu| probability {diff:.2e}");
+    assert_eq!(on_cpu.len(), 7);
+    assert!(diff < 1e-5, "{on_cpu:?} vs {on_gpu:?}");
+
+    // emofuse serve --backend wgpu answers the same.
+    let server = crate::serve::ServeProcess::start_with(&cpu.run_dir, &["--backend", "wgpu"]);
+    let addr = server
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    let tone = crate::serve::wav(16_000, 0.4, 220.0);
+    let body = crate::serve::form(&[
+        crate::serve::Part::Text("text", "what a lovely day"),
+        crate::serve::Part::File("audio", "tone.wav", &tone),
+    ]);
+    let (status, answer) = crate::serve::http(
+        addr.parse().unwrap(),
+        "POST",
+        "/api/predict",
+        &format!("multipart/form-data; boundary={}", crate::serve::BOUNDARY),
+        &body,
+    );
+    assert_eq!(status, 200, "{answer}");
+    let served: Vec<f64> = crate::serve::probabilities(&answer)
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    let diff = served
+        .iter()
+        .zip(&on_gpu)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(diff < 1e-6, "{served:?} vs {on_gpu:?}");
+}
+
+/// `emofuse forward text` on the RoBERTa fixture's reference batch: `last_hidden_state`.
+fn forward_text(out: &std::path::Path, extra: &[&str]) -> Vec<f32> {
+    let model = crate::roberta::fixture("roberta-bare");
+    let inputs = crate::roberta::fixture("roberta_reference.safetensors");
+    let mut args = vec![
+        "forward",
+        "text",
+        "--model",
+        model.to_str().unwrap(),
+        "--inputs",
+        inputs.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let (ok, output) = crate::run_emofuse(&args);
+    assert!(ok, "{output}");
+    emofuse::io::safetensors::SafetensorsFile::open(out)
+        .unwrap()
+        .f32("last_hidden_state")
+        .unwrap()
+        .1
+}
+
+#[test]
+fn wgpu_half_precision_stays_near_f32_and_unsupported_types_are_clear_errors() {
+    let dir = crate::scratch_dir("wgpu-f16");
+    let f32_out = forward_text(&dir.join("f32.safetensors"), &["--backend", "wgpu"]);
+    let f16_out = forward_text(
+        &dir.join("f16.safetensors"),
+        &["--backend", "wgpu", "--precision", "f16"],
+    );
+    let diff = max_diff(&f16_out, &f32_out);
+    let scale = f32_out.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    println!(
+        "roberta fixture, f16 vs f32 on wgpu: max |diff| {diff:.2e} (largest |value| {scale:.2})"
+    );
+    // Computed in half precision (not silently in f32), and close to f32.
+    assert!(diff > 1e-5 && diff < 2e-2 * scale.max(1.0), "{diff}");
+}

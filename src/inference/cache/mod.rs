@@ -19,13 +19,13 @@ mod store;
 pub use key::{checkpoint_fingerprint, data_fingerprint, file_hash, turns_fingerprint};
 pub use store::{CachedStates, prefix_mask_bool, prefix_mask_int};
 
-use crate::core::SplitName;
 use crate::core::events::Observer;
+use crate::core::{Precision, SplitName};
 use crate::data::Utterance;
 use crate::data::pretrained::PretrainedFrontEnd;
 use crate::inference::trunk::Trunks;
 use crate::io::atomic;
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -104,6 +104,8 @@ pub struct CacheJob<'a> {
     pub key: Value,
     /// Element type.
     pub dtype: CacheDtype,
+    /// Float type the trunks compute in (`run.precision`); `device` must compute in it.
+    pub precision: Precision,
     /// Utterances per trunk forward.
     pub chunk: usize,
     /// Plain device of the trunks.
@@ -144,6 +146,18 @@ pub fn ensure(job: &CacheJob) -> Result<CachedStates> {
     }
     let width_path = dir.join("width");
     if !dir.join("complete").exists() {
+        let computes = job.device.settings().float_dtype;
+        if computes != job.precision.dtype() {
+            bail!(
+                "the frozen-trunk cache {} is for run.precision = \"{}\", but this process computes in {computes:?}: \
+                 training runs in f32, and burn fixes a device's float type once per process.\n  \
+                 fix: build the caches first in a process of their own, `emofuse cache <experiment> --precision {}` \
+                 (same experiment and --set options), then train; or set run.precision = \"f32\"",
+                dir.display(),
+                job.precision.as_str(),
+                job.precision.as_str()
+            );
+        }
         build::build(job, &dir)?;
     } else {
         job.observer.info(format!(

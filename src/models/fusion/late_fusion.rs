@@ -312,6 +312,15 @@ pub struct LateFusion {
 }
 
 impl LateFusion {
+    /// The model on `device`, trainable parameters still trainable ([`Module::fork`]), with
+    /// the loss's class weights moved too: the loss is outside the module tree (it holds no
+    /// parameter), so `fork` alone leaves them where the model was built.
+    pub fn moved_to(self, device: &Device) -> Self {
+        let mut model = self.fork(device);
+        model.loss.weights = model.loss.weights.map(|w| w.to_device(device));
+        model
+    }
+
     /// The trainable top of the pretrained text encoder, when the text branch has one.
     pub fn text_stage(&self) -> Option<&RobertaStage> {
         match &self.text.as_ref()?.encoder {

@@ -26,8 +26,9 @@ pub struct HubTensors {
 fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
     tensor
         .into_data()
+        .convert::<f32>()
         .try_into_vec::<f32>()
-        .expect("f32 tensor data")
+        .expect("converted to f32")
 }
 
 impl HubTensors {
