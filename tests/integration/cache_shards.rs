@@ -11,6 +11,12 @@ use std::path::Path;
 /// `emofuse cache` on the quickstart experiment with both fixture encoders, small splits and
 /// small cache batches (text windows of 16, audio of 4), its caches in `cache`, then `extra`.
 fn cache(cache: &Path, extra: &[&str]) -> (bool, String) {
+    emofuse("cache", cache, extra)
+}
+
+/// `emofuse <command>` (`cache` or `train`) on that experiment; runs and reports go beside
+/// `cache`.
+fn emofuse(command: &str, cache: &Path, extra: &[&str]) -> (bool, String) {
     let (text, audio) = (
         repo_path("tests/fixtures/fusion/roberta-tiny"),
         repo_path("tests/fixtures/fusion/wav2vec2-tiny"),
@@ -26,9 +32,17 @@ fn cache(cache: &Path, extra: &[&str]) -> (bool, String) {
         "model.text.cache_batch=2".to_string(),
         "model.audio.cache_batch=4".to_string(),
         format!("output.cache_dir=\"{}\"", cache.display()),
+        format!(
+            "output.runs_dir=\"{}\"",
+            cache.with_extension("runs").display()
+        ),
+        format!(
+            "output.reports_dir=\"{}\"",
+            cache.with_extension("reports").display()
+        ),
     ];
     let mut args = vec![
-        "cache".to_string(),
+        command.to_string(),
         "experiments/quickstart.toml".to_string(),
     ];
     for set in sets.drain(..) {
@@ -186,6 +200,20 @@ fn shards_built_apart_and_merged_are_the_caches_built_at_once() {
         "nothing recomputed: {log}"
     );
     assert_same_caches(&once, &auto);
+    // And training finds them: copy the shard folders into its cache folder, train.
+    let train = dir.join("train");
+    for i in 1..=3 {
+        copy_shards(&machine(i), &train, &[]);
+    }
+    let log = ok(
+        emofuse("train", &train, &["--set", "training.epochs=1"]),
+        "training on the shards",
+    );
+    assert!(
+        log.contains("merged 3 shards of 40 utterances") && !log.contains("computing the frozen"),
+        "{log}"
+    );
+    assert_same_caches(&once, &train);
 
     // A missing shard: named, by --merge and by the plain build (which does not silently
     // rebuild the whole split).
@@ -224,7 +252,7 @@ fn shards_built_apart_and_merged_are_the_caches_built_at_once() {
         "{log}"
     );
     println!(
-        "one-shot build, 3 shards, resume, 4 merges: {:.1} s",
+        "one-shot build, 3 shards, resume, 5 merges (one by training): {:.1} s",
         started.elapsed().as_secs_f64()
     );
 }
@@ -266,7 +294,7 @@ fn shards_are_whole_windows_that_cover_the_split_once() {
         for index in 1..=count {
             let range = Shard::new(index, count).unwrap().range(total, window);
             assert_eq!(range.start, next, "{total} {window} {index}/{count}");
-            assert!(range.start % window == 0 || range.start == total);
+            assert!(range.start.is_multiple_of(window) || range.start == total);
             next = range.end;
         }
         assert_eq!(next, total, "{total} {window} {count}");
