@@ -11,6 +11,10 @@
 //! Only valid rows (tokens, frames) are stored: padding is masked out of attention and pooling,
 //! so the trainable layers' outputs on valid positions do not depend on it. The build runs the
 //! trunk in chunks padded to their longest utterance, text length-sorted ([`text_chunks`]).
+//!
+//! A cache can also be built in shards, one contiguous range of utterances each, on several
+//! devices or machines ([`build_shard`], in `<cache folder>/shards/<i>-of-<n>/`), and merged
+//! into the cache ([`merge_shards`], or [`ensure`] when it finds all of them).
 
 mod build;
 mod key;
