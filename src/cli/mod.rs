@@ -1,5 +1,6 @@
 //! The `emofuse` command line.
 
+pub mod cache;
 pub mod eval;
 pub mod export;
 pub mod features;
@@ -35,6 +36,9 @@ pub struct Cli {
 pub enum Command {
     /// Train an experiment, evaluate it and write its report.
     Train(TrainArgs),
+    /// Build an experiment's frozen-trunk caches ahead of training: all of them, one shard
+    /// (`--shard i/n`, one per device or machine), or merge copied shards (`--merge`).
+    Cache(cache::CacheArgs),
     /// Evaluate a trained run on a split (optionally with one modality zeroed).
     Eval(eval::EvalArgs),
     /// Class probabilities of one utterance from a trained run.
@@ -201,6 +205,7 @@ pub fn run(cli: Cli) -> Result<()> {
             pipeline::train(&experiment, options)?;
             Ok(())
         }
+        Command::Cache(args) => cache::run(&args),
         Command::Sweep(args) => sweep::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Eval(args) => eval::run(&args),

@@ -2,7 +2,7 @@
 //! of them trains.
 
 use crate::core::Modality;
-use crate::inference::cache::CacheDtype;
+use crate::inference::cache::{AUDIO_CHUNK, CacheDtype, TEXT_CHUNK};
 use crate::models::finetune::TrainLayers;
 use crate::models::fusion::FramePooling;
 use crate::models::nn::{LayerPooling, SequencePooling};
@@ -112,9 +112,24 @@ pub struct EncoderConfig {
     /// sum of the embedding output and every layer's; needs a frozen encoder,
     /// `train_last_layers = 0`, whose per-layer pooled vectors are cached).
     pub layer_pooling: LayerPooling,
+    /// Utterances per forward of the frozen trunk while the cache is built (default: 32 text,
+    /// 8 audio): lower it when the build runs out of accelerator memory, raise it for a larger
+    /// one. Text is sorted by length within windows of 8 such chunks; an interrupted build
+    /// resumes, and `emofuse cache --shard` cuts the split, on those windows. Not part of the
+    /// cache key (padding is masked out), but shards merge only when built with the same value.
+    pub cache_batch: Option<usize>,
 }
 
 impl ModelConfig {
+    /// Utterances per trunk forward of a branch's cache build: `cache_batch`, else the
+    /// branch's default.
+    pub fn cache_batch(&self, modality: Modality) -> usize {
+        match modality {
+            Modality::Text => self.text.cache_batch.unwrap_or(TEXT_CHUNK),
+            Modality::Audio => self.audio.cache_batch.unwrap_or(AUDIO_CHUNK),
+        }
+    }
+
     /// How a branch pools its sequence: the configured `pooling`, else the branch's default
     /// (the classification token for text, as the study did; the mean over valid frames for
     /// audio, which has no such token). The one place these defaults are written.

@@ -146,6 +146,9 @@ impl Experiment {
         probability("model.cnn.dropout", m.cnn.dropout)?;
         probability("model.dropout", m.dropout)?;
         for (key, encoder) in [("model.text", &m.text), ("model.audio", &m.audio)] {
+            if encoder.cache_batch == Some(0) {
+                bail!("key `{key}.cache_batch` = 0: allowed a count of utterances >= 1");
+            }
             if encoder.train_feature_encoder && encoder.train_last_layers != TrainLayers::All {
                 bail!(
                     "key `{key}.train_feature_encoder` = true needs `{key}.train_last_layers = \"all\"` (the layers between would be frozen)"

@@ -2,6 +2,7 @@
 //! outputs), pooled and k-fold speaker runs, resuming, sweeps over a grid of settings, and
 //! loading a finished run.
 
+pub mod caches;
 pub mod corpus;
 pub mod cross_corpus;
 pub mod crossval;

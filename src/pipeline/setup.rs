@@ -313,39 +313,9 @@ impl Setup {
         } else {
             None
         };
-        let cached = |branch: Branch, modality: Modality| -> Result<BranchData> {
-            let front = self.pretrained.as_ref().context("pretrained front end")?;
-            let mut key = self
-                .frozen_keys
-                .iter()
-                .find(|(m, _)| *m == modality)
-                .map(|(_, k)| k.clone())
-                .context("frozen trunk key")?;
-            // Context reads the dialogues and speakers too.
-            if branch == Branch::Text && front.context.enabled() {
-                key["turns"] = json!(cache::turns_fingerprint(utterances));
-            }
-            // Half-precision trunks compute other values; f32 caches keep their old keys.
-            if experiment.run.precision != Precision::F32 {
-                key["precision"] = json!(experiment.run.precision.as_str());
-            }
-            let mut states = cache::ensure(&CacheJob {
-                root: &experiment.output.cache_dir,
-                branch,
-                split,
-                utterances,
-                front,
-                trunks: &self.batcher.trunks,
-                key,
-                dtype: m.cache_dtype,
-                precision: experiment.run.precision,
-                chunk: match branch {
-                    Branch::Text => cache::TEXT_CHUNK,
-                    Branch::Audio => cache::AUDIO_CHUNK,
-                },
-                device: plain,
-                observer: &*self.observer,
-            })?;
+        let cached = |branch: Branch| -> Result<BranchData> {
+            let mut states =
+                cache::ensure(&self.cache_job(experiment, branch, split, utterances, plain)?)?;
             if branch == Branch::Audio {
                 states.conv = self
                     .batcher
@@ -363,7 +333,7 @@ impl Setup {
         } else if raw_text {
             raw.clone().map(BranchData::Raw)
         } else {
-            Some(cached(Branch::Text, Modality::Text)?)
+            Some(cached(Branch::Text)?)
         };
         let audio = if !m.uses(Modality::Audio) {
             None
@@ -372,12 +342,82 @@ impl Setup {
         } else if raw_audio {
             raw.clone().map(BranchData::Raw)
         } else {
-            Some(cached(Branch::Audio, Modality::Audio)?)
+            Some(cached(Branch::Audio)?)
         };
         Ok(SplitInputs {
             labels,
             text,
             audio,
+        })
+    }
+
+    /// The branches whose frozen trunk [`Setup::split_inputs`] reads from the cache: used by
+    /// the model, pretrained, with a frozen part, and `model.cache_frozen` on.
+    pub fn cached_branches(&self, experiment: &Experiment) -> Vec<Branch> {
+        let m = &experiment.model;
+        let front = self.pretrained.as_ref();
+        let trunks = &self.batcher.trunks;
+        let mut branches = Vec::new();
+        if m.cache_frozen
+            && m.uses(Modality::Text)
+            && front.is_some_and(|f| f.tokenizer.is_some())
+            && trunks.text.is_some()
+        {
+            branches.push(Branch::Text);
+        }
+        if m.cache_frozen
+            && m.uses(Modality::Audio)
+            && front.is_some_and(|f| f.audio.is_some())
+            && trunks.audio.is_some()
+        {
+            branches.push(Branch::Audio);
+        }
+        branches
+    }
+
+    /// The cache build of one branch and split: the one place a [`CacheJob`] is made, so
+    /// training and `emofuse cache` (whole caches, shards, merges) agree on the key.
+    /// `plain` is the device the trunks run on.
+    pub fn cache_job<'a>(
+        &'a self,
+        experiment: &'a Experiment,
+        branch: Branch,
+        split: SplitName,
+        utterances: &'a [Utterance],
+        plain: &'a Device,
+    ) -> Result<CacheJob<'a>> {
+        let front = self.pretrained.as_ref().context("pretrained front end")?;
+        let modality = match branch {
+            Branch::Text => Modality::Text,
+            Branch::Audio => Modality::Audio,
+        };
+        let mut key = self
+            .frozen_keys
+            .iter()
+            .find(|(m, _)| *m == modality)
+            .map(|(_, k)| k.clone())
+            .context("frozen trunk key")?;
+        // Context reads the dialogues and speakers too.
+        if branch == Branch::Text && front.context.enabled() {
+            key["turns"] = json!(cache::turns_fingerprint(utterances));
+        }
+        // Half-precision trunks compute other values; f32 caches keep their old keys.
+        if experiment.run.precision != Precision::F32 {
+            key["precision"] = json!(experiment.run.precision.as_str());
+        }
+        Ok(CacheJob {
+            root: &experiment.output.cache_dir,
+            branch,
+            split,
+            utterances,
+            front,
+            trunks: &self.batcher.trunks,
+            key,
+            dtype: experiment.model.cache_dtype,
+            precision: experiment.run.precision,
+            chunk: experiment.model.cache_batch(modality),
+            device: plain,
+            observer: &*self.observer,
         })
     }
 }

@@ -6,6 +6,7 @@ mod augment;
 mod batch_predict;
 mod bench;
 mod cache_key;
+mod cache_shards;
 mod cli;
 mod committed_reports;
 mod config;

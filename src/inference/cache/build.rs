@@ -1,12 +1,14 @@
-//! Building (or finishing) a cache: the frozen trunk over every utterance, appended in chunks.
+//! Building (or finishing) a cache or one shard of it: the frozen trunk over a range of the
+//! split's utterances (all of them, or a shard's), appended in chunks.
 //!
 //! Each chunk is padded to its longest utterance (the attention mask hides the padding). Text
 //! utterances are run length-sorted within windows of [`SORTED_CHUNKS_PER_WINDOW`] chunks
 //! ([`text_chunks`]), so that a chunk holds similar lengths and pads little; the outputs are
 //! written back in the split's order, so the cache's layout does not depend on it.
 
+use super::shard::value_bytes;
 use super::store::read_index;
-use super::{Branch, CacheDtype, CacheJob, SORTED_CHUNKS_PER_WINDOW, text_chunks};
+use super::{Branch, CacheDtype, CacheJob, text_chunks};
 use crate::audio::Clip;
 use crate::core::events::Event;
 use crate::data::pretrained::{audio_batch, text_batch};
@@ -32,11 +34,24 @@ fn mask_rows(counts: Tensor<2, Int>) -> Result<Vec<usize>> {
         .collect())
 }
 
-pub(super) fn build(job: &CacheJob, dir: &Path) -> Result<()> {
-    let bytes = match job.dtype {
-        CacheDtype::F16 => 2,
-        CacheDtype::F32 => 4,
-    };
+/// Runs the trunk over `job.utterances[range]` into `dir` (resuming after the utterances its
+/// `index.bin` already lists). `range` starts on a window boundary ([`super::window`]), so the
+/// chunks are those of a build of the whole split.
+pub(super) fn build(job: &CacheJob, dir: &Path, range: std::ops::Range<usize>) -> Result<()> {
+    let computes = job.device.settings().float_dtype;
+    if computes != job.precision.dtype() {
+        let precision = job.precision.as_str();
+        bail!(
+            "the frozen-trunk cache {} is for run.precision = \"{precision}\", but this process \
+             computes in {computes:?}: training runs in f32, and burn fixes a device's float type \
+             once per process.\n  \
+             fix: build the caches first in a process of their own, `emofuse cache <experiment> \
+             --precision {precision}` (same experiment and --set options), then train; or set \
+             run.precision = \"f32\"",
+            dir.display()
+        );
+    }
+    let bytes = value_bytes(job.dtype);
     let index_path = dir.join("index.bin");
     let data_path = dir.join("data.bin");
     let width_path = dir.join("width");
@@ -65,10 +80,21 @@ pub(super) fn build(job: &CacheJob, dir: &Path) -> Result<()> {
             .flat_map(|r| r.to_le_bytes())
             .collect::<Vec<u8>>(),
     )?;
-    let total = job.utterances.len();
+    let total = range.len();
+    // What is built, for messages: the split, or the utterances of one shard of it.
+    let part = if total == job.utterances.len() {
+        String::new()
+    } else {
+        format!(
+            " (utterances {}..{} of {})",
+            range.start,
+            range.end,
+            job.utterances.len()
+        )
+    };
     if done.is_empty() {
         job.observer.info(format!(
-            "cache: computing the frozen {} trunk for {} {} utterances -> {}",
+            "cache: computing the frozen {} trunk for {} {} utterances{part} -> {}",
             job.branch.as_str(),
             total,
             job.split,
@@ -76,7 +102,7 @@ pub(super) fn build(job: &CacheJob, dir: &Path) -> Result<()> {
         ));
     } else {
         job.observer.info(format!(
-            "cache: resuming {} {} at utterance {} of {total} ({})",
+            "cache: resuming {} {}{part} at utterance {} of {total} ({})",
             job.branch.as_str(),
             job.split,
             done.len(),
@@ -98,19 +124,14 @@ pub(super) fn build(job: &CacheJob, dir: &Path) -> Result<()> {
     let mut width = width;
     let started = std::time::Instant::now();
     let chunk = job.chunk.max(1);
-    // Text windows are sorted by token count (below), so they span several chunks; audio clips
-    // all have the clip length, so there is nothing to sort.
-    let window = match job.branch {
-        Branch::Text => chunk * SORTED_CHUNKS_PER_WINDOW,
-        Branch::Audio => chunk,
-    };
+    let window = super::window(job);
     // Token ids of the whole split at once: dialogue context reads neighbours beyond a window.
     let text_ids = match job.branch {
         Branch::Text => job.front.text_ids(job.utterances)?.0,
         Branch::Audio => Vec::new(),
     };
-    for window_start in (done.len()..total).step_by(window) {
-        let range = window_start..(window_start + window).min(total);
+    for window_start in (range.start + done.len()..range.end).step_by(window) {
+        let range = window_start..(window_start + window).min(range.end);
         let count = range.len();
         let ids: &[Vec<u32>] = match job.branch {
             Branch::Text => &text_ids[range.clone()],
