@@ -38,7 +38,7 @@
 
 use crate::bench::peak_rss_mib;
 use crate::core::events::{Event, Observer};
-use crate::core::{Modality, SplitName};
+use crate::core::{BackendKind, Modality, SplitName};
 use crate::data::Corpus;
 use crate::data::synthetic::{self, MELD_TRAIN_COUNTS, SyntheticOptions};
 use crate::data::text_table::TextTable;
@@ -110,6 +110,13 @@ pub struct FusionBenchArgs {
     /// (row i x rows / utterances), in table order; audio stays synthetic.
     #[arg(long)]
     pub transcripts: Option<PathBuf>,
+    /// Backend to run on (a GPU one needs its cargo feature).
+    #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
+    pub backend: BackendKind,
+    /// Skip the uncached epoch (the frozen trunks on every batch): time the cache build and
+    /// the cached epoch only, e.g. at MELD size on a GPU.
+    #[arg(long)]
+    pub skip_uncached: bool,
 }
 
 impl FusionBenchArgs {
@@ -545,7 +552,7 @@ pub fn run(args: &FusionBenchArgs) -> Result<()> {
     let sample_stats = TextStats::of_texts(&texts, &tokenizer, args.max_tokens)?;
     // MELD's training distribution, as the PyTorch side weighs its loss.
     let weights = class_weights(&MELD_TRAIN_COUNTS, &experiment.training.class_weights)?;
-    let device = Device::flex();
+    let device = crate::core::backend::device(args.backend)?;
     device.seed(SEED);
     let train_device = device.clone().autodiff();
     let started = Instant::now();
@@ -591,10 +598,13 @@ pub fn run(args: &FusionBenchArgs) -> Result<()> {
         temp: &temp.0,
     };
 
-    println!("uncached epoch (frozen trunks run on every batch)");
-    let (train, valid, _) = bench.inputs(false)?;
-    let uncached = bench.epoch("uncached", &train, &valid)?;
-    drop((train, valid));
+    let uncached = if args.skip_uncached {
+        None
+    } else {
+        println!("uncached epoch (frozen trunks run on every batch)");
+        let (train, valid, _) = bench.inputs(false)?;
+        Some(bench.epoch("uncached", &train, &valid)?)
+    };
     println!("cache build (frozen trunks once per utterance)");
     let (train, valid, cache_build) = bench.inputs(true)?;
     println!("cached epoch (top layers and head on the cached outputs)");
@@ -609,9 +619,13 @@ pub fn run(args: &FusionBenchArgs) -> Result<()> {
     let threads = rayon::current_num_threads();
     println!();
     println!(
-        "emofuse (burn-flex CPU, {threads} threads): study A late fusion, roberta-base + \
+        "emofuse ({}, {threads} CPU threads): study A late fusion, roberta-base + \
          wav2vec2-base sizes with random weights, {} layers each (last {} train), {} utterances \
          ({}), batch {} = {steps} steps per epoch; audio {} s at 16 kHz",
+        match args.backend {
+            BackendKind::Cpu => "burn-flex CPU",
+            other => other.as_str(),
+        },
         args.layers,
         args.train_last_layers,
         args.utterances,
@@ -634,12 +648,14 @@ pub fn run(args: &FusionBenchArgs) -> Result<()> {
             n / seconds
         );
     };
-    row(
-        "uncached epoch",
-        uncached.epoch,
-        format!("{:.0}", step_ms(uncached.epoch)),
-        format!("{:.1}", uncached.steps),
-    );
+    if let Some(uncached) = &uncached {
+        row(
+            "uncached epoch",
+            uncached.epoch,
+            format!("{:.0}", step_ms(uncached.epoch)),
+            format!("{:.1}", uncached.steps),
+        );
+    }
     row(
         "cache build (train split)",
         cache_build,
@@ -658,26 +674,31 @@ pub fn run(args: &FusionBenchArgs) -> Result<()> {
         "-".into(),
         "-".into(),
     );
+    if let Some(uncached) = &uncached {
+        println!(
+            "uncached / cached epoch: {:.1}x; uncached / (cache build + cached epoch): {:.2}x",
+            uncached.epoch / cached.epoch,
+            uncached.epoch / (cache_build + cached.epoch),
+        );
+    }
     println!(
-        "uncached / cached epoch: {:.1}x; uncached / (cache build + cached epoch): {:.2}x; \
-         peak RSS {}",
-        uncached.epoch / cached.epoch,
-        uncached.epoch / (cache_build + cached.epoch),
+        "peak RSS {}",
         peak.map_or("unknown".into(), |p| format!("{p:.0} MiB"))
     );
     println!(
         "RESULT {}",
         json!({
-            "uncached_epoch_s": uncached.epoch,
+            "uncached_epoch_s": uncached.as_ref().map(|u| u.epoch),
             "cached_epoch_s": cached.epoch,
             "cache_build_s": cache_build,
-            "uncached_step_ms": step_ms(uncached.epoch),
+            "uncached_step_ms": uncached.as_ref().map(|u| step_ms(u.epoch)),
             "cached_step_ms": step_ms(cached.epoch),
-            "uncached_steps_s": uncached.steps,
+            "uncached_steps_s": uncached.as_ref().map(|u| u.steps),
             "cached_steps_s": cached.steps,
             "cached_eval_s": cached_eval,
             "utterances": args.utterances,
             "batch_size": args.batch_size,
+            "backend": args.backend.as_str(),
             "steps": steps,
             "peak_rss_mib": peak,
             "threads": threads,

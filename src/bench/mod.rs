@@ -3,6 +3,7 @@
 
 pub mod audio_encoder;
 pub mod backends;
+pub mod device;
 pub mod features;
 pub mod fusion;
 pub mod text;

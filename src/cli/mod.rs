@@ -80,6 +80,9 @@ pub enum BenchCommand {
     /// random weights), uncached and on the frozen-trunk cache (see
     /// benches/fusion_epoch_vs_torch.py for the comparison with PyTorch).
     Fusion(crate::bench::fusion::FusionBenchArgs),
+    /// One-shot check of a GPU backend: encoder parity against the CPU and forward throughput
+    /// of roberta-base / wav2vec2-base sized encoders (see benches/device_check.sh).
+    Device(crate::bench::device::DeviceBenchArgs),
     /// Forward throughput of a wav2vec2-base-sized speech encoder (see
     /// benches/wav2vec2_forward_vs_torch.py for the comparison with PyTorch).
     Wav2vec2(crate::bench::audio_encoder::Wav2Vec2BenchArgs),
@@ -221,6 +224,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench(BenchCommand::Features(args)) => crate::bench::features::run(&args),
         Command::Bench(BenchCommand::Fusion(args)) => crate::bench::fusion::run(&args),
+        Command::Bench(BenchCommand::Device(args)) => crate::bench::device::run(&args),
         Command::Bench(BenchCommand::Wav2vec2(args)) => {
             crate::bench::audio_encoder::run(&args);
             Ok(())

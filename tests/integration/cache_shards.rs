@@ -16,7 +16,7 @@ fn cache(cache: &Path, extra: &[&str]) -> (bool, String) {
 
 /// `emofuse <command>` (`cache` or `train`) on that experiment; runs and reports go beside
 /// `cache`.
-fn emofuse(command: &str, cache: &Path, extra: &[&str]) -> (bool, String) {
+pub(crate) fn emofuse(command: &str, cache: &Path, extra: &[&str]) -> (bool, String) {
     let (text, audio) = (
         repo_path("tests/fixtures/fusion/roberta-tiny"),
         repo_path("tests/fixtures/fusion/wav2vec2-tiny"),
@@ -60,7 +60,7 @@ fn ok(result: (bool, String), what: &str) -> String {
 }
 
 /// The cache folders under `root` (`<branch>-<split>-<hash>`), sorted.
-fn folders(root: &Path) -> Vec<String> {
+pub(crate) fn folders(root: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(root)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -35,6 +35,39 @@ fn dry_run_prints_counts_and_weights_and_trains_nothing() {
 }
 
 #[test]
+fn half_precision_where_it_cannot_run_is_an_error_naming_the_fix() {
+    // The CPU backend computes in f32 only.
+    let model = crate::repo_path("tests/fixtures/text/roberta-bare");
+    let out_file = scratch_dir("cli-precision").join("out.safetensors");
+    let (ok, out) = run_emofuse(&[
+        "forward",
+        "text",
+        "--model",
+        model.to_str().unwrap(),
+        "--text",
+        "hello",
+        "--out",
+        out_file.to_str().unwrap(),
+        "--precision",
+        "f16",
+    ]);
+    assert!(!ok);
+    assert!(
+        out.contains("half precision is for the GPU backends") && out.contains("--backend wgpu"),
+        "{out}"
+    );
+    assert!(!out_file.exists());
+    // Training runs in f32: a model without a pretrained trunk cache has nothing in f16.
+    let (ok, out) = run_emofuse(&["train", "--dry-run", "--set", "run.precision=\"f16\""]);
+    assert!(!ok);
+    assert!(
+        out.contains("key `run.precision` = \"f16\": training runs in f32")
+            && out.contains("set run.precision = \"f32\""),
+        "{out}"
+    );
+}
+
+#[test]
 fn backend_not_compiled_in_names_the_cargo_feature() {
     if cfg!(feature = "cuda") {
         return;

@@ -304,8 +304,8 @@ fn wgpu_trains_study_a_as_the_cpu_does_and_predicts_and_serves() {
     assert!(diff < 1e-6, "{served:?} vs {on_gpu:?}");
 }
 
-/// `emofuse forward text` on the RoBERTa fixture's reference batch: `last_hidden_state`.
-fn forward_text(out: &std::path::Path, extra: &[&str]) -> Vec<f32> {
+/// `emofuse forward text` on the RoBERTa fixture's reference batch, writing `out`.
+fn run_forward_text(out: &std::path::Path, extra: &[&str]) -> (bool, String) {
     let model = crate::roberta::fixture("roberta-bare");
     let inputs = crate::roberta::fixture("roberta_reference.safetensors");
     let mut args = vec![
@@ -319,13 +319,23 @@ fn forward_text(out: &std::path::Path, extra: &[&str]) -> Vec<f32> {
         out.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    let (ok, output) = crate::run_emofuse(&args);
-    assert!(ok, "{output}");
+    crate::run_emofuse(&args)
+}
+
+/// The `last_hidden_state` that [`run_forward_text`] wrote.
+fn last_hidden_state(out: &std::path::Path) -> Vec<f32> {
     emofuse::io::safetensors::SafetensorsFile::open(out)
         .unwrap()
         .f32("last_hidden_state")
         .unwrap()
         .1
+}
+
+/// [`run_forward_text`], which must succeed: its `last_hidden_state`.
+fn forward_text(out: &std::path::Path, extra: &[&str]) -> Vec<f32> {
+    let (ok, output) = run_forward_text(out, extra);
+    assert!(ok, "{output}");
+    last_hidden_state(out)
 }
 
 #[test]
@@ -343,4 +353,120 @@ fn wgpu_half_precision_stays_near_f32_and_unsupported_types_are_clear_errors() {
     );
     // Computed in half precision (not silently in f32), and close to f32.
     assert!(diff > 1e-5 && diff < 2e-2 * scale.max(1.0), "{diff}");
+
+    // bfloat16: computed where the adapter has it, otherwise an error that says so.
+    let bf16_file = dir.join("bf16.safetensors");
+    let (ok, out) = run_forward_text(&bf16_file, &["--backend", "wgpu", "--precision", "bf16"]);
+    if ok {
+        let bf16_out = last_hidden_state(&bf16_file);
+        let diff = max_diff(&bf16_out, &f32_out);
+        println!("roberta fixture, bf16 vs f32 on wgpu: max |diff| {diff:.2e}");
+        assert!(diff > 1e-5 && diff < 1e-1 * scale.max(1.0), "{diff}");
+    } else {
+        println!("bf16 on this adapter: {out}");
+        assert!(out.contains("does not support bf16"), "{out}");
+        assert!(!bf16_file.exists());
+    }
+}
+
+#[test]
+fn wgpu_device_check_reports_parity_and_throughput() {
+    let (ok, out) = crate::run_emofuse(&[
+        "bench",
+        "device",
+        "--backend",
+        "wgpu",
+        "--layers",
+        "1",
+        "--batches",
+        "1,2",
+        "--tokens",
+        "16",
+        "--seconds",
+        "0.5",
+        "--repeats",
+        "1",
+        "--vocab",
+        "1000",
+    ]);
+    assert!(ok, "{out}");
+    println!("{out}");
+    let line = out.lines().find(|l| l.starts_with("RESULT ")).unwrap();
+    let result: serde_json::Value = serde_json::from_str(&line[7..]).unwrap();
+    for key in ["parity_text", "parity_audio"] {
+        let diff = result[key].as_f64().unwrap();
+        assert!(diff < 1e-4, "{key}: {diff}");
+    }
+    let rows = result["forward"].as_array().unwrap();
+    assert_eq!(rows.len(), 4, "two encoders x two batch sizes");
+    assert!(rows.iter().all(|r| r["ms"].as_f64().unwrap() > 0.0));
+}
+
+#[test]
+fn wgpu_builds_half_precision_trunk_caches_that_an_f16_run_trains_on() {
+    use crate::cache_shards::{emofuse, folders};
+    let dir = crate::scratch_dir("wgpu-f16-cache");
+    let cache = dir.join("cache");
+    let f16 = [
+        "--set",
+        "run.precision=\"f16\"",
+        "--set",
+        "training.epochs=1",
+    ];
+    // Training (f32) does not compute half-precision trunks itself: it says how to build them.
+    let (ok, out) = emofuse("train", &cache, &f16);
+    assert!(
+        !ok && out.contains("emofuse cache <experiment> --precision f16"),
+        "{out}"
+    );
+
+    let (ok, out) = emofuse(
+        "cache",
+        &cache,
+        &["--backend", "wgpu", "--precision", "f16"],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = emofuse("cache", &cache, &["--backend", "wgpu"]);
+    assert!(ok, "{out}");
+    // One folder per branch, split and precision: the key says which.
+    let names = folders(&cache);
+    assert_eq!(names.len(), 12, "{names:?}");
+    let mut worst = 0.0f32;
+    for name in names.iter().filter(|n| n.contains("-train-")) {
+        let key = std::fs::read_to_string(cache.join(name).join("key.json")).unwrap();
+        if !key.contains("\"precision\": \"f16\"") {
+            continue;
+        }
+        // Its f32 twin: the same branch and split without the precision in the key.
+        let twin = names
+            .iter()
+            .find(|n| {
+                n.starts_with(&name[..name.rfind('-').unwrap()])
+                    && !std::fs::read_to_string(cache.join(n).join("key.json"))
+                        .unwrap()
+                        .contains("precision")
+            })
+            .unwrap();
+        let values = |folder: &str| -> Vec<f32> {
+            std::fs::read(cache.join(folder).join("data.bin"))
+                .unwrap()
+                .chunks_exact(2)
+                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect()
+        };
+        let (half, full) = (values(name), values(twin));
+        let scale = full.iter().fold(1.0f32, |m, x| m.max(x.abs()));
+        let diff = max_diff(&half, &full) / scale;
+        println!(
+            "{name}: trunk computed in f16 vs f32, max |diff| / max(1, largest |value| {scale:.2}) = {diff:.2e}"
+        );
+        worst = worst.max(diff);
+    }
+    assert!(worst > 0.0 && worst < 2e-2, "{worst}");
+
+    // The f16 run trains on those caches without computing a trunk.
+    let (ok, out) = emofuse("train", &cache, &f16);
+    assert!(ok, "{out}");
+    assert!(!out.contains("computing the frozen"), "{out}");
+    assert!(out.contains("key matches"), "{out}");
 }
