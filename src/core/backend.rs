@@ -51,6 +51,11 @@ impl Precision {
         }
     }
 
+    /// Whether this is the default, single precision.
+    pub fn is_f32(&self) -> bool {
+        *self == Precision::F32
+    }
+
     /// burn's float type of this precision.
     pub fn dtype(self) -> FloatDType {
         match self {

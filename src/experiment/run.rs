@@ -22,7 +22,9 @@ pub struct RunConfig {
     /// Float type of inference (predict, serve, eval, forward) and of frozen-trunk cache builds
     /// (`emofuse cache`) on the GPU backends: "f32", "f16" or "bf16". Training itself runs in
     /// f32 (burn 0.22 has no automatic mixed precision); a run with "f16" trains its top on
-    /// the f16 trunk cache that `emofuse cache` built.
+    /// the f16 trunk cache that `emofuse cache` built. Left out of a written config when f32,
+    /// so that the configs of earlier runs (resume checks, committed reports) still match.
+    #[serde(skip_serializing_if = "Precision::is_f32")]
     pub precision: Precision,
 }
 

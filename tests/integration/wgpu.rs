@@ -65,11 +65,15 @@ fn floats<const D: usize>(tensor: burn::tensor::Tensor<D>) -> Vec<f32> {
     tensor.into_data().convert::<f32>().try_to_vec().unwrap()
 }
 
+/// Largest absolute difference; infinite when a value is NaN (f32::max would skip it).
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter()
         .zip(b)
-        .map(|(x, y)| (x - y).abs())
+        .map(|(x, y)| {
+            let d = (x - y).abs();
+            if d.is_nan() { f32::INFINITY } else { d }
+        })
         .fold(0.0f32, f32::max)
 }
 
@@ -242,7 +246,7 @@ fn wgpu_trains_study_a_as_the_cpu_does_and_predicts_and_serves() {
     let run = cpu.run_dir.to_str().unwrap();
     let audio = dir.join("tone.wav");
     std::fs::write(&audio, crate::serve::wav(16_000, 0.4, 220.0)).unwrap();
-    let predict = |backend: &str| -> Vec<f64> {
+    let predict_in = |backend: &str, precision: &str| -> Vec<f64> {
         let (ok, out) = crate::run_emofuse(&[
             "predict",
             "--run",
@@ -254,6 +258,8 @@ fn wgpu_trains_study_a_as_the_cpu_does_and_predicts_and_serves() {
             "--json",
             "--backend",
             backend,
+            "--precision",
+            precision,
         ]);
         assert!(ok, "{out}");
         let start = out.find('{').unwrap();
@@ -263,6 +269,7 @@ fn wgpu_trains_study_a_as_the_cpu_does_and_predicts_and_serves() {
             .map(|(_, p)| p)
             .collect()
     };
+    let predict = |backend: &str| predict_in(backend, "f32");
     let (on_cpu, on_gpu) = (predict("cpu"), predict("wgpu"));
     let diff = on_cpu
         .iter()
@@ -272,6 +279,16 @@ fn wgpu_trains_study_a_as_the_cpu_does_and_predicts_and_serves() {
     println!("predict, max |wgpu - cpu| probability {diff:.2e}");
     assert_eq!(on_cpu.len(), 7);
     assert!(diff < 1e-5, "{on_cpu:?} vs {on_gpu:?}");
+    // In half precision: the encoders' safetensors and the trained top's model.bpk are cast as
+    // they load; the probabilities move by rounding only.
+    let in_f16 = predict_in("wgpu", "f16");
+    let diff = in_f16
+        .iter()
+        .zip(&on_gpu)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    println!("predict, max |f16 - f32| probability on wgpu {diff:.2e}");
+    assert!(diff > 1e-6 && diff < 1e-2, "{in_f16:?} vs {on_gpu:?}");
 
     // emofuse serve --backend wgpu answers the same.
     let server = crate::serve::ServeProcess::start_with(&cpu.run_dir, &["--backend", "wgpu"]);
