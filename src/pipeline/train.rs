@@ -44,9 +44,6 @@ pub fn train(experiment: &Experiment, options: TrainOptions) -> Result<Option<Ru
     train_corpus(experiment, &corpus, options)
 }
 
-/// `--dry-run`'s model check, before any data loads: a scratch model is built and runs one
-/// batch of the experiment's shapes, so sizes that validation cannot judge alone still fail
-/// here rather than after the corpus is prepared.
 /// Training runs in f32; `run.precision` can only make a run train on half-precision trunk
 /// caches (built beforehand by `emofuse cache`).
 fn check_precision(experiment: &Experiment) -> Result<()> {
@@ -67,6 +64,9 @@ fn check_precision(experiment: &Experiment) -> Result<()> {
     Ok(())
 }
 
+/// `--dry-run`'s model check, before any data loads: a scratch model is built and runs one
+/// batch of the experiment's shapes, so sizes that validation cannot judge alone still fail
+/// here rather than after the corpus is prepared.
 fn probe_model(experiment: &Experiment, observer: &dyn Observer) -> Result<()> {
     let device = backend::device(experiment.run.backend)?;
     let classes = experiment.label_map()?.len();
