@@ -110,6 +110,11 @@ pub struct FusionBenchArgs {
     /// (row i x rows / utterances), in table order; audio stays synthetic.
     #[arg(long)]
     pub transcripts: Option<PathBuf>,
+    /// Rows of the text encoder's embedding table (default: roberta-base's 50265); it must
+    /// cover the tokenizer's ids. A small tokenizer and table let the benchmark run on a
+    /// software GPU driver, which cannot allocate roberta-base's 154 MB table in one buffer.
+    #[arg(long)]
+    pub vocab: Option<usize>,
     /// Backend to run on (a GPU one needs its cargo feature).
     #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
     pub backend: BackendKind,
@@ -391,9 +396,12 @@ fn random_encoders(
 ) -> Result<PretrainedEncoders> {
     let mut text = RobertaConfig::roberta_base();
     text.num_layers = args.layers;
+    if let Some(vocab) = args.vocab {
+        text.vocab_size = vocab;
+    }
     if tokenizer.vocab_size() > text.vocab_size {
         bail!(
-            "the tokenizer at {} has {} ids, roberta-base's embedding table {}: pass the roberta-base tokenizer with --tokenizer",
+            "the tokenizer at {} has {} ids, the embedding table {}: pass the roberta-base tokenizer with --tokenizer (or a larger --vocab)",
             args.tokenizer.display(),
             tokenizer.vocab_size(),
             text.vocab_size
