@@ -155,6 +155,8 @@ pub struct MeldSummary {
     pub media_files: usize,
     /// Media files that matched no CSV row.
     pub unmatched_media: usize,
+    /// Prepared without `--raw`: transcripts only, no audio read or written.
+    pub text_only: bool,
     /// Every problem.
     #[serde(skip)]
     pub problems: Vec<Problem>,
@@ -464,6 +466,7 @@ fn prepare_text_only(
 ) -> Result<MeldSummary> {
     std::fs::create_dir_all(&options.out)
         .with_context(|| format!("cannot create {}", options.out.display()))?;
+    summary.text_only = true;
     let mut manifests: BTreeMap<Split, String> = BTreeMap::new();
     for row in &rows {
         summary.splits.entry(row.split.as_str()).or_default().kept += 1;
@@ -585,14 +588,20 @@ impl MeldSummary {
         for (split, s) in &self.splits {
             let dropped: Vec<String> = s.dropped.iter().map(|(k, n)| format!("{n} {k}")).collect();
             let flagged: Vec<String> = s.flagged.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            // Hours and files written describe audio, which a text-only run does not read.
+            let audio = if self.text_only {
+                "transcripts only".to_string()
+            } else {
+                format!(
+                    "{:.2} h; {} written, {} already done",
+                    s.hours, s.written, s.skipped
+                )
+            };
             let _ = writeln!(
                 out,
-                "{split:>5}: {} rows, {} kept ({:.2} h; {} written, {} already done), dropped: {}{}",
+                "{split:>5}: {} rows, {} kept ({audio}), dropped: {}{}",
                 s.rows,
                 s.kept,
-                s.hours,
-                s.written,
-                s.skipped,
                 if dropped.is_empty() {
                     "none".into()
                 } else {
@@ -605,11 +614,15 @@ impl MeldSummary {
                 }
             );
         }
-        let _ = write!(
-            out,
-            "media files indexed: {}, not matched to any row: {}",
-            self.media_files, self.unmatched_media
-        );
+        if self.text_only {
+            out.push_str("no --raw: manifests with empty audio paths, for text models");
+        } else {
+            let _ = write!(
+                out,
+                "media files indexed: {}, not matched to any row: {}",
+                self.media_files, self.unmatched_media
+            );
+        }
         out
     }
 }

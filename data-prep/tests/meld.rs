@@ -171,6 +171,15 @@ fn meld_tree_becomes_wavs_manifests_and_a_problem_report() {
         (6, 5)
     );
     assert_eq!(text_only.splits["train"].dropped.get("bad_row"), Some(&1));
+    // Its summary speaks of transcripts, not of audio hours and files it never wrote.
+    let rendered = text_only.render();
+    assert!(
+        rendered.contains("train: 6 rows, 5 kept (transcripts only)")
+            && rendered.contains("no --raw")
+            && !rendered.contains(" h;")
+            && !rendered.contains("media files indexed"),
+        "{rendered}"
+    );
     let text_manifest = std::fs::read_to_string(text_out.join("train.csv")).unwrap();
     let text_lines: Vec<&str> = text_manifest.lines().collect();
     assert_eq!(text_lines.len(), 6);
