@@ -1,7 +1,6 @@
 //! `emofuse cache`: build an experiment's frozen-trunk caches ahead of training, one shard of
 //! them (`--shard i/n`, one per device or machine), or merge copied shards (`--merge`).
 
-use crate::core::{BackendKind, Precision};
 use crate::inference::cache::Shard;
 use crate::pipeline::caches::{CacheMode, build_caches};
 use crate::terminal::Terminal;
@@ -19,13 +18,10 @@ pub struct CacheArgs {
     /// those `emofuse train` with the same overrides reads.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
-    /// Backend the trunks run on (overrides `run.backend`).
-    #[arg(long, value_enum)]
-    pub backend: Option<BackendKind>,
-    /// Float type the trunks compute in, on a GPU backend (overrides `run.precision`; the
-    /// run that trains on these caches must say the same).
-    #[arg(long, value_enum)]
-    pub precision: Option<Precision>,
+    /// Where and in what precision the trunks run (a run that trains on half-precision
+    /// caches must say the same `run.precision`).
+    #[command(flatten)]
+    pub device: super::DeviceArgs,
     /// Build only shard I of N of every cache (I counts from 1: `--shard 1/2` on one machine,
     /// `--shard 2/2` on another), into `<cache>/shards/<I>-of-<N>/`. Copy the shard folders
     /// into one `output.cache_dir`; `emofuse train` (or `--merge`) merges them.
@@ -38,11 +34,8 @@ pub struct CacheArgs {
 
 /// Runs `emofuse cache`.
 pub fn run(args: &CacheArgs) -> Result<()> {
-    let mut overrides = super::with_option_overrides(&args.overrides, args.backend, &[]);
-    if let Some(precision) = args.precision {
-        overrides.push(format!("run.precision=\"{}\"", precision.as_str()));
-    }
-    let experiment = super::load_experiment(args.experiment.as_deref(), &overrides)?;
+    let mut experiment = super::load_experiment(args.experiment.as_deref(), &args.overrides)?;
+    args.device.choice().apply(&mut experiment.run);
     if let Some(path) = &args.experiment {
         super::warn_if_cut_off(path);
     }

@@ -113,13 +113,13 @@ pub struct TrainArgs {
     pub resume: bool,
 }
 
-/// `--backend` and `--precision` of the commands that run a finished run.
+/// `--backend` and `--precision` of the commands that run a finished run or build caches.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct DeviceArgs {
-    /// Backend to run on (default: the run's `run.backend`).
+    /// Backend to run on (default: `run.backend` of the run or experiment).
     #[arg(long, value_enum)]
     pub backend: Option<BackendKind>,
-    /// Float type to compute in, on a GPU backend (default: the run's `run.precision`).
+    /// Float type to compute in, on a GPU backend (default: `run.precision`).
     #[arg(long, value_enum)]
     pub precision: Option<Precision>,
 }

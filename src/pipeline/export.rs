@@ -16,8 +16,9 @@ use crate::io::safetensors::{NamedArray, SafetensorsFile};
 use crate::models::fusion::head::{head_tensors, load_head};
 use crate::models::hub::HubFolder;
 use crate::models::hub::export::HubTensors;
-use crate::models::roberta::RobertaModel;
-use crate::models::wav2vec2::Wav2Vec2Model;
+use crate::models::hub::safetensors::KeyMapping;
+use crate::models::roberta::{RobertaConfig, RobertaModel};
+use crate::models::wav2vec2::{Wav2Vec2Config, Wav2Vec2Model};
 use crate::pipeline::trained::{TrainedRun, load_run, run_experiment};
 use crate::reports::run_dir::RunDir;
 use anyhow::{Context, Result, bail};
@@ -150,14 +151,14 @@ pub fn export_run(run_dir: &Path, out: &Path, observer: &dyn Observer) -> Result
     let summary = write_export(&trained, &dir, run_dir)?;
     std::fs::rename(&partial, out)
         .with_context(|| format!("cannot move {} to {}", partial.display(), out.display()))?;
+    // The same files, now under `out`.
+    let out_dir = ExportDir::new(out);
     Ok(ExportSummary {
         out: out.to_path_buf(),
         encoders: summary
             .encoders
             .into_iter()
-            .map(|(m, path, class, n)| {
-                (m, out.join(path.file_name().unwrap_or_default()), class, n)
-            })
+            .map(|(m, _, class, n)| (m, out_dir.encoder(m), class, n))
             .collect(),
         head_tensors: summary.head_tensors,
     })
@@ -185,23 +186,34 @@ fn write_export(trained: &TrainedRun, dir: &ExportDir, run_dir: &Path) -> Result
         let folder = dir.encoder(modality);
         std::fs::create_dir_all(&folder)
             .with_context(|| format!("cannot create {}", folder.display()))?;
-        let (class, mut tensors) = match modality {
+        let hub = HubFolder::new(&source)?;
+        let (class, mapping, mut tensors) = match modality {
             Modality::Text => {
+                let config = RobertaConfig::from_hf_file(&hub.config()?)?;
                 let model =
                     RobertaModel::join(trunks.text.clone(), trained.model.text_stage().cloned())?;
-                (text_class(&source)?, model.hub_tensors())
+                (
+                    config.model_name(),
+                    config.key_mapping(),
+                    model.hub_tensors(),
+                )
             }
             Modality::Audio => {
+                let config = Wav2Vec2Config::from_hf_file(&hub.config()?)?;
                 let model = Wav2Vec2Model::join(
                     trunks.audio.clone(),
                     trained.model.audio_stage().cloned(),
                 )?;
-                ("Wav2Vec2Model".to_string(), model.hub_tensors())
+                (
+                    "Wav2Vec2Model".to_string(),
+                    config.key_mapping(),
+                    model.hub_tensors(),
+                )
             }
         };
-        keep_unmodelled(&source, &mut tensors)?;
+        keep_unmodelled(&hub, &mapping, &mut tensors)?;
         tensors.write(&folder.join("model.safetensors"))?;
-        write_config(&source, &folder, &class)?;
+        write_config(&hub, &folder, &class)?;
         let tokenizer = match modality {
             Modality::Text => experiment.data.tokenizer.clone().unwrap_or(source.clone()),
             Modality::Audio => source.clone(),
@@ -266,25 +278,22 @@ fn write_export(trained: &TrainedRun, dir: &ExportDir, run_dir: &Path) -> Result
     })
 }
 
-/// transformers' class of the text checkpoint in `source` (`RobertaModel` or `BertModel`).
-fn text_class(source: &Path) -> Result<String> {
-    let folder = HubFolder::new(source)?;
-    let config = crate::models::roberta::RobertaConfig::from_hf_file(&folder.config()?)?;
-    Ok(config.model_name())
-}
-
 /// Copies the tensors of the source checkpoint that belong to the base model but that emofuse
 /// does not compute with (BERT's / RoBERTa's `pooler.*`, Wav2Vec2's `masked_spec_embed`), so
-/// transformers loads the export without newly initialised weights.
-fn keep_unmodelled(source: &Path, tensors: &mut HubTensors) -> Result<()> {
-    let file = SafetensorsFile::open(&HubFolder::new(source)?.weights()?)?;
-    for key in file.names() {
-        let name = ["roberta.", "bert.", "wav2vec2."]
-            .iter()
-            .find_map(|p| key.strip_prefix(p))
-            .unwrap_or(key);
-        if (name.starts_with("pooler.") || name == "masked_spec_embed") && !tensors.contains(name) {
-            let (shape, values) = file.f32(key)?;
+/// transformers loads the export without newly initialised weights. Keys are named as the
+/// loader names them (`mapping`: the head prefix stripped).
+fn keep_unmodelled(
+    source: &HubFolder,
+    mapping: &KeyMapping,
+    tensors: &mut HubTensors,
+) -> Result<()> {
+    let path = source.weights()?;
+    let file = SafetensorsFile::open(&path)?;
+    let (names, _) = mapping.map(&file.names().collect::<Vec<_>>(), &path)?;
+    for (name, key) in names {
+        if (name.starts_with("pooler.") || name == "masked_spec_embed") && !tensors.contains(&name)
+        {
+            let (shape, values) = file.f32(&key)?;
             tensors.array(NamedArray::f32(name, shape, values));
         }
     }
@@ -292,8 +301,8 @@ fn keep_unmodelled(source: &Path, tensors: &mut HubTensors) -> Result<()> {
 }
 
 /// The source `config.json` with `architectures` naming the base class written.
-fn write_config(source: &Path, folder: &Path, class: &str) -> Result<()> {
-    let path = HubFolder::new(source)?.config()?;
+fn write_config(source: &HubFolder, folder: &Path, class: &str) -> Result<()> {
+    let path = source.config()?;
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
     let mut config: Value = serde_json::from_str(&text)

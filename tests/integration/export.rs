@@ -168,6 +168,14 @@ fn an_exported_fine_tuned_run_holds_its_trained_layers_and_loads_back_with_its_p
         assert!(out.join(name).is_file(), "{name} missing; {log}");
     }
     assert!(!dir.join("export.partial").exists());
+    // A base-model tensor emofuse does not compute with is copied from the checkpoint.
+    let unmodelled = |folder: &Path| {
+        SafetensorsFile::open(&folder.join("model.safetensors"))
+            .unwrap()
+            .f32("masked_spec_embed")
+            .unwrap()
+    };
+    assert_eq!(unmodelled(&out.join("audio")), unmodelled(&audio));
 
     // The last layer of each encoder is the fine-tuned one, the layers below are the
     // checkpoint's, bit for bit.

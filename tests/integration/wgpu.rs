@@ -77,6 +77,19 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0f32, f32::max)
 }
 
+/// The largest [`max_diff`] over paired hidden states (the same count on both sides).
+fn worst_state(
+    actual: Vec<burn::tensor::Tensor<3>>,
+    expected: Vec<burn::tensor::Tensor<3>>,
+) -> f32 {
+    assert_eq!(actual.len(), expected.len());
+    actual
+        .into_iter()
+        .zip(expected)
+        .map(|(a, e)| max_diff(&floats(a), &floats(e)))
+        .fold(0.0f32, f32::max)
+}
+
 #[test]
 fn wgpu_text_encoders_match_cpu() {
     use crate::roberta::{fixture, reference_input};
@@ -93,11 +106,7 @@ fn wgpu_text_encoders_match_cpu() {
             encoder.forward(reference_input(&reference, device))
         };
         let (expected, actual) = (output(&cpu), output(&gpu));
-        assert_eq!(expected.hidden_states.len(), actual.hidden_states.len());
-        let mut worst = 0.0f32;
-        for (e, a) in expected.hidden_states.into_iter().zip(actual.hidden_states) {
-            worst = worst.max(max_diff(&floats(a), &floats(e)));
-        }
+        let worst = worst_state(actual.hidden_states, expected.hidden_states);
         let pooled = max_diff(&floats(actual.pooled), &floats(expected.pooled));
         println!(
             "{model}: max |wgpu - cpu| over every hidden state {worst:.2e}, pooled {pooled:.2e}"
@@ -132,10 +141,7 @@ fn wgpu_wav2vec2_encoders_match_cpu_with_and_without_mask() {
                 &floats(actual.extract_features),
                 &floats(expected.extract_features),
             );
-            let mut worst = 0.0f32;
-            for (e, a) in expected.hidden_states.into_iter().zip(actual.hidden_states) {
-                worst = worst.max(max_diff(&floats(a), &floats(e)));
-            }
+            let worst = worst_state(actual.hidden_states, expected.hidden_states);
             let pooled = max_diff(&floats(actual.pooled), &floats(expected.pooled));
             println!(
                 "{model} (mask: {masked}): max |wgpu - cpu| conv features {features:.2e}, hidden states {worst:.2e}, pooled {pooled:.2e}"

@@ -139,7 +139,7 @@ impl KeyMapping {
     }
 
     /// Model names for the file's keys: `model name -> file key`, and the prefix stripped.
-    fn map(
+    pub fn map(
         &self,
         keys: &[&str],
         file: &Path,
