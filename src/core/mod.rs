@@ -1,5 +1,6 @@
 //! The shared vocabulary every layer speaks: modalities, split names, speaker gender, the label
-//! map, compute backends, and the events library code reports instead of printing.
+//! map, compute backends, the events library code reports instead of printing, and returning freed
+//! heap memory to the system.
 //!
 //! Nothing here imports another emofuse module.
 
@@ -7,6 +8,7 @@ pub mod backend;
 pub mod events;
 pub mod gender;
 pub mod labels;
+pub mod memory;
 pub mod modality;
 pub mod panic;
 pub mod split;

@@ -5,14 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Returns the heap's free memory to the system (glibc on Linux; elsewhere nothing to do).
-pub fn release_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free memory of the allocator's arenas to the kernel.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
+pub use crate::core::memory::release_memory;
 
 /// glibc's trim threshold while serving: 4 MiB instead of the binary's 1 GiB. `malloc_trim`
 /// does not shrink the top of a thread's own arena (only the main one's); glibc shrinks those

@@ -4,6 +4,7 @@
 
 use crate::models::hub::export::HubTensors;
 use crate::models::hub::safetensors::{Init, ParamSource, linear, linear_from};
+use crate::models::nn::linear_rows;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::tensor::Tensor;
@@ -105,9 +106,7 @@ impl SelfAttention {
         let [batch, length, hidden] = x.dims();
         let heads = self.heads;
         // [batch, length, 3 * hidden] -> 3 x [batch, heads, length, head_dim]
-        let qkv = self
-            .query_key_value
-            .forward(x.clone())
+        let qkv = linear_rows(&self.query_key_value, x.clone())
             .reshape([batch, length, 3, heads, hidden / heads])
             .permute([2, 0, 3, 1, 4]);
         let part = |i: usize| {
@@ -142,6 +141,6 @@ impl SelfAttention {
             )
         };
         let context = context.swap_dims(1, 2).reshape([batch, length, hidden]);
-        self.output.forward(context)
+        linear_rows(&self.output, context)
     }
 }

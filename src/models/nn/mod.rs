@@ -6,6 +6,7 @@ mod attention;
 pub mod cpu_gelu;
 mod masks;
 mod pooling;
+mod rows;
 mod threads;
 
 pub use activation::HiddenAct;
@@ -15,4 +16,5 @@ pub use pooling::{
     LayerPooling, LayerWeights, SequencePooling, first_token, masked_mean_channels_first,
     masked_mean_channels_last,
 };
+pub use rows::linear_rows;
 pub use threads::{cat_parts, is_cpu, set_batch_split, split_batch};

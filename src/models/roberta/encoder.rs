@@ -2,7 +2,7 @@
 
 use crate::models::hub::export::HubTensors;
 use crate::models::hub::safetensors::{ParamSource, layer_norm, linear};
-use crate::models::nn::{AttentionNames, HiddenAct, SelfAttention};
+use crate::models::nn::{AttentionNames, HiddenAct, SelfAttention, linear_rows};
 use crate::models::roberta::config::RobertaConfig;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear};
@@ -105,9 +105,9 @@ impl RobertaLayer {
             .forward(self.dropout.forward(context) + x);
         let inner = self
             .activation
-            .apply(self.intermediate.forward(attended.clone()));
+            .apply(linear_rows(&self.intermediate, attended.clone()));
         self.output_norm
-            .forward(self.dropout.forward(self.output.forward(inner)) + attended)
+            .forward(self.dropout.forward(linear_rows(&self.output, inner)) + attended)
     }
 }
 

@@ -6,7 +6,9 @@ use crate::models::hub::export::HubTensors;
 use crate::models::hub::safetensors::{
     Conv1dShape, Init, ParamSource, conv1d_from, layer_norm, linear, weight_norm_weight,
 };
-use crate::models::nn::{AttentionNames, HiddenAct, SelfAttention, attention_mask_bias};
+use crate::models::nn::{
+    AttentionNames, HiddenAct, SelfAttention, attention_mask_bias, linear_rows,
+};
 use crate::models::wav2vec2::config::Wav2Vec2Config;
 use burn::module::Module;
 use burn::nn::conv::Conv1d;
@@ -197,9 +199,9 @@ impl Wav2Vec2EncoderLayer {
     }
 
     fn feed_forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let inner = self.activation.apply(self.intermediate.forward(x));
+        let inner = self.activation.apply(linear_rows(&self.intermediate, x));
         let inner = self.activation_dropout.forward(inner);
-        self.dropout.forward(self.output.forward(inner))
+        self.dropout.forward(linear_rows(&self.output, inner))
     }
 
     /// `[batch, frames, hidden]` to `[batch, frames, hidden]`.

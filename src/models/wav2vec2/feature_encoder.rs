@@ -9,7 +9,7 @@ use crate::models::hub::export::HubTensors;
 use crate::models::hub::safetensors::{
     Conv1dShape, ParamSource, conv1d, group_norm, layer_norm, linear,
 };
-use crate::models::nn::{HiddenAct, is_cpu};
+use crate::models::nn::{HiddenAct, is_cpu, linear_rows};
 use crate::models::wav2vec2::config::{FeatExtractNorm, Wav2Vec2Config};
 use burn::module::Module;
 use burn::nn::conv::Conv1d;
@@ -303,7 +303,7 @@ impl Wav2Vec2FeatureProjection {
         let normed = self.norm.forward(features);
         let hidden = self
             .dropout
-            .forward(self.projection.forward(normed.clone()));
+            .forward(linear_rows(&self.projection, normed.clone()));
         (hidden, normed)
     }
 }

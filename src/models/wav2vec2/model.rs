@@ -1,5 +1,6 @@
 //! The whole encoder, [`Wav2Vec2Model`], and loading it from a HuggingFace model folder.
 
+use crate::core::memory::release_memory;
 use crate::models::hub::HubFolder;
 use crate::models::hub::export::HubTensors;
 use crate::models::hub::safetensors::{FreshInit, HubWeights, LoadReport, ParamSource};
@@ -216,12 +217,15 @@ impl Wav2Vec2Config {
         let layers = (0..self.num_layers)
             .map(|i| Wav2Vec2EncoderLayer::build(self, source, i))
             .collect();
-        Wav2Vec2Model {
+        let model = Wav2Vec2Model {
             feature_extractor: Wav2Vec2FeatureEncoder::build(self, source),
             feature_projection: Wav2Vec2FeatureProjection::build(self, source),
             encoder: Wav2Vec2Encoder::build(self, source, layers),
             conv_kernel: self.conv_kernel.clone(),
             conv_stride: self.conv_stride.clone(),
-        }
+        };
+        // The weights' layout copies left freed blocks behind (docs/speed.md).
+        release_memory();
+        model
     }
 }
