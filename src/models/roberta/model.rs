@@ -106,7 +106,7 @@ impl RobertaConfig {
             embeddings: RobertaEmbeddings::build(self, source),
             encoder: RobertaEncoder::build(self, source),
         };
-        // The weights' layout copies left freed blocks behind (29 MiB of peak memory on
+        // The weights' layout copies left freed blocks behind (about 30 MiB of peak memory on
         // roberta-base: docs/speed.md).
         release_memory();
         model
