@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-pub use crate::core::memory::release_memory;
+use crate::core::memory::release_memory;
 
 /// glibc's trim threshold while serving: 4 MiB instead of the binary's 1 GiB. `malloc_trim`
 /// does not shrink the top of a thread's own arena (only the main one's); glibc shrinks those
