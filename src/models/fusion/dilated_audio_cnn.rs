@@ -1,11 +1,12 @@
 //! A small dilated convolutional encoder over log-mel frames, trained from scratch (the
 //! quickstart's audio branch).
 
+use crate::models::nn::cpu_gelu::exact_gelu;
 use crate::models::nn::masked_mean_channels_first;
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
-use burn::nn::{Dropout, DropoutConfig, Gelu, PaddingConfig1d};
+use burn::nn::{Dropout, DropoutConfig, PaddingConfig1d};
 use burn::tensor::{Device, Tensor};
 
 /// Configuration of [`DilatedAudioCnn`].
@@ -29,7 +30,6 @@ pub struct DilatedAudioCnnConfig {
 #[derive(Module, Debug)]
 pub struct DilatedAudioCnn {
     convs: Vec<Conv1d>,
-    activation: Gelu,
     dropout: Dropout,
 }
 
@@ -49,7 +49,6 @@ impl DilatedAudioCnnConfig {
             .collect();
         DilatedAudioCnn {
             convs,
-            activation: Gelu::new(),
             dropout: DropoutConfig::new(self.dropout).init(),
         }
     }
@@ -61,9 +60,7 @@ impl DilatedAudioCnn {
     pub fn forward(&self, features: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
         let mut x = features;
         for conv in &self.convs {
-            x = self
-                .dropout
-                .forward(self.activation.forward(conv.forward(x)));
+            x = self.dropout.forward(exact_gelu(conv.forward(x)));
         }
         masked_mean_channels_first(x, mask)
     }

@@ -38,7 +38,10 @@ impl HiddenAct {
     }
 
     /// Applies the activation. Exact GELU at inference on the CPU backend is computed by
-    /// [`gelu_cpu`] (vectorised, on every thread); everywhere else by burn.
+    /// [`gelu_cpu`] (vectorised, on every thread); everywhere else by burn. Training keeps
+    /// burn's GELU here (not [`exact_gelu`](crate::models::nn::cpu_gelu::exact_gelu)): only the
+    /// last encoder layer trains, where it is a small part of a step, and the committed MELD
+    /// results were measured with it.
     pub(crate) fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
         match self {
             HiddenAct::Gelu => {
