@@ -59,6 +59,8 @@ pub(crate) fn write_png_and_svg(
     let mut encoder = ::png::Encoder::new(&mut encoded, size.0, size.1);
     encoder.set_color(::png::ColorType::Rgb);
     encoder.set_depth(::png::BitDepth::Eight);
+    // Per-row filter choice: about half the file size for flat-coloured charts.
+    encoder.set_adaptive_filter(::png::AdaptiveFilterType::Adaptive);
     encoder
         .write_header()
         .and_then(|mut writer| {

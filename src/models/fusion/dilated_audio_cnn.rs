@@ -1,7 +1,7 @@
 //! A small dilated convolutional encoder over log-mel frames, trained from scratch (the
 //! quickstart's audio branch).
 
-use crate::models::nn::cpu_gelu::exact_gelu;
+use crate::models::nn::cpu_dropout::gelu_dropout;
 use crate::models::nn::masked_mean_channels_first;
 use burn::config::Config;
 use burn::module::Module;
@@ -60,7 +60,7 @@ impl DilatedAudioCnn {
     pub fn forward(&self, features: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
         let mut x = features;
         for conv in &self.convs {
-            x = self.dropout.forward(exact_gelu(conv.forward(x)));
+            x = gelu_dropout(&self.dropout, conv.forward(x));
         }
         masked_mean_channels_first(x, mask)
     }

@@ -126,18 +126,38 @@ pub fn gelu_train_cpu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     if x.dtype() != DType::F32 {
         return burn::tensor::activation::gelu(x);
     }
+    gelu_train_f32(x, None)
+}
+
+/// [`gelu_train_cpu`] of an f32 `x`, each value and derivative multiplied by `mask` when given
+/// (a dropout mask with as many values as `x`): GELU then dropout in one pass and one term of
+/// the graph.
+pub(crate) fn gelu_train_f32<const D: usize>(x: Tensor<D>, mask: Option<&[f32]>) -> Tensor<D> {
     let device = x.device();
     let shape = x.shape();
     let data = x.clone().into_data();
     let values = data
         .as_slice::<f32>()
         .expect("an f32 tensor's data holds f32");
+    if let Some(mask) = mask {
+        assert_eq!(mask.len(), values.len(), "a mask for every value");
+    }
     let mut out = vec![0.0f32; values.len()];
     let mut grad = vec![0.0f32; values.len()];
     out.par_chunks_mut(CHUNK)
         .zip(grad.par_chunks_mut(CHUNK))
         .zip(values.par_chunks(CHUNK))
-        .for_each(|((o, g), v)| gelu_and_grad_slice(v, o, g));
+        .enumerate()
+        .for_each(|(chunk, ((o, g), v))| {
+            gelu_and_grad_slice(v, o, g);
+            if let Some(mask) = mask {
+                let m = &mask[chunk * CHUNK..chunk * CHUNK + v.len()];
+                for ((o, g), m) in o.iter_mut().zip(g.iter_mut()).zip(m) {
+                    *o *= m;
+                    *g *= m;
+                }
+            }
+        });
     let out = Tensor::<D>::from_data(TensorData::new(out, shape.clone()), &device);
     let grad = Tensor::<D>::from_data(TensorData::new(grad, shape), &device);
     out + (x.clone() - x.detach()) * grad

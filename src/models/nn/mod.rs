@@ -1,8 +1,10 @@
 //! Building blocks shared by the encoders: self-attention, activations, attention masks,
-//! pooling and the CPU's batch split. Nothing here knows a particular model.
+//! pooling, the CPU's batch split and its GELU and dropout kernels. Nothing here knows a
+//! particular model.
 
 mod activation;
 mod attention;
+pub mod cpu_dropout;
 pub mod cpu_gelu;
 mod masks;
 mod pooling;
