@@ -3,8 +3,8 @@
 //! statistics, the layer's values and gradients, the fused GELU + dropout).
 
 use burn::nn::DropoutConfig;
-use burn::tensor::{Device, Tensor, TensorData};
-use emofuse::models::nn::cpu_dropout::{dropout, dropout_mask, gelu_dropout};
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use emofuse::models::nn::cpu_dropout::{dropout, dropout_as_burn, dropout_mask, gelu_dropout};
 use emofuse::models::nn::cpu_gelu::{exact_gelu, gelu, gelu_and_grad, gelu_cpu};
 
 /// The vectorised GELU equals burn's (libm's `erff`) within 3e-7 · max(1, |x|) on a dense grid
@@ -232,4 +232,52 @@ fn fused_gelu_dropout_matches_gelu_then_dropout() {
             want_g[i]
         );
     }
+}
+
+/// The one-multiply dropout that keeps burn's mask gives burn's `Dropout` bit for bit: values
+/// (negative inputs, so zeros keep their sign), gradients under a loss of mixed signs, and the
+/// device generator's state after the call (the next draw), at two probabilities.
+#[test]
+fn dropout_as_burn_has_burns_bits() {
+    let (rows, cols) = (3, 20_011);
+    let grid: Vec<f32> = (0..rows * cols).map(|i| (i as f32 * 0.37).sin()).collect();
+    let weights: Vec<f32> = (0..rows * cols).map(|i| (i as f32 * 0.11).cos()).collect();
+    let device = Device::flex().autodiff();
+    let tensor =
+        |v: &[f32]| Tensor::<2>::from_data(TensorData::new(v.to_vec(), [rows, cols]), &device);
+    let bits = |t: Tensor<2>| -> Vec<u32> {
+        let v = t.into_data().try_into_vec::<f32>().unwrap();
+        v.iter().map(|x| x.to_bits()).collect()
+    };
+    for prob in [0.1, 0.25] {
+        let layer = DropoutConfig::new(prob).init();
+        let run = |ours: bool| {
+            device.seed(11);
+            let x = tensor(&grid).require_grad();
+            let y = if ours {
+                dropout_as_burn(&layer, x.clone())
+            } else {
+                layer.forward(x.clone())
+            };
+            let grads = (y.clone() * tensor(&weights)).sum().backward();
+            let next = Tensor::<1>::random([4], Distribution::Default, &device);
+            (
+                bits(y.detach()),
+                bits(x.grad(&grads).unwrap()),
+                next.into_data().try_into_vec::<f32>().unwrap(),
+            )
+        };
+        let (want_y, want_g, want_next) = run(false);
+        let (y, g, next) = run(true);
+        let dropped = want_y.iter().filter(|&&b| f32::from_bits(b) == 0.0).count();
+        assert_kept_fraction(grid.len() - dropped, grid.len(), 1.0 - prob, "burn's layer");
+        assert!(y == want_y, "values differ from burn's at p = {prob}");
+        assert!(g == want_g, "gradients differ from burn's at p = {prob}");
+        assert_eq!(next, want_next, "the generator's next draw at p = {prob}");
+    }
+    let plain = Device::flex();
+    let x = Tensor::<2>::from_data(TensorData::new(grid.clone(), [rows, cols]), &plain);
+    let layer = DropoutConfig::new(0.1).init();
+    let same = dropout_as_burn(&layer, x).into_data().try_into_vec::<f32>();
+    assert_eq!(same.unwrap(), grid, "inference");
 }

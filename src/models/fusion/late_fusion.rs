@@ -11,6 +11,7 @@ use crate::core::Modality;
 use crate::models::fusion::dilated_audio_cnn::{DilatedAudioCnn, DilatedAudioCnnConfig};
 use crate::models::fusion::scratch_text_encoder::{ScratchTextEncoder, ScratchTextEncoderConfig};
 use crate::models::fusion::speech_cnn::SpeechCnn;
+use crate::models::nn::cpu_dropout::dropout_as_burn;
 use crate::models::nn::{LayerWeights, SequencePooling, masked_mean_channels_last};
 use crate::models::roberta::{RobertaStage, TextState};
 use crate::models::wav2vec2::{AudioState, Wav2Vec2Stage};
@@ -275,7 +276,8 @@ impl Projection {
 
     /// `[batch, input]` -> `[batch, output]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        self.dropout.forward(
+        dropout_as_burn(
+            &self.dropout,
             self.activation
                 .forward(self.norm.forward(self.linear.forward(x))),
         )
@@ -372,9 +374,10 @@ impl LateFusion {
         }
         let fused = Tensor::cat(parts, 1);
         let fused = match &self.hidden {
-            Some(hidden) => self
-                .dropout
-                .forward(self.activation.forward(hidden.forward(fused))),
+            Some(hidden) => dropout_as_burn(
+                &self.dropout,
+                self.activation.forward(hidden.forward(fused)),
+            ),
             None => fused,
         };
         self.output.forward(fused)

@@ -4,6 +4,7 @@
 //! deviation, or an attention-weighted mean). A dense softmax layer on top (the late-fusion
 //! head with no projection and no hidden layer) makes the classifier.
 
+use crate::models::nn::cpu_dropout::dropout_as_burn;
 use crate::models::nn::masked_mean_channels_first;
 use burn::config::Config;
 use burn::module::Module;
@@ -185,7 +186,7 @@ impl SpeechCnn {
                     planes = norm.forward(planes);
                 }
                 planes = block.pool.forward(block.activation.forward(planes));
-                planes = block.dropout.forward(planes);
+                planes = dropout_as_burn(&block.dropout, planes);
                 mask = pool_mask(mask, 2);
             }
             let [batch, channels, rows, frames] = planes.dims();
@@ -201,7 +202,7 @@ impl SpeechCnn {
                 x = pool.forward(x);
                 mask = pool_mask(mask, self.pool);
             }
-            x = block.dropout.forward(x);
+            x = dropout_as_burn(&block.dropout, x);
         }
         match (&self.attention, self.pooling) {
             (Some(score), _) => attention_pool(score, x, mask),

@@ -15,7 +15,7 @@
 use crate::models::nn::cpu_gelu::{exact_gelu, gelu_train_f32};
 use crate::models::nn::is_cpu;
 use burn::nn::Dropout;
-use burn::tensor::{DType, Device, Distribution, Tensor, TensorData};
+use burn::tensor::{DType, Device, Distribution, Int, Tensor, TensorData};
 use rayon::prelude::*;
 
 /// Elements per task of the pool (even, so that a task starts on a whole hash).
@@ -56,6 +56,40 @@ pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
         1.0 - layer.prob,
         x.shape().num_elements(),
     );
+    let mask = Tensor::<D>::from_data(TensorData::new(mask, x.shape()), &device);
+    x * mask
+}
+
+/// burn's `Dropout` with burn's own mask, in fewer passes: on the CPU under autodiff the mask
+/// comes from the same draws of the device's generator (one 64-bit word per element, kept below
+/// `keep · 2^64`, as `rand`'s `Bernoulli` decides), and `x` is multiplied once by the mask
+/// scaled by `1 / keep` instead of by the mask and then by `1 / keep` (twice forward, twice
+/// backward). Every value and gradient has the bits of burn's layer, so a run keeps its numbers;
+/// elsewhere it is burn's layer.
+pub fn dropout_as_burn<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
+    let device = x.device();
+    let keep = 1.0 - layer.prob;
+    // keep outside (0, 1) is burn's business (all kept, or its error).
+    if !is_cpu(&device) || x.dtype() != DType::F32 || !(keep > 0.0 && keep < 1.0) {
+        return layer.forward(x);
+    }
+    if !layer.training.is_enabled() || !device.is_autodiff() {
+        return x;
+    }
+    // rand's Bernoulli: true when a u64 draw is below (p · 2^64) truncated, one draw each.
+    let threshold = (keep * 18_446_744_073_709_551_616.0) as u64;
+    let scale = (1.0 / keep) as f32;
+    // An i64 tensor of the standard distribution takes exactly those draws (next_u64 each).
+    let draws = Tensor::<D, Int>::random(x.shape(), Distribution::Default, (&device, DType::I64))
+        .into_data();
+    let draws = draws
+        .as_slice::<i64>()
+        .expect("an i64 tensor on the CPU holds i64");
+    let mask: Vec<f32> = draws
+        .iter()
+        .map(|&v| if (v as u64) < threshold { scale } else { 0.0 })
+        .collect();
+    // x · (m · s) = (x · m) · s bit for bit when m is 0 or 1 (and so for the gradient).
     let mask = Tensor::<D>::from_data(TensorData::new(mask, x.shape()), &device);
     x * mask
 }
