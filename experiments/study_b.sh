@@ -7,10 +7,12 @@
 # interrupted run continues where it stopped.
 #
 # EMOFUSE: the binary to run (default: target/release/emofuse, built with
-# `cargo build --release`).
+# `cargo build --release`). JOBS: folds trained at a time, each in its own process (default 1;
+# JOBS=2 gave ravdess_cnn_8class's six folds byte-identical predictions 1.55x sooner on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EMOFUSE=${EMOFUSE:-target/release/emofuse}
+JOBS=${JOBS:-1}
 if [ ! -d ../shared/data/ravdess-speech-16k ]; then
     echo "skipped: ../shared/data/ravdess-speech-16k is not here (RAVDESS speech at 16 kHz)"
     exit 0
@@ -55,7 +57,7 @@ run() {
     local args=${RUNS[$name]:?unknown variant $name; one of: ${ORDER[*]}}
     echo "== $name: emofuse train $args --set output.name=\"$name\" --resume"
     # shellcheck disable=SC2086 # the variant's arguments are split on purpose
-    "$EMOFUSE" train $args --set "output.name=\"$name\"" --resume
+    "$EMOFUSE" train $args --set "output.name=\"$name\"" --resume --jobs "$JOBS"
 }
 
 if [ $# -gt 0 ]; then

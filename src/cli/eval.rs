@@ -153,6 +153,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             seeds: Vec::new(),
             dry_run: false,
             resume: false,
+            jobs: 1,
+            fold: None,
         })?
     };
     args.device.choice().apply(&mut experiment.run);

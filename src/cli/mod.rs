@@ -4,6 +4,7 @@ pub mod cache;
 pub mod eval;
 pub mod export;
 pub mod features;
+pub mod fold_jobs;
 pub mod forward;
 pub mod forward_audio;
 pub mod fuzz;
@@ -111,6 +112,15 @@ pub struct TrainArgs {
     /// or with a larger `training.epochs` to train longer).
     #[arg(long, conflicts_with = "dry_run")]
     pub resume: bool,
+    /// k-fold runs: train this many folds at a time, each in a process of its own with an
+    /// equal share of the cores (0: as many as there are cores; 1: one after another in this
+    /// process). On the CPU a fold of the speech CNN keeps about one core busy.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub jobs: usize,
+    /// Train only this fold of a k-fold run (`fold-3`, `male/fold-3`) and write no summary:
+    /// what the processes of `--jobs` run.
+    #[arg(long, hide = true, conflicts_with = "dry_run")]
+    pub fold: Option<String>,
 }
 
 /// `--backend` and `--precision` of the commands that run a finished run or build caches.
@@ -204,6 +214,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 dry_run: args.dry_run,
                 resume: args.resume,
                 observer: Arc::new(Terminal::default()),
+                fold_launcher: fold_jobs::launcher(&args)?,
+                only_fold: args.fold.clone(),
             };
             pipeline::train(&experiment, options)?;
             Ok(())

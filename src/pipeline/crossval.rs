@@ -23,6 +23,7 @@ use crate::pipeline::cross_corpus::{TargetCorpus, score_run};
 use crate::pipeline::cv_record::{
     CrossCorpusRecord, CrossValRecord, CvStats, FoldRecord, Headline, SpeakerResult,
 };
+use crate::pipeline::fold_jobs::{FoldLauncher, FoldTask};
 use crate::pipeline::run::{RunSummary, split_line, train_corpus};
 use crate::reports::predictions::read_predictions;
 use crate::reports::run_dir::RunDir;
@@ -259,18 +260,44 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
             .collect();
         let labels_g: Vec<usize> = indices.iter().map(|&i| selection.labels[i]).collect();
         let folds = assignments(experiment, &clips, &labels_g, observer)?;
-        let mut fold_values = Vec::new();
-        for (f, a) in folds.iter().enumerate() {
-            let fold_name = if folds.len() == 1 {
+        let sub_dir = if d.per_gender {
+            PathBuf::from(group)
+        } else {
+            PathBuf::new()
+        };
+        let fold_name = |f: usize, a: &SplitAssignment| {
+            if folds.len() == 1 {
                 a.name.clone()
             } else {
                 format!("fold-{}", f + 1)
-            };
-            let sub_dir = if d.per_gender {
-                PathBuf::from(group)
+            }
+        };
+        // The folds' own name under the run folder, what a launched process is told to train.
+        let fold_key = |name: &str| {
+            if d.per_gender {
+                format!("{group}/{name}")
             } else {
-                PathBuf::new()
-            };
+                name.to_string()
+            }
+        };
+        let launched = match &options.fold_launcher {
+            Some(launcher)
+                if !options.dry_run && options.only_fold.is_none() && folds.len() > 1 =>
+            {
+                let names: Vec<String> =
+                    (0..folds.len()).map(|f| fold_name(f, &folds[f])).collect();
+                launch_folds(experiment, &names, &fold_key, &**launcher, &options)?
+            }
+            _ => Vec::new(),
+        };
+        let mut fold_values = Vec::new();
+        for (f, a) in folds.iter().enumerate() {
+            let fold_name = fold_name(f, a);
+            if let Some(only) = &options.only_fold
+                && fold_key(&fold_name) != *only
+            {
+                continue;
+            }
             observer.info(format!(
                 "== {}{fold_name}: test speakers {}, valid speakers {} ({} / {} / {} clips{})",
                 if d.per_gender {
@@ -299,7 +326,12 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
             let run_dir = sub.run_dir();
             let run = RunDir::new(&run_dir);
             let done = run.finished();
-            if !(options.resume && done) {
+            if launched.contains(&fold_name) {
+                observer.info(format!(
+                    "{fold_name}: trained in its own process ({})",
+                    run_dir.display()
+                ));
+            } else if !(options.resume && done) {
                 let corpus = Corpus {
                     labels: labels.clone(),
                     sample_rate: d.sample_rate,
@@ -315,6 +347,7 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
                         dry_run: false,
                         resume: resume_fold,
                         observer: options.observer.clone(),
+                        ..TrainOptions::default()
                     },
                 )?;
                 atomic::write(&run.split(), serde_json::to_string_pretty(a)?.as_bytes())?;
@@ -323,6 +356,10 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
                     "{fold_name}: finished earlier, kept ({})",
                     run_dir.display()
                 ));
+            }
+            if options.only_fold.is_some() {
+                // A launched process: its launcher collects the fold's results.
+                return Ok(last);
             }
             let record = RunRecord::load(&run_dir)?;
             let test = record.split(SplitName::Test).with_context(|| {
@@ -365,7 +402,7 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
                 speakers: speakers_of_fold,
             });
         }
-        if !options.dry_run {
+        if !options.dry_run && options.only_fold.is_none() {
             group_cv.push((group.clone(), CvStats::of(&fold_values)));
             all_folds.extend(fold_values);
         }
@@ -373,6 +410,9 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
     if options.dry_run {
         observer.info("dry run: data and splits are valid; nothing trained".into());
         return Ok(None);
+    }
+    if let Some(only) = &options.only_fold {
+        bail!("--fold {only}: the experiment has no fold of that name");
     }
     let seconds = started.elapsed().as_secs_f64();
     let cross_corpus = target.as_ref().map(|t| CrossCorpusRecord {
@@ -420,6 +460,41 @@ pub fn train_pooled(experiment: &Experiment, options: TrainOptions) -> Result<Op
         summary_path.display()
     ));
     Ok(last)
+}
+
+/// Trains the folds `names` of one group of `experiment` through `launcher`, all but those
+/// finished and kept by `--resume`, and returns the names it trained.
+fn launch_folds(
+    experiment: &Experiment,
+    names: &[String],
+    fold_key: &dyn Fn(&str) -> String,
+    launcher: &dyn FoldLauncher,
+    options: &TrainOptions,
+) -> Result<Vec<String>> {
+    let root = RunDir::new(experiment.run_dir());
+    let mut tasks = Vec::new();
+    let mut trained = Vec::new();
+    for name in names {
+        let key = fold_key(name);
+        if options.resume && RunDir::new(root.path().join(&key)).finished() {
+            continue;
+        }
+        tasks.push(FoldTask {
+            experiment: root.fold_experiment(),
+            fold: key.clone(),
+            resume: options.resume,
+            log: root.fold_log(&key),
+        });
+        trained.push(name.clone());
+    }
+    if tasks.is_empty() {
+        return Ok(trained);
+    }
+    std::fs::create_dir_all(root.path())
+        .with_context(|| format!("cannot create {}", root.path().display()))?;
+    atomic::write(&root.fold_experiment(), experiment.to_toml().as_bytes())?;
+    launcher.launch(&tasks, &*options.observer)?;
+    Ok(trained)
 }
 
 /// The cross-validation summary: one row per fold, then mean +- std.

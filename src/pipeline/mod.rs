@@ -8,6 +8,7 @@ pub mod cross_corpus;
 pub mod crossval;
 pub mod cv_record;
 pub mod export;
+pub mod fold_jobs;
 pub mod model;
 pub mod outputs;
 pub mod probe;

@@ -12,6 +12,7 @@ use crate::inference::predict::{Predictions, predict};
 use crate::io::atomic;
 use crate::models::LateFusion;
 use crate::models::nn::is_cpu;
+use crate::pipeline::fold_jobs::FoldLauncher;
 use crate::pipeline::model::parameter_counts;
 use crate::pipeline::outputs::write_outputs;
 use crate::pipeline::resume::check_resumable;
@@ -115,6 +116,13 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Receives what the run reports (data counts, epochs, progress, warnings).
     pub observer: Arc<dyn Observer>,
+    /// Trains the folds of a k-fold run in processes of their own, several at a time
+    /// (`None`: one after another in this process). The results are the same either way where
+    /// the model's numbers do not depend on the thread count.
+    pub fold_launcher: Option<Arc<dyn FoldLauncher>>,
+    /// Trains only this fold of a k-fold run (`fold-3`, `male/fold-3`) and stops, without the
+    /// summary: what a process started by a [`FoldLauncher`] does.
+    pub only_fold: Option<String>,
 }
 
 impl Default for TrainOptions {
@@ -123,6 +131,8 @@ impl Default for TrainOptions {
             dry_run: false,
             resume: false,
             observer: Arc::new(Silent),
+            fold_launcher: None,
+            only_fold: None,
         }
     }
 }

@@ -691,6 +691,7 @@ pub fn run_sweep(sweep: &Sweep, options: SweepOptions) -> Result<Option<SweepRec
                         // Seeds and folds resume (or start) one by one on their own.
                         resume: multi || *state == Found::Interrupted,
                         observer: options.observer.clone(),
+                        ..TrainOptions::default()
                     },
                 )
                 .with_context(|| {

@@ -88,6 +88,18 @@ impl RunDir {
         self.root.join("sweep.json")
     }
 
+    /// `folds.toml`: the resolved experiment of a k-fold whose folds train in processes of
+    /// their own (each is started on this file).
+    pub fn fold_experiment(&self) -> PathBuf {
+        self.root.join("folds.toml")
+    }
+
+    /// `<fold>.log` (`fold-3.log`, `male-fold-3.log`): what the process training that fold of
+    /// a k-fold reported.
+    pub fn fold_log(&self, fold: &str) -> PathBuf {
+        self.root.join(format!("{}.log", fold.replace('/', "-")))
+    }
+
     /// Whether the run finished (its `metrics.json` exists).
     pub fn finished(&self) -> bool {
         self.metrics_json().is_file()

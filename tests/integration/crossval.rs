@@ -9,7 +9,7 @@ use emofuse::pipeline::TrainOptions;
 use emofuse::pipeline::cross_corpus::{TargetCorpus, score_pooled};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn experiment(dir: &Path, name: &str, extra: &[&str]) -> Experiment {
     let mut sets: Vec<String> = [
@@ -521,4 +521,78 @@ fn cross_corpus_runs_score_every_fold_on_the_other_corpus_and_eval_agrees() {
         "{out}"
     );
     assert!(out.contains("mean +- std over 3 folds"), "{out}");
+}
+
+/// `train --jobs 2` trains the folds in processes of their own and gives the sequential run's
+/// results file for file, through per-gender groups (`male/fold-1`) and seeds
+/// (`seed-3/female/fold-2`); `--resume` then keeps every fold; a fold the experiment does not
+/// have is an error naming it.
+#[test]
+fn jobs_train_folds_in_processes_with_the_sequential_results() {
+    let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch_dir("crossval-jobs");
+    let extra = [
+        "data.per_gender=true",
+        "run.seeds=[3, 11]",
+        "training.epochs=3",
+    ];
+    let sequential = experiment(&dir, "sequential", &extra);
+    emofuse::pipeline::train(&sequential, TrainOptions::default()).unwrap();
+    let file = dir.join("parallel.toml");
+    std::fs::write(&file, experiment(&dir, "parallel", &extra).to_toml()).unwrap();
+    let train = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_emofuse"))
+            .arg("train")
+            .arg(&file)
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).to_string()
+            + &String::from_utf8_lossy(&output.stderr);
+        (output.status.success(), text)
+    };
+    let (ok, log) = train(&["--jobs", "2"]);
+    assert!(ok, "{log}");
+    assert!(log.contains("training 3 folds, 2 at a time"), "{log}");
+    assert!(log.contains("male/fold-3: finished"), "{log}");
+    let read = |path: PathBuf| std::fs::read(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let mut compared = 0;
+    for seed in ["seed-3", "seed-11"] {
+        for group in ["male", "female"] {
+            for fold in ["fold-1", "fold-2", "fold-3"] {
+                let part = Path::new(seed)
+                    .join(group)
+                    .join(fold)
+                    .join("predictions.csv");
+                assert!(
+                    read(dir.join("runs/sequential").join(&part))
+                        == read(dir.join("runs/parallel").join(&part)),
+                    "{part:?} differs between --jobs 2 and one process"
+                );
+                compared += 1;
+            }
+            assert!(
+                dir.join(format!("runs/parallel/{seed}/{group}-fold-1.log"))
+                    .is_file()
+            );
+        }
+    }
+    assert_eq!(compared, 12);
+    let cv = |name: &str| -> Value {
+        let path = dir.join(format!("runs/{name}/metrics.json"));
+        let v: Value = serde_json::from_str(&String::from_utf8(read(path)).unwrap()).unwrap();
+        v["over_folds_and_seeds"].clone()
+    };
+    assert_eq!(cv("sequential"), cv("parallel"));
+
+    let (ok, log) = train(&["--jobs", "2", "--resume"]);
+    assert!(ok, "{log}");
+    assert!(!log.contains("started (process"), "{log}");
+    assert_eq!(log.matches("finished earlier, kept").count(), 12, "{log}");
+
+    let (ok, log) = train(&["--fold", "fold-9"]);
+    assert!(
+        !ok && log.contains("--fold fold-9: the experiment has no fold of that name"),
+        "{log}"
+    );
 }
