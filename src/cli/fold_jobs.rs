@@ -3,7 +3,9 @@
 
 use crate::cli::TrainArgs;
 use crate::core::events::Observer;
+use crate::experiment::{Experiment, SplitKind};
 use crate::pipeline::fold_jobs::{FoldLauncher, FoldTask};
+use crate::terminal::Terminal;
 use anyhow::{Context, Result, bail};
 use std::fs::File;
 use std::process::{Child, Command, Stdio};
@@ -16,9 +18,26 @@ const POLL: Duration = Duration::from_millis(100);
 /// Lines of a failed fold's log quoted in the error.
 const TAIL_LINES: usize = 12;
 
-/// The launcher `args` ask for: none for `--jobs 1` (or inside a launched process).
-pub fn launcher(args: &TrainArgs) -> Result<Option<Arc<dyn FoldLauncher>>> {
-    if args.fold.is_some() || args.jobs == 1 || args.dry_run {
+/// The launcher `args` ask for: none for `--jobs 1`, inside a launched process, or for an
+/// `experiment` that is not a speaker k-fold (said as a warning).
+pub fn launcher(
+    args: &TrainArgs,
+    experiment: &Experiment,
+) -> Result<Option<Arc<dyn FoldLauncher>>> {
+    if args.fold.is_some() || args.jobs == 1 {
+        return Ok(None);
+    }
+    let kfold = experiment.data.dataset.is_pooled()
+        && experiment.data.split.kind == SplitKind::SpeakerKfold;
+    if !kfold {
+        Terminal::default().warn(format!(
+            "--jobs {} is for speaker k-fold runs; `{}` trains one run, in this process",
+            args.jobs,
+            experiment.name()
+        ));
+        return Ok(None);
+    }
+    if args.dry_run {
         return Ok(None);
     }
     let cores = rayon::current_num_threads();

@@ -210,21 +210,11 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(args) => {
             let experiment = resolve_experiment(&args)?;
-            let kfold = experiment.data.dataset.is_pooled()
-                && experiment.data.split.kind == crate::experiment::SplitKind::SpeakerKfold;
-            if args.jobs != 1 && !kfold {
-                use crate::core::events::Observer;
-                Terminal::default().warn(format!(
-                    "--jobs {} is for speaker k-fold runs; `{}` trains one run, in this process",
-                    args.jobs,
-                    experiment.name()
-                ));
-            }
             let options = pipeline::TrainOptions {
                 dry_run: args.dry_run,
                 resume: args.resume,
                 observer: Arc::new(Terminal::default()),
-                fold_launcher: fold_jobs::launcher(&args)?,
+                fold_launcher: fold_jobs::launcher(&args, &experiment)?,
                 only_fold: args.fold.clone(),
             };
             pipeline::train(&experiment, options)?;

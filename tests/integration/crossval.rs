@@ -2,7 +2,7 @@
 //! MFCC CNN (trained to an accuracy floor), `metrics.json` folds and cv, saved splits without
 //! speaker leakage, per-gender runs (one epoch per fold).
 
-use crate::{ONE_RUN_AT_A_TIME, experiment_in, repo_path, scratch_dir};
+use crate::{ONE_RUN_AT_A_TIME, experiment_in, repo_path, run_emofuse, scratch_dir};
 use emofuse::data::speech::SplitAssignment;
 use emofuse::experiment::Experiment;
 use emofuse::pipeline::TrainOptions;
@@ -540,17 +540,8 @@ fn jobs_train_folds_in_processes_with_the_sequential_results() {
     emofuse::pipeline::train(&sequential, TrainOptions::default()).unwrap();
     let file = dir.join("parallel.toml");
     std::fs::write(&file, experiment(&dir, "parallel", &extra).to_toml()).unwrap();
-    let train = |args: &[&str]| {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_emofuse"))
-            .arg("train")
-            .arg(&file)
-            .args(args)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&output.stdout).to_string()
-            + &String::from_utf8_lossy(&output.stderr);
-        (output.status.success(), text)
-    };
+    let file = file.to_str().unwrap();
+    let train = |args: &[&str]| run_emofuse(&[&["train", file], args].concat());
     let (ok, log) = train(&["--jobs", "2"]);
     assert!(ok, "{log}");
     assert!(log.contains("training 3 folds, 2 at a time"), "{log}");
